@@ -1,0 +1,133 @@
+"""The suite's pytest plugin: options, parametrization over framework x network x device, skips with
+reasons, shared fixtures, and the accuracy summary."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from frameworks import FrameworkUnavailable, UnknownNameError, create_adapter, cuda_unavailable_reason
+from frameworks import unavailable_reason
+from frameworks.runtime import configure_process
+from frameworks.selection import Selection, apply_keras_backend, select
+
+SELECTION = pytest.StashKey[Selection]()
+ACCURACIES = pytest.StashKey[list]()
+THREADS = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mnist-framework-bench")
+    group.addoption("--frameworks", help="comma list of frameworks (default: every one this process can run)")
+    group.addoption("--networks", help="comma list of networks: keras_cnn, mlp_bn, lenet (default: all)")
+    group.addoption("--devices", help="comma list of devices: cpu, cuda (default: cpu, plus cuda with a GPU)")
+    group.addoption("--mnist-dir", help="directory holding the four MNIST .gz files (or set MNIST_DIR)")
+    group.addoption("--threads", type=int, help="intra-op threads for every framework (default: all cores)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    opt = config.getoption
+    try:
+        apply_keras_backend(opt("frameworks"))
+        config.stash[SELECTION] = select(opt("frameworks"), opt("networks"), opt("devices"))
+        threads = configure_process(opt("threads"))
+    except (UnknownNameError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[ACCURACIES] = []
+    config.stash[THREADS] = threads
+    if opt("mnist_dir"):
+        os.environ["MNIST_DIR"] = opt("mnist_dir")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    sel = config.stash[SELECTION]
+    lines = [
+        f"frameworks: {', '.join(sel.frameworks)}; networks: {', '.join(sel.networks)}; "
+        f"devices: {', '.join(sel.devices)}; threads: {config.stash[THREADS]}",
+    ]
+    lines += [f"not in this run: {name}: {why}" for name, why in sel.left_out.items()]
+    lines += [f"skipped: {why}" for f in sel.frameworks if (why := unavailable_reason(f))]
+    lines.append(f"MNIST_DIR: {os.environ.get('MNIST_DIR', '(unset: cache, then download)')}")
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    sel = metafunc.config.stash[SELECTION]
+    for name, values in (("framework", sel.frameworks), ("network", sel.networks), ("device", sel.devices)):
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, values, scope="session")
+
+
+def skip_reason(framework: str, device: str) -> str | None:
+    """Why (framework, device) cannot run here, or None."""
+    reason = unavailable_reason(framework)
+    if reason is None and device == "cuda":
+        reason = cuda_unavailable_reason(framework)
+    return reason
+
+
+@pytest.fixture(scope="session")
+def threads(pytestconfig: pytest.Config) -> int:
+    """The intra-op thread count every framework runs with."""
+    return pytestconfig.stash[THREADS]
+
+
+@pytest.fixture(scope="session")
+def make_model(threads: int) -> Callable[..., Any]:
+    """A factory of fresh adapters: ``make_model(framework, network, device, seed=0)``; skips with the
+    reason when the framework or device cannot run here."""
+
+    def make(framework: str, network: str, device: str = "cpu", **kwargs: Any) -> Any:
+        reason = skip_reason(framework, device)
+        if reason:
+            pytest.skip(reason)
+        try:
+            return create_adapter(framework, network, device, threads=threads, **kwargs)
+        except FrameworkUnavailable as exc:
+            pytest.skip(str(exc))
+
+    return make
+
+
+_SHARED: dict[tuple[str, str, str], Any] = {}
+
+
+@pytest.fixture
+def model(framework: str, network: str, device: str, make_model: Callable[..., Any]) -> Any:
+    """A built model shared by the tests that only run inference on it (never train it)."""
+    key = (framework, network, device)
+    if key not in _SHARED:
+        _SHARED[key] = make_model(framework, network, device)
+    return _SHARED[key]
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Any:
+    """The verified MNIST dataset (located through --mnist-dir / MNIST_DIR, the cache, or a download)."""
+    from frameworks import data
+
+    return data.load()
+
+
+@pytest.fixture
+def record_accuracy(request: pytest.FixtureRequest, record_property: Callable[[str, Any], None]) -> Iterator[Callable]:
+    """Record an accuracy in the test report (junit property and the end-of-run summary)."""
+
+    def record(framework: str, network: str, accuracy: float, epochs: int, seconds: float) -> None:
+        record_property("accuracy", accuracy)
+        request.config.stash[ACCURACIES].append((framework, network, epochs, accuracy, seconds))
+
+    yield record
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    rows = config.stash.get(ACCURACIES, [])
+    if not rows:
+        return
+    terminalreporter.section("test accuracy reached")
+    for framework, network, epochs, accuracy, seconds in rows:
+        terminalreporter.write_line(
+            f"{framework:18s} {network:10s} {epochs} epochs  {accuracy:.2%}  (training {seconds:.0f} s)")

@@ -1,0 +1,368 @@
+"""Keras 3 on TensorFlow, JAX or torch: the spec as a ``keras.Sequential``, trained with ``fit`` and
+``train_on_batch``.
+
+The backend is fixed per process (``KERAS_BACKEND`` before the first ``import keras``); the adapter
+refuses a framework name whose backend is not this process's. Gradients without an update (``backward``)
+need each backend's own autodiff, so that one method has three small implementations.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from .adapter import Adapter, Staged
+from .errors import FrameworkUnavailable
+from .imports import prepare_for_tensorflow
+from .specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU, init_bounds
+from .weights import Weights, from_keras, to_keras
+
+BACKENDS = {"keras-tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}
+
+
+def import_keras(backend: str) -> Any:
+    """Import Keras with ``backend``, or raise ``FrameworkUnavailable`` if this process has another."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        prepare_for_tensorflow()  # Keras imports TensorFlow whenever it is installed
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise FrameworkUnavailable(
+            f"keras-{backend}: this process's Keras backend is {keras.backend.backend()!r} (fixed per process); "
+            f"run it in its own process"
+        )
+    return keras
+
+
+class KerasAdapter(Adapter):
+    """A network in Keras 3 on this process's backend (``default``: Keras' own jit choice; ``jit``:
+    ``jit_compile=True``, XLA on TensorFlow, ``torch.compile`` on torch)."""
+
+    variants = ("default", "jit")
+
+    def __init__(self, spec: NetworkSpec, **kwargs: Any) -> None:
+        self.backend = BACKENDS[kwargs["framework"]]
+        self.keras = import_keras(self.backend)
+        super().__init__(spec, **kwargs)
+
+    @classmethod
+    def cuda_unavailable_reason(cls, framework: str) -> str | None:
+        backend = BACKENDS[framework]
+        import_keras(backend)
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.config.list_physical_devices("GPU"):
+                return f"tensorflow {tf.__version__} has no GPU device here (a CPU-only build, or no CUDA)"
+        elif backend == "jax":
+            import jax
+
+            if not any(d.platform == "gpu" for d in jax.devices()):
+                return f"jax {jax.__version__} has no GPU device here (install jax[cuda])"
+        else:
+            import torch
+
+            if not torch.cuda.is_available():
+                return f"torch {torch.__version__} sees no usable CUDA device"
+        return None
+
+    @property
+    def version(self) -> str:
+        return f"{self.keras.__version__} ({self.backend} {_backend_module(self.backend).__version__})"
+
+    def _apply_threads(self, threads: int | None) -> int | None:
+        cores = os.cpu_count() or 1
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            if threads is not None and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+                try:
+                    tf.config.threading.set_intra_op_parallelism_threads(threads)
+                except RuntimeError as exc:  # the TF runtime is already initialised
+                    raise FrameworkUnavailable(
+                        f"keras-tensorflow: cannot set {threads} threads after TensorFlow started ({exc}); "
+                        "set TF_NUM_INTRAOP_THREADS before the process starts") from exc
+            return tf.config.threading.get_intra_op_parallelism_threads() or cores
+        if self.backend == "torch":
+            import torch
+
+            if threads is not None:
+                torch.set_num_threads(threads)
+            return torch.get_num_threads()
+        # XLA's CPU client uses every core and has no runtime setting.
+        if threads is not None and threads != cores:
+            raise FrameworkUnavailable(f"keras-jax: XLA on the CPU uses all {cores} cores; cannot use {threads}")
+        return cores
+
+    def _scope(self) -> Any:
+        if self.backend == "torch":  # "cpu:0" would copy torch Parameters into plain tensors
+            return self.keras.device(self.device)
+        return self.keras.device("gpu:0" if self.device == "cuda" else "cpu:0")
+
+    def build(self) -> None:
+        keras = self.keras
+        self._jit = self.variant == "jit"
+        if self._jit and self.backend == "jax":
+            raise FrameworkUnavailable("keras-jax always compiles with XLA: its default variant is the jit one")
+        keras.utils.set_random_seed(self.seed)
+        with self._scope():
+            self.model = keras.Sequential([keras.Input(shape=_nhwc(self.spec.input_shape), name="image")]
+                                          + self._layers(), name=self.spec.name)
+            self.infer_model = keras.Sequential([self.model, keras.layers.Softmax(name="softmax")])
+            self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            self.model.compile(optimizer=self._optimizer(), loss=self.loss_fn,
+                               jit_compile=True if self._jit else "auto")
+            self.infer_model.compile(jit_compile=True if self._jit else "auto")
+        self._variables = self._canonical_variables()
+        trainable = {id(v): i for i, v in enumerate(self.model.trainable_variables)}
+        self._grad_index = {k: trainable[id(v)] for k, v in self._variables.items() if id(v) in trainable}
+        self._grads: list[Any] | None = None
+        self._last: Any = None
+        self._backward = self._make_backward()
+
+    def _layers(self) -> list[Any]:
+        keras = self.keras
+        L = keras.layers
+        out = []
+        for i, (layer, in_shape) in enumerate(zip(self.spec.layers, self.spec.input_shapes())):
+            seed = self.seed * 1000 + i
+            if isinstance(layer, Conv2D):
+                k, b = self._initializers(layer.filters, in_shape[0] * layer.kernel ** 2,
+                                          (layer.filters, in_shape[0], layer.kernel, layer.kernel), seed)
+                out.append(L.Conv2D(layer.filters, layer.kernel, activation=layer.activation, name=layer.name,
+                                    kernel_initializer=k, bias_initializer=b))
+            elif isinstance(layer, Dense):
+                k, b = self._initializers(layer.units, in_shape[0], (layer.units, in_shape[0]), seed)
+                out.append(L.Dense(layer.units, activation=layer.activation, name=layer.name,
+                                   kernel_initializer=k, bias_initializer=b))
+            elif isinstance(layer, BatchNorm):
+                out.append(_torch_style_batch_norm(keras)(momentum=1.0 - layer.momentum, epsilon=layer.eps,
+                                                          name=layer.name))
+            elif isinstance(layer, MaxPool2D):
+                out.append(L.MaxPooling2D(layer.size, name=layer.name))
+            elif isinstance(layer, Dropout):
+                out.append(L.Dropout(layer.rate, seed=seed, name=layer.name))
+            elif isinstance(layer, Flatten):
+                out.append(L.Flatten(name=layer.name))
+            elif isinstance(layer, ReLU):
+                out.append(L.ReLU(name=layer.name))
+        return out
+
+    def _initializers(self, units: int, fan_in: int, canonical_shape: tuple[int, ...], seed: int) -> tuple[Any, Any]:
+        """Keras initialisers realising the recipe's scheme (see ``specs.Recipe``)."""
+        init = self.keras.initializers
+        scheme = self.spec.recipe.init
+        if scheme == "glorot_uniform":
+            return init.GlorotUniform(seed=seed), init.Zeros()
+        if scheme == "xavier_fan_in":
+            return init.VarianceScaling(1.0, "fan_in", "uniform", seed=seed), init.Zeros()
+        _, bias_bound = init_bounds(scheme, canonical_shape)  # torch_default: U(+-1/sqrt(fan_in))
+        return (init.VarianceScaling(1.0 / 3.0, "fan_in", "uniform", seed=seed),
+                init.RandomUniform(-bias_bound, bias_bound, seed=seed + 500))
+
+    def _optimizer(self) -> Any:
+        keras = self.keras
+        opt = self.spec.recipe.optimizer
+        lr: Any = opt.lr
+        if opt.lr_policy == "inv":
+            lr = _inv_schedule(keras)(opt.lr, opt.gamma, opt.power)
+        if opt.kind == "adadelta":
+            cls, kwargs = keras.optimizers.Adadelta, {"rho": opt.rho, "epsilon": opt.eps}
+        elif opt.kind == "sgd":
+            cls, kwargs = keras.optimizers.SGD, {"momentum": opt.momentum}
+        else:
+            cls, kwargs = keras.optimizers.Adam, {"beta_1": opt.beta1, "beta_2": opt.beta2, "epsilon": opt.eps}
+        if opt.weight_decay:
+            cls = _coupled_l2(keras, cls, opt.weight_decay)
+        return cls(learning_rate=lr, **kwargs)
+
+    def _canonical_variables(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for layer in self.spec.layers:
+            k = self.model.get_layer(layer.name)
+            if isinstance(layer, (Conv2D, Dense)):
+                out[f"{layer.name}.weight"], out[f"{layer.name}.bias"] = k.kernel, k.bias
+            elif isinstance(layer, BatchNorm):
+                out[f"{layer.name}.gamma"], out[f"{layer.name}.beta"] = k.gamma, k.beta
+                out[f"{layer.name}.running_mean"], out[f"{layer.name}.running_var"] = k.moving_mean, k.moving_variance
+        return out
+
+    def trainable_parameter_count(self) -> int:
+        return int(sum(math.prod(v.shape) for v in self.model.trainable_variables))
+
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Staged:
+        ops = self.keras.ops
+        with self._scope():
+            tx = ops.convert_to_tensor(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+            ty = ops.convert_to_tensor(y) if y is not None else None
+        return Staged(tx, ty, len(x))
+
+    def run_forward(self, batch: Staged) -> Any:
+        with self._scope():
+            return self.infer_model.predict_on_batch(batch.x)  # returns numpy: the result is fetched
+
+    def run_backward(self, batch: Staged) -> Any:
+        with self._scope():
+            loss, self._grads = self._backward(batch.x, batch.y)
+        self._last = loss
+        return loss
+
+    def run_train_step(self, batch: Staged) -> Any:
+        with self._scope():
+            return self.model.train_on_batch(batch.x, batch.y)  # a fetched scalar
+
+    def synchronize(self) -> None:
+        if self._last is None:
+            return
+        if self.backend == "jax":
+            import jax
+
+            jax.block_until_ready(self._last)
+        elif self.backend == "torch" and self.device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+        elif self.backend == "tensorflow":
+            self._last.numpy()
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        if isinstance(value, np.ndarray | float | np.floating):
+            return np.asarray(value)
+        return np.asarray(self.keras.ops.convert_to_numpy(value))
+
+    def gradients(self) -> Weights:
+        if self._grads is None:
+            raise RuntimeError("no gradients yet: call backward first")
+        return {k: from_keras(self.spec, k, self.to_numpy(self._grads[i])) for k, i in self._grad_index.items()}
+
+    def get_weights(self) -> Weights:
+        return {k: from_keras(self.spec, k, np.array(self.to_numpy(v.value))) for k, v in self._variables.items()}
+
+    def _set_weights(self, weights: Weights) -> None:
+        with self._scope():
+            for k, v in self._variables.items():
+                v.assign(to_keras(self.spec, k, weights[k]))
+
+    def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
+        x, y, epochs = self.check_fit_inputs(x, y, epochs)
+        with self._scope():
+            history = self.model.fit(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), y,
+                                     batch_size=self.batch_size, epochs=epochs, shuffle=True, verbose=0)
+        losses = [float(v) for v in history.history["loss"]]
+        if not all(math.isfinite(v) for v in losses):
+            raise FloatingPointError(f"{self.framework}/{self.spec.name}: training diverged, losses {losses}")
+        return losses
+
+    # --- backward: one implementation per backend -------------------------------------------------
+    def _make_backward(self) -> Any:
+        model, loss_fn = self.model, self.loss_fn
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            @tf.function(jit_compile=self._jit, reduce_retracing=True)
+            def tf_backward(x: Any, y: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y, model(x, training=True))
+                return loss, tape.gradient(loss, model.trainable_variables)
+
+            return tf_backward
+        if self.backend == "jax":
+            import jax
+
+            def compute(trainable: Any, non_trainable: Any, x: Any, y: Any) -> Any:
+                logits, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
+                return loss_fn(y, logits), non_trainable
+
+            grad_fn = jax.jit(jax.value_and_grad(compute, has_aux=True))
+
+            def jax_backward(x: Any, y: Any) -> Any:
+                (loss, non_trainable), grads = grad_fn([v.value for v in model.trainable_variables],
+                                                       [v.value for v in model.non_trainable_variables], x, y)
+                for var, value in zip(model.non_trainable_variables, non_trainable):
+                    var.assign(value)  # BatchNorm statistics and dropout seeds move on, as in training
+                return loss, grads
+
+            return jax_backward
+
+        def torch_backward(x: Any, y: Any) -> Any:
+            for v in model.trainable_variables:
+                v.value.grad = None
+            loss = loss_fn(y, model(x, training=True))
+            loss.backward()
+            return loss.detach(), [v.value.grad for v in model.trainable_variables]
+
+        return torch_backward
+
+
+def _nhwc(shape: tuple[int, ...]) -> tuple[int, ...]:
+    c, h, w = shape
+    return (h, w, c)
+
+
+def _backend_module(backend: str) -> Any:
+    return __import__(backend)
+
+
+def _inv_schedule(keras: Any) -> Any:
+    """Caffe's 'inv' learning-rate policy as a Keras schedule: lr * (1 + gamma * step) ** -power."""
+
+    class InvSchedule(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, base: float, gamma: float, power: float) -> None:
+            self.base, self.gamma, self.power = base, gamma, power
+
+        def __call__(self, step: Any) -> Any:
+            ops = keras.ops
+            step = ops.cast(step, "float32")
+            return self.base * ops.power(1.0 + self.gamma * step, -self.power)
+
+        def get_config(self) -> dict[str, float]:
+            return {"base": self.base, "gamma": self.gamma, "power": self.power}
+
+    return InvSchedule
+
+
+def _coupled_l2(keras: Any, optimizer_cls: Any, weight_decay: float) -> Any:
+    """``optimizer_cls`` with L2 weight decay added to each gradient (Caffe's and torch.optim's coupled
+    decay; Keras' own ``weight_decay`` argument is decoupled, AdamW-style)."""
+
+    class CoupledL2(optimizer_cls):
+        def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> Any:
+            ops = keras.ops
+            gradient = ops.add(gradient, ops.multiply(ops.cast(weight_decay, variable.dtype), variable))
+            return super().update_step(gradient, variable, learning_rate)
+
+    CoupledL2.__name__ = f"{optimizer_cls.__name__}WithL2"
+    return CoupledL2
+
+
+_BN_CLASS: dict[int, Any] = {}
+
+
+def _torch_style_batch_norm(keras: Any) -> Any:
+    """BatchNormalization whose running variance uses the unbiased batch variance, as PyTorch and Caffe do
+    (Keras' own layer uses the biased one); normalisation itself is unchanged."""
+    if id(keras) in _BN_CLASS:
+        return _BN_CLASS[id(keras)]
+    ops = keras.ops
+
+    class TorchStyleBatchNormalization(keras.layers.BatchNormalization):
+        def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+            if not (training and self.trainable):
+                return super().call(inputs, training=training, mask=mask)
+            inputs = ops.cast(inputs, "float32")
+            mean, variance = self._moments(inputs, mask)
+            n = ops.cast(ops.shape(inputs)[0], "float32")
+            unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + unbiased * (1.0 - self.momentum))
+            outputs = ops.batch_normalization(inputs, mean, variance, axis=self.axis, offset=self.beta,
+                                              scale=self.gamma, epsilon=self.epsilon)
+            return ops.cast(outputs, self.compute_dtype)
+
+    _BN_CLASS[id(keras)] = TorchStyleBatchNormalization
+    return TorchStyleBatchNormalization

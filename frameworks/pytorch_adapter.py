@@ -1,0 +1,239 @@
+"""PyTorch: the spec as an ``nn.Sequential``, trained with ``torch.optim`` over a ``DataLoader``."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from .adapter import Adapter, Staged
+from .errors import FrameworkUnavailable
+from .imports import triton_crash_risk
+from .specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU
+from .weights import Weights
+
+# Variants: name -> (torch.compile mode or None, needs CUDA). Each is a separately named benchmark.
+VARIANTS: dict[str, tuple[str | None, bool]] = {
+    "eager": (None, False),
+    "compile": ("default", False),
+    "compile-cudagraphs": ("reduce-overhead", True),
+}
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+class PyTorchAdapter(Adapter):
+    """A network in PyTorch (eager by default, ``torch.compile`` as a variant)."""
+
+    variants = tuple(VARIANTS)
+
+    @classmethod
+    def cuda_unavailable_reason(cls, framework: str) -> str | None:
+        torch = _torch()
+        if not torch.cuda.is_available():
+            return f"torch {torch.__version__} sees no usable CUDA device"
+        return None
+
+    @property
+    def version(self) -> str:
+        return _torch().__version__
+
+    def _apply_threads(self, threads: int | None) -> int | None:
+        torch = _torch()
+        if threads is not None:
+            torch.set_num_threads(threads)
+        return torch.get_num_threads()
+
+    def build(self) -> None:
+        torch = _torch()
+        nn = torch.nn
+        compile_mode, cuda_only = VARIANTS[self.variant]
+        if cuda_only and self.device != "cuda":
+            raise FrameworkUnavailable(f"pytorch variant {self.variant!r} needs a CUDA device")
+        torch.manual_seed(self.seed)
+        modules: OrderedDict[str, Any] = OrderedDict()
+        self._keys: dict[str, tuple[str, str]] = {}  # canonical key -> (module name, tensor attribute)
+        for layer, in_shape in zip(self.spec.layers, self.spec.input_shapes()):
+            if isinstance(layer, Conv2D):
+                modules[layer.name] = nn.Conv2d(in_shape[0], layer.filters, layer.kernel)
+            elif isinstance(layer, Dense):
+                modules[layer.name] = nn.Linear(in_shape[0], layer.units)
+            elif isinstance(layer, BatchNorm):
+                modules[layer.name] = nn.BatchNorm1d(in_shape[0], eps=layer.eps, momentum=layer.momentum)
+            elif isinstance(layer, MaxPool2D):
+                modules[layer.name] = nn.MaxPool2d(layer.size)
+            elif isinstance(layer, Dropout):
+                modules[layer.name] = nn.Dropout(layer.rate)
+            elif isinstance(layer, Flatten):
+                modules[layer.name] = nn.Flatten()
+            elif isinstance(layer, ReLU):
+                modules[layer.name] = nn.ReLU()
+            if isinstance(layer, (Conv2D, Dense)):
+                self._init(modules[layer.name])
+                self._keys[f"{layer.name}.weight"] = (layer.name, "weight")
+                self._keys[f"{layer.name}.bias"] = (layer.name, "bias")
+                if layer.activation == "relu":
+                    modules[f"{layer.name}_relu"] = nn.ReLU()
+            if isinstance(layer, BatchNorm):
+                for canonical, attr in (("gamma", "weight"), ("beta", "bias"), ("running_mean", "running_mean"),
+                                        ("running_var", "running_var")):
+                    self._keys[f"{layer.name}.{canonical}"] = (layer.name, attr)
+        self.model = nn.Sequential(modules).to(self.device)
+        self._tensors = {key: getattr(self.model.get_submodule(m), attr) for key, (m, attr) in self._keys.items()}
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.optimizer, self.scheduler = self._make_optimizer()
+        self.compile_mode = compile_mode
+        if compile_mode is not None:
+            reason = triton_crash_risk()
+            if reason:
+                raise FrameworkUnavailable(f"pytorch {self.variant}: {reason}")
+            self.step_model = torch.compile(self.model, mode=compile_mode)
+        else:
+            self.step_model = self.model
+
+    def _init(self, module: Any) -> None:
+        """Initialise a Conv2d/Linear with the recipe's scheme, using torch.nn.init."""
+        init = _torch().nn.init
+        scheme = self.spec.recipe.init
+        if scheme == "glorot_uniform":
+            init.xavier_uniform_(module.weight)
+            init.zeros_(module.bias)
+        elif scheme == "xavier_fan_in":  # U(+-sqrt(3 / fan_in)): Caffe's xavier filler
+            init.kaiming_uniform_(module.weight, nonlinearity="linear")
+            init.zeros_(module.bias)
+        # "torch_default": the module's own reset_parameters() already did it.
+
+    def _make_optimizer(self) -> tuple[Any, Any]:
+        torch = _torch()
+        opt = self.spec.recipe.optimizer
+        params = self.model.parameters()
+        if opt.kind == "adadelta":
+            optimizer = torch.optim.Adadelta(params, lr=opt.lr, rho=opt.rho, eps=opt.eps,
+                                             weight_decay=opt.weight_decay)
+        elif opt.kind == "sgd":
+            optimizer = torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
+        elif opt.kind == "adam":
+            optimizer = torch.optim.Adam(params, lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps,
+                                         weight_decay=opt.weight_decay)
+        else:  # pragma: no cover - specs are validated by their Literal type
+            raise ValueError(f"unknown optimizer {opt.kind!r}")
+        scheduler = None
+        if opt.lr_policy == "inv":
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda it: (1.0 + opt.gamma * it) ** (-opt.power))
+        return optimizer, scheduler
+
+    def trainable_parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Staged:
+        torch = _torch()
+        tx = torch.from_numpy(x).to(self.device)
+        ty = torch.from_numpy(y).to(self.device) if y is not None else None
+        return Staged(tx, ty, len(x))
+
+    def run_forward(self, batch: Staged) -> Any:
+        torch = _torch()
+        self.model.eval()
+        with torch.inference_mode():
+            return torch.softmax(self.step_model(batch.x), dim=1)
+
+    def run_backward(self, batch: Staged) -> Any:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.step_model(batch.x), batch.y)
+        loss.backward()
+        return loss.detach()
+
+    def run_train_step(self, batch: Staged) -> Any:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.step_model(batch.x), batch.y)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.detach()
+
+    def synchronize(self) -> None:
+        if self.device == "cuda":
+            _torch().cuda.synchronize()
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+    def gradients(self) -> Weights:
+        out = {}
+        for key, tensor in self._tensors.items():
+            if tensor.requires_grad:
+                if tensor.grad is None:
+                    raise RuntimeError("no gradients yet: call backward first")
+                out[key] = tensor.grad.detach().cpu().numpy().copy()
+        return out
+
+    def get_weights(self) -> Weights:
+        return {key: t.detach().cpu().numpy().copy() for key, t in self._tensors.items()}
+
+    def _set_weights(self, weights: Weights) -> None:
+        torch = _torch()
+        with torch.no_grad():
+            for key, tensor in self._tensors.items():
+                tensor.copy_(torch.from_numpy(weights[key]))
+
+    def data_loader(self, x: np.ndarray, y: np.ndarray, *, shuffle: bool = True, seed: int | None = None) -> Any:
+        """A ``DataLoader`` over in-memory arrays (the staged-data pipeline)."""
+        torch = _torch()
+        dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+        generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        return torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
+                                           generator=generator)
+
+    def train_epoch(self, loader: Any) -> float:
+        """One pass of the PyTorch training loop over ``loader``; returns the mean loss."""
+        torch = _torch()
+        total, count = torch.zeros((), device=self.device), 0
+        for xb, yb in loader:
+            batch = Staged(xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True), len(xb))
+            total += self.run_train_step(batch) * len(xb)
+            count += len(xb)
+        return float(total) / count
+
+    def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
+        x, y, epochs = self.check_fit_inputs(x, y, epochs)
+        loader = self.data_loader(x, y)
+        losses = [self.train_epoch(loader) for _ in range(epochs)]
+        if not all(math.isfinite(v) for v in losses):
+            raise FloatingPointError(f"pytorch/{self.spec.name}: training diverged, losses {losses}")
+        return losses
+
+
+def torchvision_loader(mnist: Any, spec: NetworkSpec, *, train: bool = True, seed: int = 0) -> Any:
+    """torchvision's MNIST dataset with ToTensor + Normalize for ``spec``'s recipe, in a ``DataLoader``.
+
+    This is PyTorch's own input pipeline (PIL image -> tensor per sample, batched by the loader), reading
+    the suite's verified files. Raises ``FrameworkUnavailable`` when torchvision cannot be imported.
+    """
+    from . import data
+
+    reason = triton_crash_risk()
+    if reason:
+        raise FrameworkUnavailable(reason)
+    try:
+        from torchvision import datasets, transforms
+    except Exception as exc:  # torchvision absent, or built for another torch (RuntimeError at import)
+        raise FrameworkUnavailable(f"torchvision cannot be imported here ({type(exc).__name__}: {exc})") from exc
+    torch = _torch()
+    recipe = spec.recipe
+    # ToTensor gives pixel / 255; the recipe wants (pixel * scale - mean) / std.
+    unit = 255.0 * recipe.scale
+    transform = transforms.Compose([transforms.ToTensor(),
+                                    transforms.Normalize((recipe.mean / unit,), (recipe.std / unit,))])
+    dataset = datasets.MNIST(str(data.torchvision_root(mnist)), train=train, transform=transform, download=False)
+    return torch.utils.data.DataLoader(dataset, batch_size=recipe.batch_size, shuffle=train,
+                                       generator=torch.Generator().manual_seed(seed))
