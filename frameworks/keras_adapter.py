@@ -233,6 +233,10 @@ class KerasAdapter(Adapter):
     def to_numpy(self, value: Any) -> np.ndarray:
         if isinstance(value, np.ndarray | float | np.floating):
             return np.asarray(value)
+        if self.backend == "tensorflow":  # .numpy(): TF's and torch's __array__ predate numpy 2's copy keyword
+            return np.asarray(value.numpy())
+        if self.backend == "torch":
+            return value.detach().cpu().numpy()
         return np.asarray(self.keras.ops.convert_to_numpy(value))
 
     def gradients(self) -> Weights:
