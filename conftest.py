@@ -9,14 +9,22 @@ from typing import Any
 
 import pytest
 
-from frameworks import FrameworkUnavailable, UnknownNameError, create_adapter, cuda_unavailable_reason
-from frameworks import unavailable_reason
+from frameworks import (
+    FRAMEWORKS,
+    FrameworkUnavailable,
+    UnknownNameError,
+    create_adapter,
+    cuda_unavailable_reason,
+    unavailable_reason,
+)
 from frameworks.runtime import configure_process
-from frameworks.selection import Selection, apply_keras_backend, select
+from frameworks.selection import Selection, apply_keras_backend, parse_list, select
 
 SELECTION = pytest.StashKey[Selection]()
 ACCURACIES = pytest.StashKey[list]()
 THREADS = pytest.StashKey[int]()
+NOT_CONVERGED = pytest.StashKey[list]()
+ALL_VARIANTS = tuple(dict.fromkeys(v for info in FRAMEWORKS.values() for v in info.variants))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,6 +34,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--devices", help="comma list of devices: cpu, cuda (default: cpu, plus cuda with a GPU)")
     group.addoption("--mnist-dir", help="directory holding the four MNIST .gz files (or set MNIST_DIR)")
     group.addoption("--threads", type=int, help="intra-op threads for every framework (default: all cores)")
+    group.addoption("--framework-tests-only", action="store_true",
+                    help="run only tests parametrized by framework (for the extra Keras-backend processes)")
+    bench = parser.getgroup("mnist-framework-bench benchmarks")
+    bench.addoption("--batch-size", type=int, default=128, help="batch size of the step benchmarks (default 128)")
+    bench.addoption("--batch-sizes", help="comma list of batch sizes to sweep (overrides --batch-size)")
+    bench.addoption("--variants", help="comma list of variants, e.g. eager,compile,default,jit (default: all)")
+    bench.addoption("--epoch-images", type=int,
+                    help="images per epoch benchmark (default: 60000, or 2048 when benchmarks are disabled)")
+    bench.addoption("--epoch-rounds", type=int, default=1, help="timed epochs per epoch benchmark (default 1)")
+    bench.addoption("--time-to-accuracy", action="store_true",
+                    help="also run the time-to-accuracy benchmarks (minutes per framework and network)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,9 +53,11 @@ def pytest_configure(config: pytest.Config) -> None:
         apply_keras_backend(opt("frameworks"))
         config.stash[SELECTION] = select(opt("frameworks"), opt("networks"), opt("devices"))
         threads = configure_process(opt("threads"))
+        parse_list(opt("variants"), "variant", ALL_VARIANTS)
     except (UnknownNameError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[ACCURACIES] = []
+    config.stash[NOT_CONVERGED] = []
     config.stash[THREADS] = threads
     if opt("mnist_dir"):
         os.environ["MNIST_DIR"] = opt("mnist_dir")
@@ -56,9 +77,31 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     sel = metafunc.config.stash[SELECTION]
+    names = metafunc.fixturenames
+    if "variant" in names:  # variants depend on the framework and the device: parametrize them together
+        wanted = parse_list(metafunc.config.getoption("variants"), "variant", ALL_VARIANTS)
+        combos = [(f, v, d) for f in sel.frameworks for d in sel.devices for v in FRAMEWORKS[f].variants_for(d)
+                  if wanted is None or v in wanted]
+        metafunc.parametrize(("framework", "variant", "device"), combos, scope="session",
+                             ids=[f"{f}-{v}-{d}" for f, v, d in combos])
     for name, values in (("framework", sel.frameworks), ("network", sel.networks), ("device", sel.devices)):
-        if name in metafunc.fixturenames:
+        if name in names and not (name in ("framework", "device") and "variant" in names):
             metafunc.parametrize(name, values, scope="session")
+    if "batch_size" in names:
+        sizes = metafunc.config.getoption("batch_sizes")
+        values = [int(v) for v in sizes.split(",")] if sizes else [metafunc.config.getoption("batch_size")]
+        metafunc.parametrize("batch_size", values, scope="session", ids=[f"batch{v}" for v in values])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep = list(items)
+    if config.getoption("framework_tests_only"):
+        keep = [i for i in keep if hasattr(i, "callspec") and "framework" in i.callspec.params]
+    if not config.getoption("time_to_accuracy"):
+        keep = [i for i in keep if i.get_closest_marker("time_to_accuracy") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
 
 
 def skip_reason(framework: str, device: str) -> str | None:
@@ -123,6 +166,12 @@ def record_accuracy(request: pytest.FixtureRequest, record_property: Callable[[s
     yield record
 
 
+@pytest.fixture
+def record_not_converged(request: pytest.FixtureRequest) -> Callable[[dict], None]:
+    """Record a time-to-accuracy run that missed its target (kept in the benchmark JSON as an outcome)."""
+    return request.config.stash[NOT_CONVERGED].append
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     rows = config.stash.get(ACCURACIES, [])
     if not rows:
@@ -131,3 +180,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for framework, network, epochs, accuracy, seconds in rows:
         terminalreporter.write_line(
             f"{framework:18s} {network:10s} {epochs} epochs  {accuracy:.2%}  (training {seconds:.0f} s)")
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Add what the numbers depend on: CPU and cores, GPU, CUDA and cuDNN, every framework's version, the
+    BLAS libraries loaded, and the thread count."""
+    from frameworks.environment import runtime_details
+
+    machine_info["mnist_framework_bench"] = runtime_details(threads=config.stash[THREADS])
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
+    """Keep runs that did not converge in the JSON (as outcomes, never as times)."""
+    output_json["not_converged"] = config.stash.get(NOT_CONVERGED, [])

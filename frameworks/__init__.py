@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import FrameworkUnavailable, UnknownNameError
@@ -34,21 +34,31 @@ class FrameworkInfo:
     keras_backend: str | None = None
     cuda: bool = True
     install_hint: str = ""
+    #: named ways to run the same network (eager, compiled...) -> the devices each applies to; first is default
+    variants: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"default": DEVICES})
+
+    def variants_for(self, device: str) -> list[str]:
+        """The variants that apply on ``device``."""
+        return [v for v, devices in self.variants.items() if device in devices]
 
 
 FRAMEWORKS: dict[str, FrameworkInfo] = {
     info.name: info
     for info in (
         FrameworkInfo("pytorch", "pytorch_adapter:PyTorchAdapter", ("torch",),
-                      install_hint="pip install -e '.[pytorch]'"),
+                      install_hint="pip install -e '.[pytorch]'",
+                      variants={"eager": DEVICES, "compile": DEVICES, "compile-cudagraphs": ("cuda",)}),
         FrameworkInfo("keras-tensorflow", "keras_adapter:KerasAdapter", ("keras", "tensorflow"), "tensorflow",
-                      install_hint="pip install -e '.[keras-tensorflow]'"),
+                      install_hint="pip install -e '.[keras-tensorflow]'",
+                      variants={"default": DEVICES, "jit": DEVICES}),
         FrameworkInfo("keras-jax", "keras_adapter:KerasAdapter", ("keras", "jax"), "jax",
-                      install_hint="pip install -e '.[keras-jax]'"),
+                      install_hint="pip install -e '.[keras-jax]'"),  # always XLA-compiled: one variant
         FrameworkInfo("keras-torch", "keras_adapter:KerasAdapter", ("keras", "torch"), "torch",
-                      install_hint="pip install -e '.[keras-torch]'"),
+                      install_hint="pip install -e '.[keras-torch]'",
+                      variants={"default": DEVICES, "jit": DEVICES}),
         FrameworkInfo("caffe", "caffe_adapter:CaffeAdapter", ("caffe",), cuda=False,
-                      install_hint="scripts/install_caffe.sh (Linux x86_64, Python 3.11)"),
+                      install_hint="scripts/install_caffe.sh (Linux x86_64, Python 3.11)",
+                      variants={"default": ("cpu",)}),
     )
 }
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError, UnknownNameError
+from . import framework_info
+from .errors import FrameworkUnavailable, InputError, UnknownNameError
 from .specs import NetworkSpec
 from .weights import Weights, check_weights
 
@@ -36,18 +38,19 @@ class Staged:
 class Adapter(abc.ABC):
     """One network built in one framework on one device, behind the suite's uniform interface."""
 
-    #: Named ways to run the same network (eager, compiled...); the first is the default.
-    variants: tuple[str, ...] = ("default",)
-
     def __init__(self, spec: NetworkSpec, *, device: str = "cpu", threads: int | None = None, seed: int = 0,
                  framework: str, variant: str | None = None) -> None:
         self.spec = spec
         self.device = device
         self.seed = seed
         self.framework = framework
-        self.variant = self.variants[0] if variant is None else variant
-        if self.variant not in self.variants:
-            raise UnknownNameError(f"{framework} variant", self.variant, self.variants)
+        variants = framework_info(framework).variants
+        self.variant = next(iter(variants)) if variant is None else variant
+        if self.variant not in variants:
+            raise UnknownNameError(f"{framework} variant", self.variant, variants)
+        if device not in variants[self.variant]:
+            raise FrameworkUnavailable(
+                f"{framework} variant {self.variant!r} runs on {', '.join(variants[self.variant])} only")
         self.threads = self._apply_threads(threads)
         self.build()
         count = self.trainable_parameter_count()
@@ -120,7 +123,27 @@ class Adapter(abc.ABC):
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
         """Train with the framework's own training loop and the recipe; return each epoch's mean loss."""
 
+    def pipeline_epoch(self, mnist: Any, images: int) -> tuple[str, Callable[[], Any]]:
+        """(description, run) where ``run()`` trains one epoch over the first ``images`` training images
+        through the framework's own input pipeline, from the uint8 data to the update."""
+        raise FrameworkUnavailable(f"{self.framework} has no input pipeline of its own in the suite")
+
     # --- shared behaviour -------------------------------------------------------------------------
+    def staged_epoch(self, x: np.ndarray, y: np.ndarray, images: int) -> Callable[[], Any]:
+        """``run()`` trains one epoch over the first ``images`` samples, batched and staged beforehand (in
+        memory, or on the device), so that only the framework's training steps are timed."""
+        x, y = self.check_batch(x[:images], y[:images])
+        batches = [self.stage(x[i:i + self.batch_size], y[i:i + self.batch_size])
+                   for i in range(0, len(x), self.batch_size)]
+
+        def run() -> Any:
+            for batch in batches:
+                loss = self.run_train_step(batch)
+            self.synchronize()
+            return loss
+
+        return run
+
     @property
     def batch_size(self) -> int:
         """The recipe's batch size."""

@@ -255,6 +255,11 @@ def load(mnist_dir: str | os.PathLike | None = None, *, download: bool | None = 
     return _load_verified(tuple(sorted((k, str(p.resolve())) for k, p in paths.items())))
 
 
+def clear_cache() -> None:
+    """Forget parsed arrays, so that the next ``load`` reads and verifies the files again."""
+    _load_verified.cache_clear()
+
+
 @functools.lru_cache(maxsize=4)
 def _load_verified(paths: tuple[tuple[str, str], ...]) -> MNIST:
     by_key = dict(paths)

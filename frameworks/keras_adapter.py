@@ -43,8 +43,6 @@ class KerasAdapter(Adapter):
     """A network in Keras 3 on this process's backend (``default``: Keras' own jit choice; ``jit``:
     ``jit_compile=True``, XLA on TensorFlow, ``torch.compile`` on torch)."""
 
-    variants = ("default", "jit")
-
     def __init__(self, spec: NetworkSpec, **kwargs: Any) -> None:
         self.backend = BACKENDS[kwargs["framework"]]
         self.keras = import_keras(self.backend)
@@ -107,8 +105,6 @@ class KerasAdapter(Adapter):
     def build(self) -> None:
         keras = self.keras
         self._jit = self.variant == "jit"
-        if self._jit and self.backend == "jax":
-            raise FrameworkUnavailable("keras-jax always compiles with XLA: its default variant is the jit one")
         keras.utils.set_random_seed(self.seed)
         with self._scope():
             self.model = keras.Sequential([keras.Input(shape=_nhwc(self.spec.input_shape), name="image")]
@@ -129,7 +125,7 @@ class KerasAdapter(Adapter):
         keras = self.keras
         L = keras.layers
         out = []
-        for i, (layer, in_shape) in enumerate(zip(self.spec.layers, self.spec.input_shapes())):
+        for i, (layer, in_shape) in enumerate(zip(self.spec.layers, self.spec.input_shapes(), strict=True)):
             seed = self.seed * 1000 + i
             if isinstance(layer, Conv2D):
                 k, b = self._initializers(layer.filters, in_shape[0] * layer.kernel ** 2,
@@ -252,6 +248,36 @@ class KerasAdapter(Adapter):
             for k, v in self._variables.items():
                 v.assign(to_keras(self.spec, k, weights[k]))
 
+    def pipeline_epoch(self, mnist: Any, images: int) -> tuple[str, Any]:
+        recipe = self.spec.recipe
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            def scale(pixels: Any, label: Any) -> Any:
+                x = tf.cast(pixels, tf.float32)[..., None] * recipe.scale
+                return (x - recipe.mean) / recipe.std, label
+
+            source = (mnist.train_images[:images], mnist.train_labels[:images])
+            dataset = (tf.data.Dataset.from_tensor_slices(source).shuffle(images, seed=self.seed)
+                       .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+                       .batch(self.batch_size).prefetch(tf.data.AUTOTUNE))
+            description = "tf.data from the uint8 arrays (shuffle, map, batch, prefetch) into fit"
+            inputs: tuple[Any, ...] = (dataset,)
+            kwargs: dict[str, Any] = {}
+        else:
+            from . import data
+
+            x = data.preprocess(mnist.train_images[:images], recipe).transpose(0, 2, 3, 1)
+            description = "fit over in-memory numpy arrays (Keras' own array adapter)"
+            inputs = (np.ascontiguousarray(x), mnist.train_labels[:images])
+            kwargs = {"batch_size": self.batch_size, "shuffle": True}
+
+        def run() -> Any:
+            with self._scope():
+                return self.model.fit(*inputs, epochs=1, verbose=0, **kwargs).history["loss"][-1]
+
+        return description, run
+
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
         x, y, epochs = self.check_fit_inputs(x, y, epochs)
         with self._scope():
@@ -287,7 +313,7 @@ class KerasAdapter(Adapter):
             def jax_backward(x: Any, y: Any) -> Any:
                 (loss, non_trainable), grads = grad_fn([v.value for v in model.trainable_variables],
                                                        [v.value for v in model.non_trainable_variables], x, y)
-                for var, value in zip(model.non_trainable_variables, non_trainable):
+                for var, value in zip(model.non_trainable_variables, non_trainable, strict=True):
                     var.assign(value)  # BatchNorm statistics and dropout seeds move on, as in training
                 return loss, grads
 

@@ -14,11 +14,11 @@ from .imports import triton_crash_risk
 from .specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU
 from .weights import Weights
 
-# Variants: name -> (torch.compile mode or None, needs CUDA). Each is a separately named benchmark.
-VARIANTS: dict[str, tuple[str | None, bool]] = {
-    "eager": (None, False),
-    "compile": ("default", False),
-    "compile-cudagraphs": ("reduce-overhead", True),
+# Variant (see the registry) -> torch.compile mode, None for eager. Each is a separately named benchmark.
+COMPILE_MODES: dict[str, str | None] = {
+    "eager": None,
+    "compile": "default",
+    "compile-cudagraphs": "reduce-overhead",
 }
 
 
@@ -30,8 +30,6 @@ def _torch() -> Any:
 
 class PyTorchAdapter(Adapter):
     """A network in PyTorch (eager by default, ``torch.compile`` as a variant)."""
-
-    variants = tuple(VARIANTS)
 
     @classmethod
     def cuda_unavailable_reason(cls, framework: str) -> str | None:
@@ -53,13 +51,12 @@ class PyTorchAdapter(Adapter):
     def build(self) -> None:
         torch = _torch()
         nn = torch.nn
-        compile_mode, cuda_only = VARIANTS[self.variant]
-        if cuda_only and self.device != "cuda":
-            raise FrameworkUnavailable(f"pytorch variant {self.variant!r} needs a CUDA device")
+        compile_mode = COMPILE_MODES[self.variant]
         torch.manual_seed(self.seed)
+        self._shuffle = torch.Generator().manual_seed(self.seed)  # one stream: each epoch a new order
         modules: OrderedDict[str, Any] = OrderedDict()
         self._keys: dict[str, tuple[str, str]] = {}  # canonical key -> (module name, tensor attribute)
-        for layer, in_shape in zip(self.spec.layers, self.spec.input_shapes()):
+        for layer, in_shape in zip(self.spec.layers, self.spec.input_shapes(), strict=True):
             if isinstance(layer, Conv2D):
                 modules[layer.name] = nn.Conv2d(in_shape[0], layer.filters, layer.kernel)
             elif isinstance(layer, Dense):
@@ -186,13 +183,12 @@ class PyTorchAdapter(Adapter):
             for key, tensor in self._tensors.items():
                 tensor.copy_(torch.from_numpy(weights[key]))
 
-    def data_loader(self, x: np.ndarray, y: np.ndarray, *, shuffle: bool = True, seed: int | None = None) -> Any:
-        """A ``DataLoader`` over in-memory arrays (the staged-data pipeline)."""
+    def data_loader(self, x: np.ndarray, y: np.ndarray) -> Any:
+        """A shuffling ``DataLoader`` over in-memory arrays, drawing orders from the adapter's seeded stream."""
         torch = _torch()
         dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
-        generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
-        return torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
-                                           generator=generator)
+        return torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, shuffle=True,
+                                           generator=self._shuffle)
 
     def train_epoch(self, loader: Any) -> float:
         """One pass of the PyTorch training loop over ``loader``; returns the mean loss."""
@@ -204,6 +200,10 @@ class PyTorchAdapter(Adapter):
             count += len(xb)
         return float(total) / count
 
+    def pipeline_epoch(self, mnist: Any, images: int) -> tuple[str, Any]:
+        loader = torchvision_loader(mnist, self.spec, limit=images, generator=self._shuffle)
+        return "torchvision MNIST, ToTensor + Normalize, DataLoader", lambda: self.train_epoch(loader)
+
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
         x, y, epochs = self.check_fit_inputs(x, y, epochs)
         loader = self.data_loader(x, y)
@@ -213,8 +213,10 @@ class PyTorchAdapter(Adapter):
         return losses
 
 
-def torchvision_loader(mnist: Any, spec: NetworkSpec, *, train: bool = True, seed: int = 0) -> Any:
-    """torchvision's MNIST dataset with ToTensor + Normalize for ``spec``'s recipe, in a ``DataLoader``.
+def torchvision_loader(mnist: Any, spec: NetworkSpec, *, train: bool = True, limit: int | None = None,
+                       generator: Any = None) -> Any:
+    """torchvision's MNIST dataset with ToTensor + Normalize for ``spec``'s recipe, in a ``DataLoader``
+    (shuffled for training; ``limit`` keeps the first images only).
 
     This is PyTorch's own input pipeline (PIL image -> tensor per sample, batched by the loader), reading
     the suite's verified files. Raises ``FrameworkUnavailable`` when torchvision cannot be imported.
@@ -235,5 +237,7 @@ def torchvision_loader(mnist: Any, spec: NetworkSpec, *, train: bool = True, see
     transform = transforms.Compose([transforms.ToTensor(),
                                     transforms.Normalize((recipe.mean / unit,), (recipe.std / unit,))])
     dataset = datasets.MNIST(str(data.torchvision_root(mnist)), train=train, transform=transform, download=False)
+    if limit is not None and limit < len(dataset):
+        dataset = torch.utils.data.Subset(dataset, range(limit))
     return torch.utils.data.DataLoader(dataset, batch_size=recipe.batch_size, shuffle=train,
-                                       generator=torch.Generator().manual_seed(seed))
+                                       generator=generator if generator is not None else torch.Generator())

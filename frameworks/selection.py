@@ -14,7 +14,7 @@ from . import DEVICES, FRAMEWORKS, NETWORKS, unavailable_reason
 from .errors import UnknownNameError
 
 
-def parse_list(value: str | None, kind: str, valid: "dict[str, object] | tuple[str, ...]") -> list[str] | None:
+def parse_list(value: str | None, kind: str, valid: dict[str, object] | tuple[str, ...]) -> list[str] | None:
     """A comma list of names (None when not given); an unknown name raises ``UnknownNameError``."""
     if value is None or not value.strip():
         return None

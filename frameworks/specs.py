@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from .errors import UnknownNameError
 
@@ -78,7 +78,7 @@ class ReLU:
     name: str
 
 
-Layer = Union[Conv2D, MaxPool2D, Dropout, Flatten, Dense, BatchNorm, ReLU]
+Layer = Conv2D | MaxPool2D | Dropout | Flatten | Dense | BatchNorm | ReLU
 Shape = tuple[int, ...]
 
 OptimizerKind = Literal["adadelta", "sgd", "adam"]
@@ -197,7 +197,7 @@ class NetworkSpec:
 
     def _state_shapes(self) -> dict[str, tuple[Shape, bool]]:
         out: dict[str, tuple[Shape, bool]] = {}
-        for layer, in_shape in zip(self.layers, self.input_shapes()):
+        for layer, in_shape in zip(self.layers, self.input_shapes(), strict=True):
             if isinstance(layer, Conv2D):
                 out[f"{layer.name}.weight"] = ((layer.filters, in_shape[0], layer.kernel, layer.kernel), True)
                 out[f"{layer.name}.bias"] = ((layer.filters,), True)

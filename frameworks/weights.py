@@ -49,7 +49,7 @@ def flattened_inputs(spec: NetworkSpec) -> dict[str, tuple[int, int, int]]:
     """Dense layers whose input is a flattened (C, H, W) map, with that map's shape."""
     result: dict[str, tuple[int, int, int]] = {}
     pending: tuple[int, int, int] | None = None
-    for layer, in_shape in zip(spec.layers, spec.input_shapes()):
+    for layer, in_shape in zip(spec.layers, spec.input_shapes(), strict=True):
         if isinstance(layer, Flatten):
             pending = in_shape if len(in_shape) == 3 else None  # type: ignore[assignment]
         elif isinstance(layer, Dense):

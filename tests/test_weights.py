@@ -9,8 +9,15 @@ from hypothesis import strategies as st
 
 from frameworks.errors import InputError
 from frameworks.specs import NETWORKS, get_network
-from frameworks.weights import check_weights, flattened_inputs, from_keras, initial_weights, load_weights
-from frameworks.weights import save_weights, to_keras
+from frameworks.weights import (
+    check_weights,
+    flattened_inputs,
+    from_keras,
+    initial_weights,
+    load_weights,
+    save_weights,
+    to_keras,
+)
 
 
 def test_flattened_inputs():

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install the suite into a virtual environment: every framework, the test tools, and Caffe built from source.
+# Idempotent: a re-run with nothing changed takes a few seconds.
+#
+#   PYTHON=python3.11   interpreter the venv is made from (default: python3)
+#   MFB_VENV=.venv      where the venv lives (default: .venv in the repository)
+#   MFB_SKIP_CAFFE=1    do not build Caffe (its tests are then skipped with the reason)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${MFB_VENV:-$root/.venv}
+python=${PYTHON:-python3}
+say() { echo "[setup] $*"; }
+
+if [[ ! -x $venv/bin/python ]]; then
+  say "creating the virtual environment $venv"
+  "$python" -m venv "$venv"
+fi
+stamp=$venv/.mfb-installed
+want=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1)
+if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+  say "installing the suite with PyTorch, TensorFlow, Keras, JAX and the test tools (about 2 minutes the first time)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$root/constraints.txt" \
+    -e "$root[all,test]"
+  echo "$want" >"$stamp"
+else
+  say "Python packages are up to date"
+fi
+
+if [[ ${MFB_SKIP_CAFFE:-0} == 1 ]]; then
+  say "not building Caffe (MFB_SKIP_CAFFE=1): its tests will be skipped"
+else
+  say "building Caffe from source if needed (about 5 minutes the first time)"
+  rc=0
+  PYTHON=$venv/bin/python "$root/scripts/install_caffe.sh" || rc=$?
+  case $rc in
+    0) ;;
+    3) say "Caffe cannot be built here (it needs Linux x86_64, apt and Python 3.11): its tests will be skipped" ;;
+    *) say "the Caffe build failed (exit $rc); see the messages above"; exit "$rc" ;;
+  esac
+fi
+say "ready: $venv"
