@@ -61,6 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[THREADS] = threads
     if opt("mnist_dir"):
         os.environ["MNIST_DIR"] = opt("mnist_dir")
+    if os.environ.get("MNIST_DIR"):  # absolute, so that tests that change directory still find it
+        os.environ["MNIST_DIR"] = os.path.abspath(os.path.expanduser(os.environ["MNIST_DIR"]))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

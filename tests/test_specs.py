@@ -7,8 +7,18 @@ import math
 import pytest
 
 from frameworks.errors import UnknownNameError
-from frameworks.specs import LENET, NETWORKS, Conv2D, Dense, Flatten, MaxPool2D, NetworkSpec, fan_in_out
-from frameworks.specs import get_network, init_bounds
+from frameworks.specs import (
+    LENET,
+    NETWORKS,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    NetworkSpec,
+    fan_in_out,
+    get_network,
+    init_bounds,
+)
 
 
 def test_the_zoo_has_the_three_seed_networks():
