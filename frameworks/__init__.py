@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import FrameworkUnavailable, UnknownNameError
-from .specs import NETWORKS, get_network
+from .specs import NETWORKS, NetworkSpec, get_network
 
 if TYPE_CHECKING:
     from .adapter import Adapter
@@ -86,14 +86,32 @@ def process_keras_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def unavailable_reason(name: str) -> str | None:
-    """Why framework ``name`` cannot run in this process, or None if it can. Imports nothing heavy."""
+def missing_reason(name: str) -> str | None:
+    """Why framework ``name`` cannot run on this machine at all (not installed...), or None."""
     info = framework_info(name)
     missing = [m for m in info.requires if importlib.util.find_spec(m) is None]
     if missing:
         return f"{name}: {', '.join(missing)} not installed ({info.install_hint})"
     if name == "caffe" and sys.version_info[:2] != (3, 11):
         return "caffe: the Caffe build is tied to Python 3.11 (Debian's Boost.Python)"
+    return None
+
+
+def installed(name: str) -> bool:
+    """Whether framework ``name`` can run here, in this process or in one of its own."""
+    return missing_reason(name) is None
+
+
+def needs_own_process(name: str) -> bool:
+    """Whether ``name`` is installed but needs another process (its Keras backend is not this process's)."""
+    return installed(name) and unavailable_reason(name) is not None
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why framework ``name`` cannot run in this process, or None if it can. Imports nothing heavy."""
+    info = framework_info(name)
+    if reason := missing_reason(name):
+        return reason
     if info.keras_backend is not None and process_keras_backend() != info.keras_backend:
         return (
             f"{name}: the Keras backend is fixed per process and this one uses "
@@ -131,9 +149,13 @@ def adapter_class(framework: str) -> type[Adapter]:
     return getattr(module, class_name)
 
 
-def create_adapter(framework: str, network: str, device: str = "cpu", *, threads: int | None = None,
-                   seed: int = 0, variant: str | None = None) -> Adapter:
-    """Build ``network`` in ``framework`` on ``device``: the suite's one entry point to a model."""
+def create_adapter(framework: str, network: str | NetworkSpec, device: str = "cpu", *, threads: int | None = None,
+                   seed: int = 0, variant: str | None = None, shared_init: bool = False) -> Adapter:
+    """Build ``network`` (a name or a spec) in ``framework`` on ``device``: the suite's one entry point to a model.
+
+    ``shared_init`` starts from ``weights.initial_weights(spec, seed)``, the same numbers in every framework,
+    instead of the framework's own initialisers.
+    """
     spec = get_network(network)
     check_device(device)
     cls = adapter_class(framework)
@@ -141,11 +163,17 @@ def create_adapter(framework: str, network: str, device: str = "cpu", *, threads
         reason = cuda_unavailable_reason(framework)
         if reason:
             raise FrameworkUnavailable(reason)
-    return cls(spec, device=device, threads=threads, seed=seed, framework=framework, variant=variant)
+    adapter = cls(spec, device=device, threads=threads, seed=seed, framework=framework, variant=variant)
+    if shared_init:
+        from .weights import initial_weights
+
+        adapter.set_weights(initial_weights(spec, seed))
+    return adapter
 
 
 __all__ = [
     "DEVICES", "FRAMEWORKS", "NETWORKS", "FrameworkInfo", "FrameworkUnavailable", "UnknownNameError",
     "adapter_class", "available_frameworks", "check_device", "create_adapter", "cuda_unavailable_reason",
-    "framework_info", "get_network", "process_keras_backend", "unavailable_reason",
+    "framework_info", "get_network", "installed", "missing_reason", "needs_own_process", "process_keras_backend",
+    "unavailable_reason",
 ]

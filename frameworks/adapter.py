@@ -120,6 +120,11 @@ class Adapter(abc.ABC):
         """Load already-checked canonical weights."""
 
     @abc.abstractmethod
+    def layer_outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Eval-mode output of every spec layer (after its activation) for a checked batch, canonical layout
+        ((N, C, H, W) maps, channel-major flattening)."""
+
+    @abc.abstractmethod
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
         """Train with the framework's own training loop and the recipe; return each epoch's mean loss."""
 

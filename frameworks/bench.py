@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import FRAMEWORKS, __version__, unavailable_reason
+from . import FRAMEWORKS, __version__, installed, missing_reason
 from .processes import ProcessGroup, isolated_groups, run_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,11 +108,10 @@ def run_bench(frameworks: Sequence[str] | None, output_dir: Path, pytest_args: S
     chosen = list(frameworks) if frameworks else list(FRAMEWORKS)
     runnable = []
     for name in chosen:
-        reason = unavailable_reason(name)
-        if reason and "fixed per process" not in reason:
-            print(f"skipping {name}: {reason}", flush=True)
-        else:
+        if installed(name):
             runnable.append(name)
+        else:
+            print(f"skipping {name}: {missing_reason(name)}", flush=True)
     run_dir = new_run_dir(output_dir)
     outcomes = []
     groups = isolated_groups(runnable)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from typing import Any
 
-from . import FRAMEWORKS, __version__, cuda_unavailable_reason, unavailable_reason
+from . import FRAMEWORKS, __version__, cuda_unavailable_reason, needs_own_process, unavailable_reason
 from .runtime import default_threads
 from .selection import gpu_present
 
@@ -172,7 +172,7 @@ def describe(mnist_dir: str | None = None, probe_cuda: bool = False) -> list[str
     for row in framework_rows(probe_cuda):
         packages = ", ".join(f"{k} {v}" for k, v in row["packages"].items()) or "-"
         status = "usable" if row["unavailable"] is None else f"not here: {row['unavailable']}"
-        if row["unavailable"] and "fixed per process" in row["unavailable"]:
+        if needs_own_process(row["framework"]):
             status = "usable in its own process (python -m frameworks runs it so)"
         cuda = f"; cuda: {row['cuda']}" if row["cuda"] else ""
         lines.append(f"  {row['framework']:17s} {packages:45s} {status}{cuda}")

@@ -212,6 +212,24 @@ class KerasAdapter(Adapter):
         with self._scope():
             return self.model.train_on_batch(batch.x, batch.y)  # a fetched scalar
 
+    def layer_outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        keras = self.keras
+        x, _ = self.check_batch(x)
+        names = [layer.name for layer in self.spec.layers]
+        probe = keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
+        with self._scope():
+            values = probe.predict_on_batch(self.stage(x).x)
+        out = {}
+        for layer, in_shape, value in zip(self.spec.layers, self.spec.input_shapes(), values, strict=True):
+            value = self.to_numpy(value)
+            if value.ndim == 4:  # NHWC -> NCHW
+                value = value.transpose(0, 3, 1, 2)
+            elif isinstance(layer, Flatten) and len(in_shape) == 3:  # (H, W, C) order -> (C, H, W) order
+                c, h, w = in_shape
+                value = value.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(len(value), -1)
+            out[layer.name] = np.ascontiguousarray(value)
+        return out
+
     def synchronize(self) -> None:
         if self._last is None:
             return

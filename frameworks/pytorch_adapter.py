@@ -158,6 +158,21 @@ class PyTorchAdapter(Adapter):
             self.scheduler.step()
         return loss.detach()
 
+    def layer_outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        torch = _torch()
+        x, _ = self.check_batch(x)
+        spec_names = {layer.name for layer in self.spec.layers}
+        outputs: dict[str, np.ndarray] = {}
+        self.model.eval()
+        with torch.inference_mode():
+            h = torch.from_numpy(x).to(self.device)
+            for name, module in self.model.named_children():
+                h = module(h)
+                owner = name[: -len("_relu")] if name.endswith("_relu") else name
+                if owner in spec_names:
+                    outputs[owner] = h.cpu().numpy().copy()  # a fused ReLU overwrites its layer's entry
+        return outputs
+
     def synchronize(self) -> None:
         if self.device == "cuda":
             _torch().cuda.synchronize()

@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from . import DEVICES, FRAMEWORKS, NETWORKS, unavailable_reason
+from . import DEVICES, FRAMEWORKS, NETWORKS, needs_own_process, unavailable_reason
 from .errors import UnknownNameError
 
 
@@ -58,10 +58,9 @@ def select(frameworks: str | None = None, networks: str | None = None, devices: 
         )
     if chosen is None:
         chosen = []
-        for name, info in FRAMEWORKS.items():
-            reason = unavailable_reason(name)
-            if info.keras_backend and reason and "fixed per process" in reason:
-                left_out[name] = reason
+        for name in FRAMEWORKS:
+            if needs_own_process(name):
+                left_out[name] = unavailable_reason(name)  # type: ignore[assignment]
             else:
                 chosen.append(name)
     nets = parse_list(networks, "network", NETWORKS) or list(NETWORKS)

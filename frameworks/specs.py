@@ -7,6 +7,7 @@ Shapes are canonical: channel-first (C, H, W) activations and PyTorch/Caffe para
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -188,6 +189,14 @@ class NetworkSpec:
         """The number of trainable parameters."""
         return sum(math.prod(s) for s in self.parameter_shapes().values())
 
+    def without_dropout(self) -> NetworkSpec:
+        """The same network with its Dropout layers removed (deterministic training, same weights)."""
+        return dataclasses.replace(self, layers=tuple(lay for lay in self.layers if not isinstance(lay, Dropout)))
+
+    def with_optimizer(self, optimizer: Optimizer) -> NetworkSpec:
+        """The same network trained with another optimizer."""
+        return dataclasses.replace(self, recipe=dataclasses.replace(self.recipe, optimizer=optimizer))
+
     def layer(self, name: str) -> Layer:
         """The layer called ``name``."""
         for layer in self.layers:
@@ -357,8 +366,10 @@ LENET = NetworkSpec(
 NETWORKS: dict[str, NetworkSpec] = {spec.name: spec for spec in (KERAS_CNN, MLP_BN, LENET)}
 
 
-def get_network(name: str) -> NetworkSpec:
-    """The spec called ``name``; an unknown name raises ``UnknownNameError`` listing the valid ones."""
+def get_network(name: str | NetworkSpec) -> NetworkSpec:
+    """The spec called ``name`` (a spec is returned as it is); an unknown name raises ``UnknownNameError``."""
+    if isinstance(name, NetworkSpec):
+        return name
     try:
         return NETWORKS[name]
     except KeyError:

@@ -1,0 +1,160 @@
+"""Proving that two frameworks compute the same network: the probes every framework runs from the same
+canonical weights and inputs, run in this process or in a child (a Keras backend is fixed per process),
+and the comparisons.
+
+Probes (each from ``initial_weights(spec, seed)``):
+- ``forward``: eval-mode probabilities on real MNIST test images and on stress inputs;
+- ``layers``: every spec layer's eval-mode output, to name the first layer where two frameworks diverge;
+- ``loss`` / ``gradients``: one training-mode batch without dropout, no update;
+- ``sgd_weights``: all weights (BatchNorm statistics included) after one plain SGD step without dropout;
+- ``stats_weights`` / ``stats_forward``: after several training-mode passes without updates (BatchNorm's
+  running statistics move, parameters stay), and the eval outputs then;
+- ``curve``: per-step training losses of the real recipe (dropout on) over the same batches in the same order.
+
+A child process receives and returns these as a pickle in a temporary file it is handed (both sides are
+this module).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import FRAMEWORKS, create_adapter, get_network, needs_own_process, unavailable_reason
+from .specs import NetworkSpec, Optimizer
+
+PLAIN_SGD = Optimizer("sgd", lr=0.05)
+
+
+@dataclass
+class Request:
+    """What every framework computes for one network: weights and data fixed by the caller."""
+
+    network: str
+    weights: dict[str, np.ndarray]
+    x: np.ndarray  # inputs for forward probes (real images and stress inputs)
+    x_train: np.ndarray  # training batch for gradients and the SGD step
+    y_train: np.ndarray
+    stat_batches: list[tuple[np.ndarray, np.ndarray]]  # training-mode passes moving BatchNorm statistics
+    curve_batches: list[tuple[np.ndarray, np.ndarray]]  # recipe training steps for the loss curve
+    seed: int = 0
+
+
+def compute(framework: str, request: Request, threads: int | None = None) -> dict[str, Any]:
+    """Run every probe of ``request`` in ``framework`` in this process."""
+    spec = get_network(request.network)
+    deterministic = spec.without_dropout().with_optimizer(PLAIN_SGD)
+    out: dict[str, Any] = {}
+
+    def build(which: NetworkSpec) -> Any:
+        model = create_adapter(framework, which, threads=threads, seed=request.seed)
+        model.set_weights(request.weights)
+        return model
+
+    model = build(spec)
+    out["forward"] = model.forward(request.x)
+    out["layers"] = model.layer_outputs(request.x[:64])
+    model = build(deterministic)
+    out["loss"], out["gradients"] = model.backward(request.x_train, request.y_train)
+    model = build(deterministic)
+    model.train_step(request.x_train, request.y_train)
+    out["sgd_weights"] = model.get_weights()
+    model = build(deterministic)
+    for x, y in request.stat_batches:
+        model.backward(x, y)
+    out["stats_weights"] = model.get_weights()
+    out["stats_forward"] = model.forward(request.x)
+    model = build(spec)
+    out["curve"] = np.array([model.train_step(x, y) for x, y in request.curve_batches])
+    out["framework"] = framework
+    out["version"] = model.version
+    return out
+
+
+def compute_anywhere(framework: str, requests: list[Request], threads: int | None = None,
+                     timeout: float = 1800) -> list[dict[str, Any]]:
+    """``compute`` each request here if ``framework`` can run in this process, else in a child process
+    with the framework's Keras backend. Raises ``RuntimeError`` with the child's output if it fails."""
+    reason = unavailable_reason(framework)
+    if reason is None:
+        return [compute(framework, r, threads) for r in requests]
+    if not needs_own_process(framework):
+        raise RuntimeError(reason)
+    backend = FRAMEWORKS[framework].keras_backend
+    with tempfile.TemporaryDirectory(prefix="mfb-equivalence-") as tmp:
+        request_path, result_path = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.pkl")
+        with open(request_path, "wb") as f:
+            pickle.dump({"framework": framework, "requests": requests, "threads": threads}, f)
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        proc = subprocess.run([sys.executable, "-m", __name__, request_path, result_path], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0 or not os.path.exists(result_path):
+            raise RuntimeError(f"{framework} child process failed (exit {proc.returncode}):\n"
+                               f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        with open(result_path, "rb") as f:
+            return pickle.load(f)
+
+
+# --- comparisons -------------------------------------------------------------------------------------
+def relative_error(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:
+    """||a - b|| / max(||b||, floor) (Frobenius norms, in float64); the difference itself when both are 0."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a64.shape != b64.shape:
+        raise ValueError(f"shapes differ: {a64.shape} vs {b64.shape}")
+    denominator = max(float(np.linalg.norm(b64)), floor)
+    difference = float(np.linalg.norm(a64 - b64))
+    return difference / denominator if denominator > 0 else difference
+
+
+def worst(a: dict[str, np.ndarray], b: dict[str, np.ndarray], floor_fraction: float = 0.0) -> tuple[str, float]:
+    """The key with the largest relative error between two dicts of arrays, and that error.
+
+    With ``floor_fraction``, a tensor is measured against at least that fraction of the largest tensor norm
+    in ``b``: a gradient that is mathematically zero (a bias followed by BatchNorm) is float noise in every
+    framework, and its own norm is no scale for it.
+    """
+    if list(a) != list(b):
+        raise ValueError(f"different keys: {list(a)} vs {list(b)}")
+    floor = floor_fraction * max(float(np.linalg.norm(np.asarray(v, np.float64))) for v in b.values())
+    errors = {k: relative_error(a[k], b[k], floor) for k in a}
+    key = max(errors, key=errors.get)  # type: ignore[arg-type]
+    return key, errors[key]
+
+
+def first_divergence(a: dict[str, np.ndarray], b: dict[str, np.ndarray], tolerance: float) -> str:
+    """Which spec layer's output first differs beyond ``tolerance``, with every layer's error."""
+    report = []
+    first = None
+    for name in a:
+        err = relative_error(a[name], b[name])
+        report.append(f"{name} {err:.2e}")
+        if first is None and err > tolerance:
+            first = name
+    where = f"first divergence at layer {first!r}" if first else "no single layer exceeds the tolerance"
+    return f"{where} (relative error per layer: {', '.join(report)})"
+
+
+def main(argv: list[str]) -> int:
+    """Child-process entry point: ``python -m frameworks.equivalence REQUEST RESULT``."""
+    from .runtime import configure_process
+
+    with open(argv[0], "rb") as f:
+        job = pickle.load(f)
+    configure_process(job["threads"])
+    results = [compute(job["framework"], r, job["threads"]) for r in job["requests"]]
+    tmp = argv[1] + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(results, f)
+    os.replace(tmp, argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

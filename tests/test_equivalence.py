@@ -1,0 +1,171 @@
+"""Every pair of frameworks computes the same network: forward outputs, gradients, an SGD step, BatchNorm
+statistics, and training-loss curves from identical starts.
+
+Frameworks that cannot run in this process (the other Keras backends) compute the same probes in a child
+process from the same weights and data (``frameworks.equivalence``). Errors are relative errors in the
+Frobenius norm, ||a - b|| / ||b||, per tensor (for gradients, ||b|| is at least 1% of the largest
+gradient tensor's norm: see ``equivalence.worst``).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from frameworks import FRAMEWORKS, create_adapter, data, installed, unavailable_reason
+from frameworks.equivalence import Request, compute_anywhere, first_divergence, relative_error, worst
+from frameworks.selection import parse_list
+from frameworks.specs import NETWORKS, BatchNorm, get_network
+from frameworks.weights import initial_weights
+
+SEED = 7
+FORWARD_TOL = 1e-5  # float32 forward outputs
+GRADIENT_TOL = 1e-4
+GRADIENT_FLOOR = 1e-2  # a gradient tensor is measured against at least 1% of the largest gradient's norm
+SGD_STEP_TOL = 1e-5
+STAT_PASSES = 6  # training-mode passes without updates, moving BatchNorm's running statistics
+JITTER = 1e-3  # added to training images for gradients: makes max pooling's argmax unique (see below)
+CURVE_STEPS = 300  # recipe training steps from identical starts (dropout on)
+CURVE_WINDOW = 50
+CURVE_TOL = 0.10  # windowed mean losses agree within 10% (different dropout masks, same batches)
+
+
+def installed_frameworks(config) -> list[str]:
+    """Frameworks to compare: the selected ones, or every installed one (other Keras backends included)."""
+    chosen = parse_list(config.getoption("frameworks"), "framework", FRAMEWORKS) or list(FRAMEWORKS)
+    return [f for f in chosen if installed(f)]
+
+
+def pytest_generate_tests(metafunc):
+    if "pair" in metafunc.fixturenames:
+        pairs = list(itertools.combinations(installed_frameworks(metafunc.config), 2))
+        metafunc.parametrize("pair", pairs, ids=[f"{a}-vs-{b}" for a, b in pairs], scope="session")
+
+
+def stress_inputs(rng: np.random.Generator) -> np.ndarray:
+    """Inputs beyond natural images: blanks, saturated, noise, large magnitudes."""
+    parts = [np.zeros((8, 1, 28, 28)), np.full((8, 1, 28, 28), 3.0), rng.uniform(-1, 3, (16, 1, 28, 28)),
+             rng.normal(0, 10, (8, 1, 28, 28))]
+    return np.concatenate(parts).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def probe_requests(mnist) -> dict[str, Request]:
+    """Real MNIST for everything. Training images for gradients get uniform noise of 1e-3 (a 0.1% change):
+    MNIST's flat backgrounds make max-pooling windows hold exactly equal values, any of which is a valid
+    argmax, and frameworks break such ties differently (both are correct subgradients, 5e-4 apart)."""
+    rng = np.random.default_rng(SEED)
+    out = {}
+    for name in ("keras_cnn", "mlp_bn", "lenet"):
+        spec = get_network(name)
+        recipe, bs = spec.recipe, spec.recipe.batch_size
+        test_x = data.preprocess(mnist.test_images[:256], recipe)
+        train_x = data.preprocess(mnist.train_images[: bs * (CURVE_STEPS + STAT_PASSES + 1)], recipe)
+        train_y = mnist.train_labels[: len(train_x)].astype(np.int64)
+        jittered = (train_x + rng.uniform(0, JITTER, train_x.shape)).astype(np.float32)
+        batches = [slice(i * bs, (i + 1) * bs) for i in range(len(train_x) // bs)]
+        out[name] = Request(network=name, weights=initial_weights(spec, SEED),
+                            x=np.concatenate([test_x, stress_inputs(rng)]), x_train=jittered[batches[0]],
+                            y_train=train_y[batches[0]],
+                            stat_batches=[(jittered[b], train_y[b]) for b in batches[1:1 + STAT_PASSES]],
+                            curve_batches=[(train_x[b], train_y[b])
+                                           for b in batches[1 + STAT_PASSES:1 + STAT_PASSES + CURVE_STEPS]],
+                            seed=SEED)
+    return out
+
+
+@pytest.fixture(scope="session")
+def probes(probe_requests, threads):
+    """Each framework's probe results per network, computed once (in a child process where needed)."""
+    cache: dict[str, dict] = {}
+
+    def get(framework: str, network: str) -> dict:
+        if framework not in cache:
+            networks = list(probe_requests)
+            try:
+                results = compute_anywhere(framework, [probe_requests[n] for n in networks], threads)
+                cache[framework] = dict(zip(networks, results, strict=True))
+            except RuntimeError as exc:
+                cache[framework] = {"error": str(exc)}
+        if "error" in cache[framework]:
+            pytest.fail(f"{framework} could not compute the probes: {cache[framework]['error']}")
+        return cache[framework][network]
+
+    return get
+
+
+def test_forward_outputs_match(pair, network, probes):
+    a, b = probes(pair[0], network), probes(pair[1], network)
+    err = relative_error(a["forward"], b["forward"])
+    assert err <= FORWARD_TOL, f"{pair} {network}: forward error {err:.2e}; " + first_divergence(
+        a["layers"], b["layers"], FORWARD_TOL)
+
+
+def test_gradients_match(pair, network, probes):
+    a, b = probes(pair[0], network), probes(pair[1], network)
+    assert relative_error(a["loss"], b["loss"]) <= FORWARD_TOL, (a["loss"], b["loss"])
+    key, err = worst(a["gradients"], b["gradients"], floor_fraction=GRADIENT_FLOOR)
+    assert err <= GRADIENT_TOL, f"{pair} {network}: gradient of {key} differs by {err:.2e}"
+
+
+def test_one_sgd_step_gives_the_same_weights(pair, network, probes):
+    a, b = probes(pair[0], network), probes(pair[1], network)
+    key, err = worst(a["sgd_weights"], b["sgd_weights"])
+    assert err <= SGD_STEP_TOL, f"{pair} {network}: after one SGD step {key} differs by {err:.2e}"
+
+
+BATCHNORM_NETWORKS = [n for n, spec in NETWORKS.items() if any(isinstance(lay, BatchNorm) for lay in spec.layers)]
+
+
+@pytest.mark.parametrize("bn_network", BATCHNORM_NETWORKS)
+def test_batchnorm_running_statistics_and_eval_outputs_match(pair, bn_network, probes):
+    a, b = probes(pair[0], bn_network), probes(pair[1], bn_network)
+    running = [k for k in a["stats_weights"] if "running" in k]
+    initial = initial_weights(get_network(bn_network), SEED)
+    for k in running:
+        assert not np.allclose(a["stats_weights"][k], initial[k]), f"{pair[0]}: {k} never moved"
+        err = relative_error(a["stats_weights"][k], b["stats_weights"][k])
+        assert err <= FORWARD_TOL, f"{pair} {bn_network}: {k} after {STAT_PASSES} passes differs by {err:.2e}"
+    err = relative_error(a["stats_forward"], b["stats_forward"])
+    assert err <= FORWARD_TOL, f"{pair} {bn_network}: eval outputs with the new statistics differ by {err:.2e}"
+
+
+def test_loss_curves_track_from_identical_starts(pair, network, probes):
+    a, b = probes(pair[0], network), probes(pair[1], network)
+    ca, cb = a["curve"], b["curve"]
+    assert ca.shape == cb.shape == (CURVE_STEPS,)
+    assert np.isfinite(ca).all() and np.isfinite(cb).all()
+    means_a = ca.reshape(-1, CURVE_WINDOW).mean(axis=1)
+    means_b = cb.reshape(-1, CURVE_WINDOW).mean(axis=1)
+    worst_gap = np.max(np.abs(means_a - means_b) / means_b)
+    assert worst_gap <= CURVE_TOL, (
+        f"{pair} {network}: mean losses per {CURVE_WINDOW} steps {np.round(means_a, 4)} vs {np.round(means_b, 4)}")
+    assert means_a[-1] < means_a[0] and means_b[-1] < means_b[0]
+
+
+# --- in-process property test: any input, same weights, same outputs -----------------------------
+_MODELS: dict = {}
+
+
+def shared_model(framework: str, network: str):
+    key = (framework, network)
+    if key not in _MODELS:
+        _MODELS[key] = create_adapter(framework, network, seed=SEED, shared_init=True)
+    return _MODELS[key]
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=arrays(np.float32, (4, 1, 28, 28), elements=st.floats(-5, 5, width=32)))
+def test_any_input_gives_the_same_outputs_in_this_process(network, x, pytestconfig):
+    here = [f for f in installed_frameworks(pytestconfig) if unavailable_reason(f) is None]
+    if len(here) < 2:
+        pytest.skip("fewer than two frameworks can run in this process")
+    outputs = {f: shared_model(f, network).forward(x) for f in here}
+    reference = outputs[here[0]]
+    for framework, out in outputs.items():
+        assert relative_error(out, reference) <= FORWARD_TOL, f"{framework} vs {here[0]}"
