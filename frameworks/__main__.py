@@ -72,6 +72,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gate(args: argparse.Namespace) -> int:
+    """Compare base and head benchmark runs; exit 1 on a regression, 2 without a usable baseline."""
+    from .gate import gate
+
+    code, text = gate(args.base, args.head, threshold=args.threshold, noise_factor=args.noise_factor)
+    print(text)
+    if args.summary:
+        with open(args.summary, "a") as f:
+            f.write(text + "\n")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m frameworks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="Markdown table and PNG charts from benchmark JSON")
     report.add_argument("results", nargs="+", help="JSON written by bench, or by pytest --benchmark-json")
     report.add_argument("--output-dir", help="where to write (default: beside the first file)")
+    gate = sub.add_parser("gate", help="fail when head benchmarks are slower than base (pull-request gate)")
+    gate.add_argument("--base", nargs="+", required=True, help="the base branch's result JSON, one per repeat")
+    gate.add_argument("--head", nargs="+", required=True, help="the head's result JSON, one per repeat")
+    gate.add_argument("--threshold", type=float, default=0.10, help="allowed slowdown (default 0.10 = 10%%)")
+    gate.add_argument("--noise-factor", type=float, default=2.0,
+                      help="the threshold widens to this many times the spread between repeats (default 2)")
+    gate.add_argument("--summary", help="also append the Markdown to this file (e.g. $GITHUB_STEP_SUMMARY)")
     return parser
 
 
@@ -114,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_test(args, rest)
         if args.command == "bench":
             return cmd_bench(args, rest)
+        if args.command == "gate":
+            if rest:
+                parser.error(f"unrecognized arguments: {' '.join(rest)}")
+            return cmd_gate(args)
         if args.command == "report":
             if rest:
                 parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -106,6 +106,23 @@ def test_fidelity(benchmark, request, built, mnist, framework, network, device, 
         benchmark.extra_info["suite_over_own"] = benchmark.stats.stats.median / own.median_s
 
 
+def test_calibration(benchmark):
+    """A fixed numpy workload timed in every benchmark process: the gate divides by it to cancel a shared
+    machine's speed drift between runs."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((256, 256)).astype(np.float32)
+
+    def work() -> float:
+        b = a
+        for _ in range(8):
+            b = np.tanh(b @ a)
+        return float(b[0, 0])
+
+    benchmark.group = "calibration"
+    benchmark.extra_info.update(phase="calibration", workload="8 x tanh(256x256 float32 matmul), numpy")
+    benchmark.pedantic(work, rounds=30 if benchmark.enabled else 1, warmup_rounds=3 if benchmark.enabled else 0)
+
+
 class NotConverged(Exception):
     """Training hit the epoch cap before reaching the target accuracy."""
 
