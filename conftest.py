@@ -34,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--devices", help="comma list of devices: cpu, cuda (default: cpu, plus cuda with a GPU)")
     group.addoption("--mnist-dir", help="directory holding the four MNIST .gz files (or set MNIST_DIR)")
     group.addoption("--threads", type=int, help="intra-op threads for every framework (default: all cores)")
+    group.addoption("--shared-init", action="store_true",
+                    help="start every framework from the same seed-fixed weights instead of its own initialisers")
     group.addoption("--framework-tests-only", action="store_true",
                     help="run only tests parametrized by framework (for the extra Keras-backend processes)")
     bench = parser.getgroup("mnist-framework-bench benchmarks")
@@ -56,6 +58,9 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_list(opt("variants"), "variant", ALL_VARIANTS)
     except (UnknownNameError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
+    # A plain test run runs each benchmark once, as a test; timing needs --benchmark-only (or --benchmark-enable).
+    if not (opt("benchmark_only") or opt("benchmark_enable")):
+        config.option.benchmark_disable = True
     config.stash[ACCURACIES] = []
     config.stash[NOT_CONVERGED] = []
     config.stash[THREADS] = threads
@@ -121,7 +126,7 @@ def threads(pytestconfig: pytest.Config) -> int:
 
 
 @pytest.fixture(scope="session")
-def make_model(threads: int) -> Callable[..., Any]:
+def make_model(threads: int, pytestconfig: pytest.Config) -> Callable[..., Any]:
     """A factory of fresh adapters: ``make_model(framework, network, device, seed=0)``; skips with the
     reason when the framework or device cannot run here."""
 
@@ -129,6 +134,7 @@ def make_model(threads: int) -> Callable[..., Any]:
         reason = skip_reason(framework, device)
         if reason:
             pytest.skip(reason)
+        kwargs.setdefault("shared_init", pytestconfig.getoption("shared_init"))
         try:
             return create_adapter(framework, network, device, threads=threads, **kwargs)
         except FrameworkUnavailable as exc:

@@ -47,7 +47,8 @@ FRAMEWORKS: dict[str, FrameworkInfo] = {
     for info in (
         FrameworkInfo("pytorch", "pytorch_adapter:PyTorchAdapter", ("torch",),
                       install_hint="pip install -e '.[pytorch]'",
-                      variants={"eager": DEVICES, "compile": DEVICES, "compile-cudagraphs": ("cuda",)}),
+                      variants={"eager": DEVICES, "compile": DEVICES, "compile-cudagraphs": ("cuda",),
+                                "eager-cl-tf32": ("cuda",), "compile-maxautotune-cl-bf16": ("cuda",)}),
         FrameworkInfo("keras-tensorflow", "keras_adapter:KerasAdapter", ("keras", "tensorflow"), "tensorflow",
                       install_hint="pip install -e '.[keras-tensorflow]'",
                       variants={"default": DEVICES, "jit": DEVICES}),

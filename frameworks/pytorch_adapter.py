@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,11 +16,26 @@ from .imports import triton_crash_risk
 from .specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU
 from .weights import Weights
 
-# Variant (see the registry) -> torch.compile mode, None for eager. Each is a separately named benchmark.
-COMPILE_MODES: dict[str, str | None] = {
-    "eager": None,
-    "compile": "default",
-    "compile-cudagraphs": "reduce-overhead",
+
+@dataclass(frozen=True)
+class Variant:
+    """How a PyTorch variant runs. Settings that change numerics (TF32, bf16) are named in the variant."""
+
+    compile_mode: str | None = None  # torch.compile mode; None: eager
+    channels_last: bool = False  # NHWC memory format for images and convolution weights
+    tf32: bool = False  # TF32 tensor-core matmuls and convolutions (CUDA)
+    bf16: bool = False  # bfloat16 autocast (CUDA)
+    cudnn_benchmark: bool = False  # let cuDNN time its algorithms and keep the fastest
+
+
+# Variant name (the registry lists the devices of each) -> settings. Each is a separately named benchmark.
+VARIANTS: dict[str, Variant] = {
+    "eager": Variant(),
+    "compile": Variant(compile_mode="default"),
+    "compile-cudagraphs": Variant(compile_mode="reduce-overhead"),
+    "eager-cl-tf32": Variant(channels_last=True, tf32=True, cudnn_benchmark=True),
+    "compile-maxautotune-cl-bf16": Variant(compile_mode="max-autotune-no-cudagraphs", channels_last=True, tf32=True,
+                                           bf16=True, cudnn_benchmark=True),
 }
 
 
@@ -51,7 +68,8 @@ class PyTorchAdapter(Adapter):
     def build(self) -> None:
         torch = _torch()
         nn = torch.nn
-        compile_mode = COMPILE_MODES[self.variant]
+        self.settings = VARIANTS[self.variant]
+        compile_mode = self.settings.compile_mode
         torch.manual_seed(self.seed)
         self._shuffle = torch.Generator().manual_seed(self.seed)  # one stream: each epoch a new order
         modules: OrderedDict[str, Any] = OrderedDict()
@@ -82,6 +100,8 @@ class PyTorchAdapter(Adapter):
                                         ("running_var", "running_var")):
                     self._keys[f"{layer.name}.{canonical}"] = (layer.name, attr)
         self.model = nn.Sequential(modules).to(self.device)
+        if self.settings.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self._tensors = {key: getattr(self.model.get_submodule(m), attr) for key, (m, attr) in self._keys.items()}
         self.loss_fn = nn.CrossEntropyLoss()
         self.optimizer, self.scheduler = self._make_optimizer()
@@ -131,28 +151,53 @@ class PyTorchAdapter(Adapter):
 
     def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Staged:
         torch = _torch()
-        tx = torch.from_numpy(x).to(self.device)
         ty = torch.from_numpy(y).to(self.device) if y is not None else None
-        return Staged(tx, ty, len(x))
+        return Staged(self._images(torch.from_numpy(x)), ty, len(x))
+
+    def _images(self, x: Any) -> Any:
+        """Images on the device, in the variant's memory format."""
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=_torch().channels_last) if self.settings.channels_last else x
+
+    @contextlib.contextmanager
+    def _numerics(self) -> Any:
+        """The variant's numeric settings for the duration of one call, restored afterwards (they are
+        process-wide in PyTorch and must not leak into another variant's figures)."""
+        v = self.settings
+        if not (v.tf32 or v.bf16 or v.cudnn_benchmark):
+            yield
+            return
+        torch = _torch()
+        matmul = torch.backends.cuda.matmul
+        saved = matmul.allow_tf32
+        matmul.allow_tf32 = v.tf32
+        try:
+            with torch.backends.cudnn.flags(enabled=True, benchmark=v.cudnn_benchmark, allow_tf32=v.tf32), \
+                    torch.autocast("cuda", dtype=torch.bfloat16, enabled=v.bf16):
+                yield
+        finally:
+            matmul.allow_tf32 = saved
 
     def run_forward(self, batch: Staged) -> Any:
         torch = _torch()
         self.model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._numerics():
             return torch.softmax(self.step_model(batch.x), dim=1)
 
     def run_backward(self, batch: Staged) -> Any:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.step_model(batch.x), batch.y)
-        loss.backward()
+        with self._numerics():
+            loss = self.loss_fn(self.step_model(batch.x), batch.y)
+            loss.backward()
         return loss.detach()
 
     def run_train_step(self, batch: Staged) -> Any:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.step_model(batch.x), batch.y)
-        loss.backward()
+        with self._numerics():
+            loss = self.loss_fn(self.step_model(batch.x), batch.y)
+            loss.backward()
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -165,7 +210,7 @@ class PyTorchAdapter(Adapter):
         outputs: dict[str, np.ndarray] = {}
         self.model.eval()
         with torch.inference_mode():
-            h = torch.from_numpy(x).to(self.device)
+            h = self._images(torch.from_numpy(x))
             for name, module in self.model.named_children():
                 h = module(h)
                 owner = name[: -len("_relu")] if name.endswith("_relu") else name
@@ -210,7 +255,7 @@ class PyTorchAdapter(Adapter):
         torch = _torch()
         total, count = torch.zeros((), device=self.device), 0
         for xb, yb in loader:
-            batch = Staged(xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True), len(xb))
+            batch = Staged(self._images(xb), yb.to(self.device, non_blocking=True), len(xb))
             total += self.run_train_step(batch) * len(xb)
             count += len(xb)
         return float(total) / count
