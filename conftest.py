@@ -24,6 +24,7 @@ SELECTION = pytest.StashKey[Selection]()
 ACCURACIES = pytest.StashKey[list]()
 THREADS = pytest.StashKey[int]()
 NOT_CONVERGED = pytest.StashKey[list]()
+SUMMARY = pytest.StashKey[dict]()
 ALL_VARIANTS = tuple(dict.fromkeys(v for info in FRAMEWORKS.values() for v in info.variants))
 
 
@@ -34,6 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--devices", help="comma list of devices: cpu, cuda (default: cpu, plus cuda with a GPU)")
     group.addoption("--mnist-dir", help="directory holding the four MNIST .gz files (or set MNIST_DIR)")
     group.addoption("--threads", type=int, help="intra-op threads for every framework (default: all cores)")
+    group.addoption("--equivalence-frameworks",
+                    help="comma list of frameworks the equivalence tests compare (default: the selected ones, "
+                         "plus, without --frameworks, every installed Keras backend, through child processes)")
     group.addoption("--shared-init", action="store_true",
                     help="start every framework from the same seed-fixed weights instead of its own initialisers")
     group.addoption("--framework-tests-only", action="store_true",
@@ -56,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SELECTION] = select(opt("frameworks"), opt("networks"), opt("devices"))
         threads = configure_process(opt("threads"))
         parse_list(opt("variants"), "variant", ALL_VARIANTS)
+        parse_list(opt("equivalence_frameworks"), "framework", FRAMEWORKS)
     except (UnknownNameError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
     # A plain test run runs each benchmark once, as a test; timing needs --benchmark-only (or --benchmark-enable).
@@ -63,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.benchmark_disable = True
     config.stash[ACCURACIES] = []
     config.stash[NOT_CONVERGED] = []
+    config.stash[SUMMARY] = {}
     config.stash[THREADS] = threads
     if opt("mnist_dir"):
         os.environ["MNIST_DIR"] = opt("mnist_dir")
@@ -180,14 +186,27 @@ def record_not_converged(request: pytest.FixtureRequest) -> Callable[[dict], Non
     return request.config.stash[NOT_CONVERGED].append
 
 
+@pytest.fixture
+def record_summary(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """Add a line under a heading of the end-of-run summary."""
+
+    def record(heading: str, line: str) -> None:
+        request.config.stash[SUMMARY].setdefault(heading, []).append(line)
+
+    return record
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     rows = config.stash.get(ACCURACIES, [])
-    if not rows:
-        return
-    terminalreporter.section("test accuracy reached")
-    for framework, network, epochs, accuracy, seconds in rows:
-        terminalreporter.write_line(
-            f"{framework:18s} {network:10s} {epochs} epochs  {accuracy:.2%}  (training {seconds:.0f} s)")
+    if rows:
+        terminalreporter.section("test accuracy reached")
+        for framework, network, epochs, accuracy, seconds in rows:
+            terminalreporter.write_line(
+                f"{framework:18s} {network:10s} {epochs} epochs  {accuracy:.2%}  (training {seconds:.0f} s)")
+    for heading, lines in config.stash.get(SUMMARY, {}).items():
+        terminalreporter.section(heading)
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:

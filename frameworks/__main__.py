@@ -27,9 +27,11 @@ def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
     results = []
     for group in test_groups(frameworks):
         extra = list(pytest_args)
-        if group.keras_backend != "tensorflow" and not args.full:
-            # Another backend's process: the framework's own tests, without the slow accuracy runs.
-            extra = ["--framework-tests-only", *([] if "-m" in extra else ["-m", "not slow"]), *extra]
+        if group.keras_backend == "tensorflow":  # the main process compares every framework asked for
+            extra = ["--equivalence-frameworks", ",".join(frameworks), *extra]
+        else:  # another backend's process: that framework's own tests (without the slow ones unless --full)
+            slow = [] if args.full or "-m" in extra else ["-m", "not slow"]
+            extra = ["--framework-tests-only", *slow, *extra]
         results.append((group.label, run_pytest(group, extra)))
     print("\n=== summary")
     for label, code in results:

@@ -81,8 +81,8 @@ class CaffeAdapter(Adapter):
         caffe = _caffe()
         lib = openblas()
         blas = " ".join(lib.openblas_get_config().decode().split()[:2]) if lib is not None else "BLAS unknown"
-        built = ", built by scripts/install_caffe.sh" if (Path(caffe.__file__).parent / ".mfb_build_stamp").exists() \
-            else ""
+        source = Path(caffe.__file__).parent / ".mfb_source"
+        built = f", {source.read_text().split(' (')[0]} source" if source.exists() else ""
         return f"{caffe.__version__} (CPU only, {blas}{built})"
 
     def _apply_threads(self, threads: int | None) -> int | None:

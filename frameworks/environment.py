@@ -37,15 +37,18 @@ def package_version(name: str) -> str | None:
 
 
 def caffe_version() -> str | None:
-    """pycaffe's version, read from its files without loading the extension."""
+    """pycaffe's version and what it was built from, read from its files without loading the extension."""
     import importlib.util
 
     spec = importlib.util.find_spec("caffe")
     if spec is None or not spec.submodule_search_locations:
         return None
-    stamp = os.path.join(list(spec.submodule_search_locations)[0], ".mfb_build_stamp")
-    built = " (built from brocolli-caffe 9.0.2 by scripts/install_caffe.sh)" if os.path.exists(stamp) else ""
-    return "1.0.0" + built
+    source = os.path.join(list(spec.submodule_search_locations)[0], ".mfb_source")
+    try:
+        with open(source) as f:
+            return f"1.0.0 (built from {f.read().strip()} by scripts/install_caffe.sh)"
+    except OSError:
+        return "1.0.0"
 
 
 def versions() -> dict[str, str]:

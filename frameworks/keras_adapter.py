@@ -281,7 +281,7 @@ class KerasAdapter(Adapter):
                        .batch(self.batch_size).prefetch(tf.data.AUTOTUNE))
             description = "tf.data from the uint8 arrays (shuffle, map, batch, prefetch) into fit"
             inputs: tuple[Any, ...] = (dataset,)
-            kwargs: dict[str, Any] = {}
+            kwargs: dict[str, Any] = {"shuffle": False}  # the dataset shuffles itself
         else:
             from . import data
 

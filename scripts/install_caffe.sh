@@ -340,6 +340,8 @@ from .pycaffe import Net, SGDSolver'
 # No other patch is needed: `import caffe` pulls in io.py (skimage.io, scipy.ndimage: step 3), net_spec.py
 # (six, protobuf) and the freshly generated proto/caffe_pb2.py; nothing imports OpenCV. Only the optional
 # caffe.draw module needs pydot, which is not installed.
+# What was built, for reports (the stamp below is only a hash).
+printf '%s %s (Caffe 1.0, CPU only)\n' "$CAFFE_DIST" "$CAFFE_VERSION" >"$STAGE/.mfb_source"
 rm -rf "$INSTALL_DIR"
 mv "$STAGE" "$INSTALL_DIR"
 

@@ -31,13 +31,15 @@ SGD_STEP_TOL = 1e-5
 STAT_PASSES = 6  # training-mode passes without updates, moving BatchNorm's running statistics
 JITTER = 1e-3  # added to training images for gradients: makes max pooling's argmax unique (see below)
 CURVE_STEPS = 300  # recipe training steps from identical starts (dropout on)
-CURVE_WINDOW = 50
+CURVE_WINDOW = 100
 CURVE_TOL = 0.10  # windowed mean losses agree within 10% (different dropout masks, same batches)
 
 
 def installed_frameworks(config) -> list[str]:
-    """Frameworks to compare: the selected ones, or every installed one (other Keras backends included)."""
-    chosen = parse_list(config.getoption("frameworks"), "framework", FRAMEWORKS) or list(FRAMEWORKS)
+    """Frameworks to compare: --equivalence-frameworks, else the selected ones, else every installed one
+    (the Keras backends this process cannot load included)."""
+    chosen = (parse_list(config.getoption("equivalence_frameworks"), "framework", FRAMEWORKS)
+              or parse_list(config.getoption("frameworks"), "framework", FRAMEWORKS) or list(FRAMEWORKS))
     return [f for f in chosen if installed(f)]
 
 
@@ -135,7 +137,7 @@ def test_batchnorm_running_statistics_and_eval_outputs_match(pair, bn_network, p
     assert err <= FORWARD_TOL, f"{pair} {bn_network}: eval outputs with the new statistics differ by {err:.2e}"
 
 
-def test_loss_curves_track_from_identical_starts(pair, network, probes):
+def test_loss_curves_track_from_identical_starts(pair, network, probes, record_property, record_summary):
     a, b = probes(pair[0], network), probes(pair[1], network)
     ca, cb = a["curve"], b["curve"]
     assert ca.shape == cb.shape == (CURVE_STEPS,)
@@ -143,6 +145,11 @@ def test_loss_curves_track_from_identical_starts(pair, network, probes):
     means_a = ca.reshape(-1, CURVE_WINDOW).mean(axis=1)
     means_b = cb.reshape(-1, CURVE_WINDOW).mean(axis=1)
     worst_gap = np.max(np.abs(means_a - means_b) / means_b)
+    record_property("window_means", [np.round(means_a, 4).tolist(), np.round(means_b, 4).tolist()])
+    record_property("worst_gap", round(float(worst_gap), 4))
+    record_summary("loss curves from identical starts (mean loss per 100 steps)",
+                   f"{pair[0]:>16s} vs {pair[1]:16s} {network:9s} {np.round(means_a, 3)} vs {np.round(means_b, 3)}"
+                   f"  worst gap {worst_gap:.1%}")
     assert worst_gap <= CURVE_TOL, (
         f"{pair} {network}: mean losses per {CURVE_WINDOW} steps {np.round(means_a, 4)} vs {np.round(means_b, 4)}")
     assert means_a[-1] < means_a[0] and means_b[-1] < means_b[0]
