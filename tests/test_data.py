@@ -32,6 +32,7 @@ def idx_bytes(array: np.ndarray) -> bytes:
 def isolated(tmp_path, monkeypatch):
     """No configured directory, an empty cache, downloads refused unless a test allows them."""
     monkeypatch.delenv(data.ENV_DIR, raising=False)
+    monkeypatch.delenv(data.ENV_DOWNLOAD, raising=False)  # CI sets it to 0; these tests use a local mirror
     monkeypatch.setenv(data.ENV_CACHE, str(tmp_path / "cache"))
     monkeypatch.setenv(data.ENV_MIRRORS, "http://127.0.0.1:9/")  # a closed port: fails at once
     monkeypatch.chdir(tmp_path)
