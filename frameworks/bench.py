@@ -24,7 +24,11 @@ BENCH_TESTS = "tests/test_benchmarks.py"
 
 
 def new_run_dir(output_dir: Path) -> Path:
-    """A fresh directory for one run's files, named by the time; never an existing one."""
+    """A fresh directory for one run's files, named by the time; never an existing one.
+
+    The path is absolute: the benchmark processes run from the repository root, not the caller's directory.
+    """
+    output_dir = Path(output_dir).resolve()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     output_dir.mkdir(parents=True, exist_ok=True)
     for n in range(1000):

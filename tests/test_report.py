@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,10 @@ def test_merge_keeps_the_survivors_and_reports_the_crash(tmp_path):
 def test_run_directories_are_never_reused(tmp_path):
     first, second = bench.new_run_dir(tmp_path), bench.new_run_dir(tmp_path)
     assert first != second and first.is_dir() and second.is_dir()
+
+
+def test_a_relative_output_directory_becomes_absolute(tmp_path, monkeypatch):
+    """Benchmark processes run from the repository root, so a relative path must be resolved at once."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = bench.new_run_dir(Path("results-here"))
+    assert run_dir.is_absolute() and run_dir.parent == tmp_path / "results-here"
