@@ -158,15 +158,17 @@ def first_call_table(rows: list[Row]) -> list[str]:
 def fidelity_table(fidelity: list[dict[str, Any]]) -> list[str]:
     if not fidelity:
         return []
-    lines = ["| framework | network | phase | suite median | own tool median | suite / own | own tool |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| framework | network | phase | suite median | own tool median | suite / own | own tool drift "
+             "| own tool |",
+             "|---|---|---|---|---|---|---|---|"]
     for f in fidelity:
         row: Row = f["row"]
         ratio = f.get("suite_over_own")
         own = f.get("own_median_s")
+        drift = f.get("own_drift")  # after vs before the suite's measurement: how far the machine moved
         lines.append(f"| {row.framework} | {row.network} | {row.phase} | {1e3 * row.median_s:.2f} ms | "
                      f"{'' if own is None else f'{1e3 * own:.2f} ms'} | {'' if ratio is None else f'{ratio:.3f}'} | "
-                     f"{f.get('own_tool', '')} |")
+                     f"{'' if drift is None else f'{100 * drift:+.1f}%'} | {f.get('own_tool', '')} |")
     return lines
 
 

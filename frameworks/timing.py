@@ -132,7 +132,9 @@ def own_tool_timing(adapter: Adapter, phase: str, batch: Staged, min_seconds: fl
             times.append(time.perf_counter() - start)
         return OwnTiming(statistics.median(times), "bare perf_counter loop around Keras' step", len(times))
     if adapter.framework == "caffe":
-        return adapter.caffe_time(phase, batch)  # type: ignore[attr-defined]
+        # caffe time's default is 50 iterations; a caller asking for half the usual time gets half of them.
+        iterations = max(5, round(50 * min_seconds))
+        return adapter.caffe_time(phase, batch, iterations=iterations)  # type: ignore[attr-defined]
     raise ValueError(f"no own timing tool known for {adapter.framework}")
 
 

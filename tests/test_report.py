@@ -31,13 +31,13 @@ def test_report_tables_and_charts(tmp_path):
         bench_entry("pytorch", "lenet", "train_step", 0.005, variant="compile"),
         bench_entry("keras-tensorflow", "lenet", "train_step", 0.020, variant="default"),
         bench_entry("pytorch", "lenet", "forward", 0.002, variant="eager", group="fidelity forward lenet cpu",
-                    own_median_s=0.0021, suite_over_own=0.952, own_tool="torch Timer"),
+                    own_median_s=0.0021, suite_over_own=0.952, own_tool="torch Timer", own_drift=0.031),
     ], not_converged=[{"framework": "caffe", "network": "keras_cnn", "device": "cpu", "target": 0.99,
                        "epoch_cap": 12, "accuracy_per_epoch": [0.98, 0.985]}])
     written = report.write_report([path])
     md = written[0].read_text()
     assert "| lenet | train_step | 128 | 12,800 (IQR 10%) | **25,600 (IQR 10%)** | 6,400 (IQR 10%) |" in md
-    assert "pytorch [compile]" in md and "| 0.952 |" in md
+    assert "pytorch [compile]" in md and "| 0.952 | +3.1% |" in md
     assert "not converged within 12 epochs" in md and "98.50%" in md
     assert written[1].suffix == ".png" and written[1].stat().st_size > 1000
     again = report.write_report([path])
