@@ -125,15 +125,16 @@ def own_tool_timing(adapter: Adapter, phase: str, batch: Staged, min_seconds: fl
     if adapter.framework.startswith("keras-"):
         step = step_function(adapter, phase, batch)
         times = []
-        deadline = time.perf_counter() + min_seconds
-        while time.perf_counter() < deadline or len(times) < 5:
-            start = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - start)
-        return OwnTiming(statistics.median(times), "bare perf_counter loop around Keras' step", len(times))
+        with gc_paused():  # as timeit (and so torch's Timer) does
+            deadline = time.perf_counter() + min_seconds
+            while time.perf_counter() < deadline or len(times) < 5:
+                start = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - start)
+        return OwnTiming(statistics.median(times), "bare perf_counter loop around Keras' step, gc off", len(times))
     if adapter.framework == "caffe":
-        # caffe time's default is 50 iterations; a caller asking for half the usual time gets half of them.
-        iterations = max(5, round(50 * min_seconds))
+        # caffe time's default is 50 iterations; the fidelity check times before and after the suite, 25 each.
+        iterations = max(5, min(25, round(50 * min_seconds)))
         return adapter.caffe_time(phase, batch, iterations=iterations)  # type: ignore[attr-defined]
     raise ValueError(f"no own timing tool known for {adapter.framework}")
 
