@@ -14,7 +14,6 @@ import functools
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, OutputError
+from .fileio import write_bytes
 from .specs import Recipe
 
 ENV_DIR = "MNIST_DIR"
@@ -145,8 +145,13 @@ def locate(mnist_dir: str | os.PathLike | None = None, *, download: bool | None 
     if download is None:
         download = os.environ.get(ENV_DOWNLOAD, "1") != "0"
     configured = configured_dir(mnist_dir)
-    if configured is not None and configured.exists() and not configured.is_dir():
+    if configured is not None and not configured.exists():  # a typo is never created and downloaded into
+        raise DataError(f"{configured} (the configured MNIST directory) does not exist. {HOW_TO_POINT}")
+    if configured is not None and not configured.is_dir():
         raise DataError(f"{configured} (the configured MNIST directory) is not a directory. {HOW_TO_POINT}")
+    if configured is not None and not os.access(configured, os.R_OK | os.X_OK):
+        raise DataError(f"{configured} (the configured MNIST directory) cannot be read: no permission. "
+                        f"{HOW_TO_POINT}")
     for directory in candidate_dirs(mnist_dir):
         found = {f.key: find_file(directory, f) for f in FILES}
         if configured is None and None in found.values():
@@ -194,23 +199,20 @@ def download_file(idx: IdxFile, directory: Path, timeout: float = 30.0) -> Path:
     failures = []
     for base in mirrors():
         url = base + idx.name + ".gz"
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{idx.name}.", suffix=".part", dir=directory)
-        tmp = Path(tmp_name)
         try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-                for chunk in iter(lambda: response.read(1 << 16), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-            if digest.hexdigest() != idx.gz_sha256:
-                failures.append(f"{url}: wrong SHA256 {digest.hexdigest()}")
-                continue
-            os.replace(tmp, target)
-            return target
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                payload = response.read()
         except (OSError, urllib.error.URLError, ValueError) as exc:
             failures.append(f"{url}: {exc}")
-        finally:
-            tmp.unlink(missing_ok=True)
+            continue
+        digest = hashlib.sha256(payload).hexdigest()
+        if digest != idx.gz_sha256:
+            failures.append(f"{url}: wrong SHA256 {digest}")
+            continue
+        try:
+            return write_bytes(target, payload)  # only verified bytes reach the file name
+        except OutputError as exc:
+            raise DataError(f"{exc}. {HOW_TO_POINT}") from exc
     raise DataError(
         f"could not download {idx.name}.gz into {directory}: " + "; ".join(failures) + f". {HOW_TO_POINT}"
     )
@@ -303,11 +305,5 @@ def torchvision_root(mnist: MNIST) -> Path:
         data = gzip.decompress(source.read_bytes()) if source.name.endswith(".gz") else source.read_bytes()
         if hashlib.sha256(data).hexdigest() != f.raw_sha256:
             raise DataError(f"{source}: its uncompressed content does not match {f.name}'s SHA256")
-        fd, tmp = tempfile.mkstemp(prefix=f".{f.name}.", suffix=".part", dir=raw)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_bytes(target, data)
     return root

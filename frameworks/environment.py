@@ -3,29 +3,21 @@ unless asked to probe a GPU."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import platform
 import re
 import shutil
 import subprocess
-import sys
 from typing import Any
 
-from . import FRAMEWORKS, __version__, cuda_unavailable_reason, needs_own_process, unavailable_reason
-from .runtime import default_threads
-from .selection import gpu_present
+from . import __version__
+from .registry import FRAMEWORKS, Status, availability, gpu_present, process_variables, thread_variables
+from .runtime import THREAD_VARIABLES, default_threads
 
-# Distributions whose versions matter to results, in report order.
-PACKAGES = ("torch", "torchvision", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "numpy",
-            "protobuf", "lmdb", "pytest-benchmark")
-FRAMEWORK_PACKAGES = {
-    "pytorch": ("torch", "torchvision"),
-    "keras-tensorflow": ("keras", "tensorflow", "tensorflow-cpu"),
-    "keras-jax": ("keras", "jax", "jaxlib"),
-    "keras-torch": ("keras", "torch"),
-    "caffe": (),
-}
+# Distributions every run depends on, whatever the frameworks; each framework adds its own (registry).
+COMMON_PACKAGES = ("numpy", "scipy", "pytest", "pytest-benchmark")
 
 
 def package_version(name: str) -> str | None:
@@ -36,26 +28,22 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def caffe_version() -> str | None:
-    """pycaffe's version and what it was built from, read from its files without loading the extension."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("caffe")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    source = os.path.join(list(spec.submodule_search_locations)[0], ".mfb_source")
-    try:
-        with open(source) as f:
-            return f"1.0.0 (built from {f.read().strip()} by scripts/install_caffe.sh)"
-    except OSError:
-        return "1.0.0"
+def framework_versions(name: str) -> dict[str, str]:
+    """The versions of one framework's packages that are installed (and what its registry entry adds)."""
+    info = FRAMEWORKS[name]
+    found = {p: v for p in info.packages if (v := package_version(p))}
+    if info.versions:
+        module, function = info.versions.split(":")
+        found.update(getattr(importlib.import_module(module), function)())
+    return found
 
 
 def versions() -> dict[str, str]:
     """Versions of every relevant package that is installed."""
-    found = {name: v for name in PACKAGES if (v := package_version(name))}
-    if (cv := caffe_version()) is not None:
-        found["caffe"] = cv
+    found: dict[str, str] = {}
+    for name in FRAMEWORKS:
+        found.update(framework_versions(name))
+    found.update({p: v for p in COMMON_PACKAGES if (v := package_version(p))})
     return found
 
 
@@ -111,7 +99,7 @@ def loaded_math_libraries() -> list[str]:
 
 
 def gpu_details() -> dict[str, Any]:
-    """GPU name, driver, CUDA and cuDNN, from nvidia-smi and from whichever frameworks are loaded."""
+    """The GPUs nvidia-smi reports (name, driver, memory)."""
     out: dict[str, Any] = {}
     if shutil.which("nvidia-smi"):
         try:
@@ -120,49 +108,37 @@ def gpu_details() -> dict[str, Any]:
             out["nvidia_smi"] = query.stdout.strip().splitlines()
         except (OSError, subprocess.SubprocessError) as exc:
             out["nvidia_smi_error"] = str(exc)
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        out["torch_cuda"] = torch.version.cuda
-        out["torch_cudnn"] = torch.backends.cudnn.version()
-        out["torch_device"] = torch.cuda.get_device_name(0)
-    jax = sys.modules.get("jax")
-    if jax is not None:
-        out["jax_devices"] = sorted({f"{d.platform}:{d.device_kind}" for d in jax.devices()})
     return out
 
 
-def runtime_details(threads: int | None = None) -> dict[str, Any]:
-    """Everything a benchmark figure depends on, for pytest-benchmark's machine info."""
-    thread_env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                             "TF_NUM_INTRAOP_THREADS", "KERAS_BACKEND") if k in os.environ}
+def runtime_details(threads: int | None = None, adapters: Any = ()) -> dict[str, Any]:
+    """Everything a benchmark figure depends on, for pytest-benchmark's machine info; ``adapters`` (built
+    ones) add what only the loaded framework can tell (its CUDA and cuDNN, its BLAS)."""
+    thread_env = {k: os.environ[k] for k in (*THREAD_VARIABLES, *thread_variables(), *process_variables())
+                  if k in os.environ}
     details: dict[str, Any] = {"machine": machine(), "versions": versions(), "threads": threads,
                                "environment": thread_env, "math_libraries": loaded_math_libraries(),
                                "gpu": gpu_details()}
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        config = torch.__config__.show()
-        details["torch_blas"] = sorted(set(re.findall(r"(?:BLAS_INFO|LAPACK_INFO)=(\w+)", config)))
+    for adapter in adapters:
+        details.setdefault("frameworks", {})[f"{adapter.framework} on {adapter.device}"] = adapter.runtime_details()
     return details
 
 
 def framework_rows(probe_cuda: bool = False) -> list[dict[str, Any]]:
     """One row per framework: versions, whether it runs in this process, and on which devices."""
-    vs = versions()
     rows = []
     for name in FRAMEWORKS:
-        packages = {p: vs[p] for p in FRAMEWORK_PACKAGES[name] if p in vs}
-        if name == "caffe" and "caffe" in vs:
-            packages["caffe"] = vs["caffe"]
-        reason = unavailable_reason(name)
+        state = availability(name, probe_device=False)
         cuda = None
-        if probe_cuda and reason is None:
-            cuda = cuda_unavailable_reason(name) or "available"
-        rows.append({"framework": name, "packages": packages, "unavailable": reason, "cuda": cuda})
+        if probe_cuda and state.ready:
+            cuda_state = availability(name, "cuda")
+            cuda = "available" if cuda_state.ready else cuda_state.reason
+        rows.append({"framework": name, "packages": framework_versions(name), "state": state, "cuda": cuda})
     return rows
 
 
-def describe(mnist_dir: str | None = None, probe_cuda: bool = False) -> list[str]:
-    """Human-readable lines for ``python -m frameworks info``."""
+def describe(mnist_dir: str | None = None, probe_cuda: bool = False) -> tuple[list[str], bool]:
+    """Human-readable lines for ``python -m frameworks info``, and whether MNIST is usable."""
     from . import data
     from .errors import DataError
 
@@ -174,17 +150,19 @@ def describe(mnist_dir: str | None = None, probe_cuda: bool = False) -> list[str
     ]
     for row in framework_rows(probe_cuda):
         packages = ", ".join(f"{k} {v}" for k, v in row["packages"].items()) or "-"
-        status = "usable" if row["unavailable"] is None else f"not here: {row['unavailable']}"
-        if needs_own_process(row["framework"]):
-            status = "usable in its own process (python -m frameworks runs it so)"
+        state = row["state"]
+        status = {Status.READY: "usable", Status.OWN_PROCESS: "usable in its own process (python -m frameworks "
+                  "runs it so)"}.get(state.status, f"not here: {state.reason}")
         cuda = f"; cuda: {row['cuda']}" if row["cuda"] else ""
         lines.append(f"  {row['framework']:17s} {packages:45s} {status}{cuda}")
     lines.append("devices: cpu" + ("" if gpu_present() else "; cuda: no NVIDIA GPU on this machine"))
+    usable = True
     try:
         paths = data.locate(mnist_dir, download=False)
         where = {str(p.parent) for p in paths.values()}
         lines.append(f"MNIST: {', '.join(sorted(where))}: all {len(paths)} files verify (SHA256)")
     except DataError as exc:
         lines.append(f"MNIST: not usable: {exc}")
+        usable = False
     lines.append(f"threads: {default_threads()} by default (--threads sets it)")
-    return lines
+    return lines, usable

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from . import FRAMEWORKS, create_adapter, get_network, needs_own_process, unavailable_reason
+from .fileio import write_bytes
+from .registry import Status, availability, create_adapter, framework_info
 from .specs import NetworkSpec, Optimizer
 
 PLAIN_SGD = Optimizer("sgd", lr=0.05)
@@ -37,7 +38,7 @@ PLAIN_SGD = Optimizer("sgd", lr=0.05)
 class Request:
     """What every framework computes for one network: weights and data fixed by the caller."""
 
-    network: str
+    spec: NetworkSpec  # carried whole, so a network defined only in a test works in a child process too
     weights: dict[str, np.ndarray]
     x: np.ndarray  # inputs for forward probes (real images and stress inputs)
     x_train: np.ndarray  # training batch for gradients and the SGD step
@@ -48,8 +49,9 @@ class Request:
 
 
 def compute(framework: str, request: Request, threads: int | None = None) -> dict[str, Any]:
-    """Run every probe of ``request`` in ``framework`` in this process."""
-    spec = get_network(request.network)
+    """Run every probe of ``request`` in ``framework`` in this process (only the forward probes for an
+    inference runtime)."""
+    spec = request.spec
     deterministic = spec.without_dropout().with_optimizer(PLAIN_SGD)
     out: dict[str, Any] = {}
 
@@ -61,6 +63,10 @@ def compute(framework: str, request: Request, threads: int | None = None) -> dic
     model = build(spec)
     out["forward"] = model.forward(request.x)
     out["layers"] = model.layer_outputs(request.x[:64])
+    out["framework"] = framework
+    out["version"] = model.version
+    if not model.trains:
+        return out
     model = build(deterministic)
     out["loss"], out["gradients"] = model.backward(request.x_train, request.y_train)
     model = build(deterministic)
@@ -73,8 +79,6 @@ def compute(framework: str, request: Request, threads: int | None = None) -> dic
     out["stats_forward"] = model.forward(request.x)
     model = build(spec)
     out["curve"] = np.array([model.train_step(x, y) for x, y in request.curve_batches])
-    out["framework"] = framework
-    out["version"] = model.version
     return out
 
 
@@ -82,17 +86,16 @@ def compute_anywhere(framework: str, requests: list[Request], threads: int | Non
                      timeout: float = 1800) -> list[dict[str, Any]]:
     """``compute`` each request here if ``framework`` can run in this process, else in a child process
     with the framework's Keras backend. Raises ``RuntimeError`` with the child's output if it fails."""
-    reason = unavailable_reason(framework)
-    if reason is None:
+    state = availability(framework, probe_device=False)
+    if state.ready:
         return [compute(framework, r, threads) for r in requests]
-    if not needs_own_process(framework):
-        raise RuntimeError(reason)
-    backend = FRAMEWORKS[framework].keras_backend
+    if state.status is not Status.OWN_PROCESS:
+        raise RuntimeError(state.reason)
     with tempfile.TemporaryDirectory(prefix="mfb-equivalence-") as tmp:
         request_path, result_path = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.pkl")
         with open(request_path, "wb") as f:
             pickle.dump({"framework": framework, "requests": requests, "threads": threads}, f)
-        env = {**os.environ, "KERAS_BACKEND": backend}
+        env = {**os.environ, **framework_info(framework).child_environment()}
         proc = subprocess.run([sys.executable, "-m", __name__, request_path, result_path], env=env,
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0 or not os.path.exists(result_path):
@@ -149,10 +152,7 @@ def main(argv: list[str]) -> int:
         job = pickle.load(f)
     configure_process(job["threads"])
     results = [compute(job["framework"], r, job["threads"]) for r in job["requests"]]
-    tmp = argv[1] + ".tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump(results, f)
-    os.replace(tmp, argv[1])
+    write_bytes(argv[1], pickle.dumps(results))
     return 0
 
 

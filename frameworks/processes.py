@@ -1,55 +1,99 @@
-"""Splitting a run into processes: the Keras backend is fixed per process, and benchmark figures must not
-depend on which frameworks ran before in the same process."""
+"""Running suite work in child processes: one process per group of frameworks that can share one (a Keras
+backend is fixed per process), with the environment each needs, and Ctrl-C forwarded so that a child can
+save what it finished before it stops."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from . import FRAMEWORKS
+from .registry import process_groups
 
-MAIN_KERAS_BACKEND = "tensorflow"
+INTERRUPT_GRACE_S = 120.0  # how long an interrupted child may take to save its results
 
 
 @dataclass(frozen=True)
 class ProcessGroup:
-    """Frameworks that run together in one process, and the Keras backend that process loads."""
+    """Frameworks that run together in one process, and the environment that process starts with."""
 
     frameworks: tuple[str, ...]
-    keras_backend: str
+    environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return ",".join(self.frameworks)
 
 
-def test_groups(frameworks: Sequence[str]) -> list[ProcessGroup]:
-    """For tests: everything that can share a process does (the main group, Keras on TensorFlow), and each
-    other Keras backend gets its own process."""
-    main = tuple(f for f in frameworks if FRAMEWORKS[f].keras_backend in (None, MAIN_KERAS_BACKEND))
-    groups = [ProcessGroup(main, MAIN_KERAS_BACKEND)] if main else []
-    for f in frameworks:
-        backend = FRAMEWORKS[f].keras_backend
-        if backend not in (None, MAIN_KERAS_BACKEND):
-            groups.append(ProcessGroup((f,), backend))
+def groups_sharing(frameworks: Sequence[str]) -> list[ProcessGroup]:
+    """For tests: everything that can share a process does; each other Keras backend gets its own process."""
+    return [ProcessGroup(names, env) for names, env in process_groups(list(frameworks))]
+
+
+def one_each(frameworks: Sequence[str]) -> list[ProcessGroup]:
+    """For benchmarks: one process per framework, so no figure depends on what ran before it."""
+    groups = []
+    for name in frameworks:
+        ((names, env),) = process_groups([name])
+        groups.append(ProcessGroup(names, env))
     return groups
 
 
-def isolated_groups(frameworks: Sequence[str]) -> list[ProcessGroup]:
-    """For benchmarks: one process per framework."""
-    return [ProcessGroup((f,), FRAMEWORKS[f].keras_backend or MAIN_KERAS_BACKEND) for f in frameworks]
+class Interrupted(Exception):
+    """The user pressed Ctrl-C (or the suite got SIGTERM) while a child ran; the child was let finish saving."""
+
+    def __init__(self, returncode: int) -> None:
+        super().__init__(f"interrupted (child exit {returncode})")
+        self.returncode = returncode
+
+
+def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None) -> int:
+    """Run ``cmd`` with its output going to ours; return its exit status (negative: killed by that signal).
+
+    On Ctrl-C the child gets SIGINT too (pytest then stops, writes what it finished and exits) and is given
+    ``INTERRUPT_GRACE_S`` to do so before it is terminated; then ``Interrupted`` is raised.
+    """
+    child = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=cwd)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        try:
+            child.send_signal(signal.SIGINT)  # a terminal already sent it; a signal from elsewhere did not
+        except ProcessLookupError:
+            pass
+        try:
+            code = child.wait(timeout=INTERRUPT_GRACE_S)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            child.terminate()
+            try:
+                code = child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
+        raise Interrupted(code) from None
+
+
+def pytest_command(group: ProcessGroup, args: Sequence[str]) -> list[str]:
+    """The command that runs pytest for ``group``."""
+    return [sys.executable, "-m", "pytest", "--frameworks", group.label, *args]
 
 
 def run_pytest(group: ProcessGroup, args: Sequence[str], *, env: dict[str, str] | None = None,
                cwd: str | None = None) -> int:
-    """Run pytest for ``group`` in a child process (its output goes to ours); return its exit status.
+    """Run pytest for ``group`` in a child process (its output goes to ours); return its exit status."""
+    cmd = pytest_command(group, args)
+    shown = " ".join(f"{k}={v}" for k, v in group.environment.items())
+    print(f"\n=== {group.label}{f' ({shown})' if shown else ''}: pytest {' '.join(cmd[3:])}", flush=True)
+    return run_child(cmd, env={**(env or {}), **group.environment}, cwd=cwd)
 
-    A child killed by a signal (a crash) returns the negative signal number, which callers report as failed.
-    """
-    child_env = {**os.environ, **(env or {}), "KERAS_BACKEND": group.keras_backend}
-    cmd = [sys.executable, "-m", "pytest", "--frameworks", group.label, *args]
-    print(f"\n=== {group.label} (KERAS_BACKEND={group.keras_backend}): {' '.join(cmd[1:])}", flush=True)
-    return subprocess.run(cmd, env=child_env, cwd=cwd).returncode
+
+def handle_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C, so that a CI runner's cancellation also saves what finished."""
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, raise_interrupt)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
-# Variables read once, when a framework's runtime starts.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+from .registry import quiet_defaults, thread_variables
+
+# Read once, when a math library starts; each framework's own variables come from its registry entry.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def default_threads() -> int:
@@ -17,13 +19,13 @@ def default_threads() -> int:
 
 
 def configure_process(threads: int | None = None) -> int:
-    """Set intra-op thread counts for every framework (through the variables they read at start-up)
-    and quiet TensorFlow's and Caffe's start-up logs; return the thread count in effect."""
+    """Set intra-op thread counts for every framework (through the variables they read at start-up) and
+    quiet the frameworks' start-up logs; return the thread count in effect."""
     n = default_threads() if threads is None else threads
     if n < 1:
         raise ValueError(f"threads must be at least 1, got {n}")
-    for name in THREAD_VARIABLES:
+    for name in (*THREAD_VARIABLES, *thread_variables()):
         os.environ[name] = str(n)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("GLOG_minloglevel", "2")
+    for name, value in quiet_defaults().items():
+        os.environ.setdefault(name, value)
     return n

@@ -137,6 +137,15 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class AccuracyTarget:
+    """A time-to-accuracy target (MLPerf/DAWNBench style): the test accuracy to reach, checked after each epoch,
+    and the epoch cap after which a run counts as not converged."""
+
+    accuracy: float
+    epoch_cap: int
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
     """A network: its input shape, its layers in order, its recipe and where it comes from."""
 
@@ -148,6 +157,7 @@ class NetworkSpec:
     num_classes: int = 10
     expected_parameters: int | None = None
     accuracy_bar: float = 0.0
+    time_to_accuracy: AccuracyTarget | None = None
     origin: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -265,7 +275,13 @@ def _layer_output_shape(layer: Layer, shape: Shape, network: str) -> Shape:
         return shape
     if isinstance(layer, (Dropout, ReLU)):
         return shape
-    raise TypeError(f"{where}: unknown layer type {type(layer).__name__}")
+    raise unknown_layer(layer, where)
+
+
+def unknown_layer(layer: object, where: str) -> TypeError:
+    """The error for a layer type that a framework's builder does not know (a new ``Layer`` kind)."""
+    return TypeError(f"{where}: no support for layer type {type(layer).__name__}; add it to every adapter "
+                     "(see CONTRIBUTING.md)")
 
 
 def _require(condition: bool, where: str, message: str) -> None:
@@ -299,6 +315,7 @@ KERAS_CNN = NetworkSpec(
     ),
     expected_parameters=1_199_882,
     accuracy_bar=0.985,
+    time_to_accuracy=AccuracyTarget(0.990, 12),
     origin="keras",
 )
 
@@ -330,6 +347,7 @@ MLP_BN = NetworkSpec(
     ),
     expected_parameters=572_658,
     accuracy_bar=0.970,
+    time_to_accuracy=AccuracyTarget(0.980, 15),
     origin="pytorch",
 )
 
@@ -360,6 +378,7 @@ LENET = NetworkSpec(
     ),
     expected_parameters=431_080,
     accuracy_bar=0.980,
+    time_to_accuracy=AccuracyTarget(0.990, 15),
     origin="caffe",
 )
 

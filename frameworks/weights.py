@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .fileio import atomic_path
 from .specs import BatchNorm, Conv2D, Dense, Flatten, NetworkSpec, init_bounds
 
 Weights = dict[str, np.ndarray]
@@ -117,12 +118,8 @@ def initial_weights(spec: NetworkSpec, seed: int) -> Weights:
 def save_weights(path: str | os.PathLike, weights: Weights) -> Path:
     """Write canonical weights to an ``.npz`` file atomically; return its path."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **weights)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

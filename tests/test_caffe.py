@@ -18,15 +18,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import frameworks
-from frameworks import caffe_lmdb, caffe_prototxt, data
-from frameworks.caffe_adapter import CaffeAdapter, openblas, run_user_solver, validate_prototxt
-from frameworks.caffe_prototxt import CaffeError, PrototxtError
+from frameworks import adapter_class, availability, data
+from frameworks.adapters.caffe import mnist_lmdb as caffe_lmdb
+from frameworks.adapters.caffe import prototxt as caffe_prototxt
+from frameworks.adapters.caffe.adapter import CaffeAdapter, openblas
+from frameworks.adapters.caffe.prototxt import CaffeError, PrototxtError
+from frameworks.adapters.caffe.user_solver import run_user_solver, validate_prototxt
 from frameworks.specs import NETWORKS, BatchNorm, Dense, Flatten, NetworkSpec, Optimizer, Recipe, ReLU
 from frameworks.weights import initial_weights
 
-if frameworks.unavailable_reason("caffe"):
-    pytest.skip(frameworks.unavailable_reason("caffe"), allow_module_level=True)
+if not availability("caffe").ready:
+    pytest.skip(availability("caffe").reason, allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "data" / "caffe_examples"
@@ -103,7 +105,8 @@ def test_a_failed_conversion_leaves_nothing_behind(cache, mnist, monkeypatch):
 def test_a_crash_mid_conversion_is_never_taken_for_complete(cache, mnist):
     crash = textwrap.dedent("""
         import os
-        from frameworks import caffe_lmdb, data
+        from frameworks import data
+        from frameworks.adapters.caffe import mnist_lmdb as caffe_lmdb
         real, calls = caffe_lmdb.datum_bytes, []
         def dying(image, label):
             calls.append(1)
@@ -275,10 +278,10 @@ def test_batch_norm_statistics_are_held_as_caffe_sums(threads):
 
 
 def test_batch_norm_running_statistics_match_pytorch(threads):
-    if frameworks.unavailable_reason("pytorch"):
-        pytest.skip(frameworks.unavailable_reason("pytorch"))
+    if not availability("pytorch").ready:
+        pytest.skip(availability("pytorch").reason)
     spec = small_bn_spec()
-    models = {f: frameworks.adapter_class(f)(spec, framework=f, threads=threads) for f in ("pytorch", "caffe")}
+    models = {f: adapter_class(f)(spec, framework=f, threads=threads) for f in ("pytorch", "caffe")}
     rng = np.random.default_rng(0)
     weights = initial_weights(spec, 1)
     weights["bn1.running_mean"] = rng.normal(size=64).astype(np.float32)

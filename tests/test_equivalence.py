@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from frameworks import FRAMEWORKS, create_adapter, data, installed, unavailable_reason
+from frameworks import FRAMEWORKS, availability, create_adapter, data
 from frameworks.equivalence import Request, compute_anywhere, first_divergence, relative_error, worst
-from frameworks.selection import parse_list
 from frameworks.specs import NETWORKS, BatchNorm, get_network
 from frameworks.weights import initial_weights
 
@@ -38,9 +37,8 @@ CURVE_TOL = 0.10  # windowed mean losses agree within 10% (different dropout mas
 def installed_frameworks(config) -> list[str]:
     """Frameworks to compare: --equivalence-frameworks, else the selected ones, else every installed one
     (the Keras backends this process cannot load included)."""
-    chosen = (parse_list(config.getoption("equivalence_frameworks"), "framework", FRAMEWORKS)
-              or parse_list(config.getoption("frameworks"), "framework", FRAMEWORKS) or list(FRAMEWORKS))
-    return [f for f in chosen if installed(f)]
+    chosen = config.getoption("equivalence_frameworks") or config.getoption("frameworks") or list(FRAMEWORKS)
+    return [f for f in chosen if availability(f, probe_device=False).installed]
 
 
 def pytest_generate_tests(metafunc):
@@ -70,15 +68,14 @@ def probe_requests(mnist) -> dict[str, Request]:
     argmax, and frameworks break such ties differently (both are correct subgradients, 5e-4 apart)."""
     rng = np.random.default_rng(SEED)
     out = {}
-    for name in ("keras_cnn", "mlp_bn", "lenet"):
-        spec = get_network(name)
+    for name, spec in NETWORKS.items():
         recipe, bs = spec.recipe, spec.recipe.batch_size
         test_x = data.preprocess(mnist.test_images[:256], recipe)
         train_x = data.preprocess(mnist.train_images[: bs * (CURVE_STEPS + STAT_PASSES + 1)], recipe)
         train_y = mnist.train_labels[: len(train_x)].astype(np.int64)
         jittered = (train_x + rng.uniform(0, JITTER, train_x.shape)).astype(np.float32)
         batches = [slice(i * bs, (i + 1) * bs) for i in range(len(train_x) // bs)]
-        out[name] = Request(network=name, weights=initial_weights(spec, SEED),
+        out[name] = Request(spec=spec, weights=initial_weights(spec, SEED),
                             x=np.concatenate([test_x, stress_inputs(rng)]), x_train=jittered[batches[0]],
                             y_train=train_y[batches[0]],
                             stat_batches=[(jittered[b], train_y[b]) for b in batches[1:1 + STAT_PASSES]],
@@ -108,6 +105,19 @@ def probes(probe_requests, threads):
     return get
 
 
+@pytest.fixture(scope="session")
+def trained_probes(probes):
+    """``probes`` for the tests of training: an inference runtime's results skip them with the reason."""
+
+    def get(framework: str, network: str) -> dict:
+        result = probes(framework, network)
+        if "curve" not in result:
+            pytest.skip(f"{framework} is an inference runtime: it has no training probes")
+        return result
+
+    return get
+
+
 def test_forward_outputs_match(pair, network, probes):
     a, b = probes(pair[0], network), probes(pair[1], network)
     err = relative_error(a["forward"], b["forward"])
@@ -115,15 +125,15 @@ def test_forward_outputs_match(pair, network, probes):
         a["layers"], b["layers"], FORWARD_TOL)
 
 
-def test_gradients_match(pair, network, probes):
-    a, b = probes(pair[0], network), probes(pair[1], network)
+def test_gradients_match(pair, network, trained_probes):
+    a, b = trained_probes(pair[0], network), trained_probes(pair[1], network)
     assert relative_error(a["loss"], b["loss"]) <= FORWARD_TOL, (a["loss"], b["loss"])
     key, err = worst(a["gradients"], b["gradients"], floor_fraction=GRADIENT_FLOOR)
     assert err <= GRADIENT_TOL, f"{pair} {network}: gradient of {key} differs by {err:.2e}"
 
 
-def test_one_sgd_step_gives_the_same_weights(pair, network, probes):
-    a, b = probes(pair[0], network), probes(pair[1], network)
+def test_one_sgd_step_gives_the_same_weights(pair, network, trained_probes):
+    a, b = trained_probes(pair[0], network), trained_probes(pair[1], network)
     key, err = worst(a["sgd_weights"], b["sgd_weights"])
     assert err <= SGD_STEP_TOL, f"{pair} {network}: after one SGD step {key} differs by {err:.2e}"
 
@@ -132,8 +142,8 @@ BATCHNORM_NETWORKS = [n for n, spec in NETWORKS.items() if any(isinstance(lay, B
 
 
 @pytest.mark.parametrize("bn_network", BATCHNORM_NETWORKS)
-def test_batchnorm_running_statistics_and_eval_outputs_match(pair, bn_network, probes):
-    a, b = probes(pair[0], bn_network), probes(pair[1], bn_network)
+def test_batchnorm_running_statistics_and_eval_outputs_match(pair, bn_network, trained_probes):
+    a, b = trained_probes(pair[0], bn_network), trained_probes(pair[1], bn_network)
     running = [k for k in a["stats_weights"] if "running" in k]
     initial = initial_weights(get_network(bn_network), SEED)
     for k in running:
@@ -144,8 +154,8 @@ def test_batchnorm_running_statistics_and_eval_outputs_match(pair, bn_network, p
     assert err <= FORWARD_TOL, f"{pair} {bn_network}: eval outputs with the new statistics differ by {err:.2e}"
 
 
-def test_loss_curves_track_from_identical_starts(pair, network, probes, record_property, record_summary):
-    a, b = probes(pair[0], network), probes(pair[1], network)
+def test_loss_curves_track_from_identical_starts(pair, network, trained_probes, record_property, record_summary):
+    a, b = trained_probes(pair[0], network), trained_probes(pair[1], network)
     ca, cb = a["curve"], b["curve"]
     assert ca.shape == cb.shape == (CURVE_STEPS,)
     assert np.isfinite(ca).all() and np.isfinite(cb).all()
@@ -176,7 +186,7 @@ def shared_model(framework: str, network: str):
 @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(x=arrays(np.float32, (4, 1, 28, 28), elements=st.floats(-5, 5, width=32)))
 def test_any_input_gives_the_same_outputs_in_this_process(network, x, pytestconfig):
-    here = [f for f in installed_frameworks(pytestconfig) if unavailable_reason(f) is None]
+    here = [f for f in installed_frameworks(pytestconfig) if availability(f, probe_device=False).ready]
     if len(here) < 2:
         pytest.skip("fewer than two frameworks can run in this process")
     outputs = {f: shared_model(f, network).forward(x) for f in here}

@@ -6,17 +6,23 @@ import json
 
 import pytest
 
-from frameworks.__main__ import main
-from frameworks.gate import BaselineError, compare, gate, normalised_times
+from frameworks.analysis.gate import BaselineError, compare, gate, normalised_times
+from frameworks.cli import main
+
+from .helpers import bench_entry, results_doc
+
+
+def entry(name, median, process, kind="step"):
+    e = bench_entry("x", "lenet", "train_step", median, kind=kind, process=process, rounds=1)
+    e["name"] = e["fullname"] = name
+    return e
 
 
 def run_json(tmp_path, name, times, calibration=1.0, process=""):
-    benchmarks = [{"group": "calibration", "name": "test_calibration", "stats": {"median": calibration},
-                   "extra_info": {"process": process}}]
-    benchmarks += [{"group": "g", "name": k, "fullname": f"tests/test_benchmarks.py::{k}", "stats": {"median": v},
-                    "extra_info": {"process": process}} for k, v in times.items()]
+    benchmarks = [entry("test_calibration", calibration, process, kind="calibration")]
+    benchmarks += [entry(f"frameworks/bench/test_benchmarks.py::{k}", v, process) for k, v in times.items()]
     path = tmp_path / name
-    path.write_text(json.dumps({"benchmarks": benchmarks}))
+    path.write_text(json.dumps(results_doc(benchmarks)))
     return str(path)
 
 
@@ -58,9 +64,9 @@ def test_a_broken_baseline_is_reported_not_passed(tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('{"benchmarks": [{"group": "g"')
     no_calibration = tmp_path / "nocal.json"
-    no_calibration.write_text(json.dumps({"benchmarks": [{"group": "g", "name": "x", "stats": {"median": 1}}]}))
+    no_calibration.write_text(json.dumps(results_doc([entry("x", 1.0, "")])))
     code, text = gate([str(broken), str(no_calibration)], repeats(tmp_path, "head", [1.0, 1.0, 1.0]))
-    assert code == 2 and "not readable" in text and "no calibration" in text
+    assert code == 2 and "not JSON" in text and "no calibration" in text
 
 
 def test_empty_baseline_is_an_error():
@@ -77,11 +83,8 @@ def test_benchmarks_on_one_side_only_are_listed(tmp_path):
 
 def test_each_process_uses_its_own_calibration(tmp_path):
     path = tmp_path / "merged.json"
-    path.write_text(json.dumps({"benchmarks": [
-        {"group": "calibration", "name": "c", "stats": {"median": 2.0}, "extra_info": {"process": "p1"}},
-        {"group": "calibration", "name": "c", "stats": {"median": 4.0}, "extra_info": {"process": "p2"}},
-        {"group": "g", "name": "x", "stats": {"median": 1.0}, "extra_info": {"process": "p1"}},
-        {"group": "g", "name": "y", "stats": {"median": 1.0}, "extra_info": {"process": "p2"}}]}))
+    path.write_text(json.dumps(results_doc([entry("c", 2.0, "p1", "calibration"), entry("c", 4.0, "p2", "calibration"),
+                                            entry("x", 1.0, "p1"), entry("y", 1.0, "p2")])))
     assert normalised_times(path) == {"x": 0.5, "y": 0.25}
 
 

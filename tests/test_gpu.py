@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frameworks import cuda_unavailable_reason, data
+from frameworks import availability, data
 from frameworks.equivalence import relative_error
 
 # PyTorch lets cuDNN convolutions use TF32 by default and XLA uses TF32-class precision for float32 on recent
@@ -21,9 +21,9 @@ pytestmark = pytest.mark.gpu
 
 @pytest.fixture
 def gpu(framework):
-    reason = cuda_unavailable_reason(framework)
-    if reason:
-        pytest.skip(reason)
+    state = availability(framework, "cuda")
+    if not state.ready:
+        pytest.skip(state.reason)
 
 
 def test_cpu_and_gpu_outputs_agree(gpu, framework, network, make_model, mnist):

@@ -1,4 +1,5 @@
-"""Names, availability and the errors a user sees for unknown or missing frameworks."""
+"""The registry: names, the one availability answer, variants, process settings, and the errors a user sees
+for unknown or missing frameworks. Driven by the registry's entries, so a new framework is covered too."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ import sys
 import pytest
 
 import frameworks
-from frameworks import FrameworkUnavailable, UnknownNameError, create_adapter, selection
+from frameworks import FRAMEWORKS, FrameworkUnavailable, Status, UnknownNameError, availability, create_adapter
+from frameworks.bench import selection
+from frameworks.errors import UsageError
+from frameworks.registry import DEVICES, KERAS_BACKEND, FrameworkInfo, process_groups, register, resolve_variant
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_stable_names():
-    assert list(frameworks.FRAMEWORKS) == ["pytorch", "keras-tensorflow", "keras-jax", "keras-torch", "caffe"]
+    assert list(FRAMEWORKS)[:5] == ["pytorch", "keras-tensorflow", "keras-jax", "keras-torch", "caffe"]
     assert list(frameworks.NETWORKS) == ["keras_cnn", "mlp_bn", "lenet"]
-    assert frameworks.DEVICES == ("cpu", "cuda")
+    assert DEVICES == ("cpu", "cuda")
 
 
 @pytest.mark.parametrize("args, kind", [
@@ -31,53 +35,85 @@ def test_unknown_names_list_the_valid_ones(args, kind):
         create_adapter(*args)
 
 
-def test_unknown_variant_is_refused():
-    if frameworks.unavailable_reason("pytorch"):
-        pytest.skip(frameworks.unavailable_reason("pytorch"))
-    with pytest.raises(UnknownNameError, match="pytorch variant.*eager"):
-        create_adapter("pytorch", "lenet", variant="turbo")
+@pytest.mark.parametrize("framework", list(FRAMEWORKS))
+def test_variants_resolve_to_the_default_and_refuse_unknown_names(framework):
+    info = FRAMEWORKS[framework]
+    device = info.devices[0]
+    assert resolve_variant(framework, None, device) == info.default_variant
+    with pytest.raises(UnknownNameError, match=f"{framework} variant.*{info.default_variant}"):
+        resolve_variant(framework, "turbo", device)
+    for variant, devices in info.variants.items():
+        for other in set(DEVICES) - set(devices):
+            with pytest.raises(FrameworkUnavailable, match="runs on"):
+                resolve_variant(framework, variant, other)
 
 
 def test_a_framework_that_is_not_installed_says_how_to_install_it(monkeypatch):
+    name = next(iter(FRAMEWORKS))
+    module = FRAMEWORKS[name].requires[0]
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
-    reason = frameworks.unavailable_reason("pytorch")
-    assert reason and "torch not installed" in reason and "pip install" in reason
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == module else real(m, *a))
+    state = availability(name)
+    assert state.status is Status.NOT_INSTALLED and not state.installed
+    assert f"{module} not installed" in state.reason and FRAMEWORKS[name].install_hint in state.reason
     with pytest.raises(FrameworkUnavailable, match="not installed"):
-        create_adapter("pytorch", "lenet")
+        create_adapter(name, "lenet")
 
 
-def test_another_keras_backend_is_refused_in_this_process(monkeypatch):
-    current = sys.modules["keras"].backend.backend() if "keras" in sys.modules else "tensorflow"
-    others = [b for b in ("jax", "torch", "tensorflow") if b != current and frameworks.installed(f"keras-{b}")]
-    if not others:
-        pytest.skip("needs Keras with a second backend installed (a not-installed one is refused as such)")
-    monkeypatch.setenv("KERAS_BACKEND", current)
-    other = others[0]
-    reason = frameworks.unavailable_reason(f"keras-{other}")
-    assert reason and "fixed per process" in reason
+def test_a_platform_that_cannot_run_a_framework_says_so():
+    register(FrameworkInfo("test-unsupported", "x:Y", ("os",), platform=lambda: "needs another platform"))
+    try:
+        state = availability("test-unsupported")
+        assert state.status is Status.UNSUPPORTED and "needs another platform" in state.reason
+    finally:
+        frameworks.unregister("test-unsupported")
 
 
-def test_cuda_is_refused_for_caffe():
-    assert "CPU only" in frameworks.cuda_unavailable_reason("caffe")
+@pytest.mark.parametrize("framework", [f for f, info in FRAMEWORKS.items() if info.process is not None])
+def test_another_process_setting_means_its_own_process(framework, monkeypatch):
+    setting, value = FRAMEWORKS[framework].process
+    if not availability(framework, probe_device=False).installed:
+        pytest.skip(availability(framework).reason)
+    if setting.current() == value:
+        pytest.skip(f"this process already runs {setting.variable}={value}")
+    state = availability(framework, probe_device=False)
+    assert state.status is Status.OWN_PROCESS and "fixed per process" in state.reason
 
 
-def test_selection_parses_and_validates():
-    sel = selection.select("pytorch", "lenet,mlp_bn", "cpu")
-    assert (sel.frameworks, sel.networks, sel.devices) == (["pytorch"], ["lenet", "mlp_bn"], ["cpu"])
-    with pytest.raises(UnknownNameError, match="valid frameworks"):
-        selection.select("pytorch,mxnet")
-    with pytest.raises(ValueError, match="one Keras backend"):
-        selection.select("keras-jax,keras-torch")
+@pytest.mark.parametrize("framework", [f for f, info in FRAMEWORKS.items() if "cuda" not in info.devices])
+def test_cuda_is_refused_where_the_registry_says_cpu_only(framework):
+    state = availability(framework, "cuda", probe_device=False)
+    assert not state.ready and "only in this suite" in state.reason or not state.installed
 
 
-def test_default_selection_leaves_out_other_keras_backends(monkeypatch):
-    if not (frameworks.installed("keras-jax") and frameworks.installed("keras-tensorflow")):
-        pytest.skip("needs Keras with both the JAX and the TensorFlow backend installed")
-    monkeypatch.setenv("KERAS_BACKEND", "jax")
-    monkeypatch.delitem(sys.modules, "keras", raising=False)
+def test_process_groups_put_each_setting_value_in_its_own_process():
+    groups = process_groups(list(FRAMEWORKS))
+    seen = [f for names, _ in groups for f in names]
+    assert sorted(seen) == sorted(FRAMEWORKS)
+    main_names, main_env = groups[0]
+    assert main_env == {KERAS_BACKEND.variable: KERAS_BACKEND.default}
+    for names, env in groups:
+        values = {FRAMEWORKS[f].process[1] for f in names if FRAMEWORKS[f].process}
+        assert len(values) <= 1  # never two values of one setting in one process
+        assert all(FRAMEWORKS[f].process is None or env[FRAMEWORKS[f].process[0].variable] == FRAMEWORKS[f].process[1]
+                   for f in names)
+
+
+def test_selection_refuses_frameworks_that_cannot_share_a_process():
+    needing = [f for f, info in FRAMEWORKS.items() if info.process and info.process[1] != info.process[0].default]
+    if len(needing) < 2:
+        pytest.skip("needs two frameworks with different process settings")
+    with pytest.raises(UsageError, match="cannot share one process"):
+        selection.select(needing[:2])
+
+
+def test_default_selection_leaves_out_frameworks_needing_another_process():
     sel = selection.select()
-    assert "keras-jax" in sel.frameworks and "keras-tensorflow" in sel.left_out
+    for name in FRAMEWORKS:
+        if availability(name, probe_device=False).status is Status.OWN_PROCESS:
+            assert name in sel.left_out and name not in sel.frameworks
+        else:
+            assert name in sel.frameworks
 
 
 def run_pytest(*args: str) -> subprocess.CompletedProcess:
@@ -86,17 +122,20 @@ def run_pytest(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("option, value, valid", [
-    ("--frameworks", "tensorflow", "caffe, keras-jax"),
-    ("--networks", "vgg", "keras_cnn, lenet, mlp_bn"),
-    ("--devices", "gpu", "cpu, cuda"),
+    ("--frameworks", "tensorflow", "valid frameworks: pytorch, keras-tensorflow"),
+    ("--networks", "vgg", "valid networks: keras_cnn, mlp_bn, lenet"),
+    ("--devices", "gpu", "valid devices: cpu, cuda"),
+    ("--batch-size", "0", "must be at least 1"),
+    ("--frameworks", "", "an empty list"),
 ])
-def test_pytest_option_with_an_unknown_name_is_a_usage_error(option, value, valid):
-    result = run_pytest(option, value, "--collect-only", "-q", "tests/test_specs.py")
+def test_pytest_option_with_a_bad_value_is_a_usage_error(option, value, valid):
+    result = run_pytest(f"{option}={value}", "--collect-only", "-q", "tests/test_specs.py")
     assert result.returncode == 4, result.stdout + result.stderr
-    assert valid in result.stderr
+    assert option in result.stderr and valid in result.stderr
 
 
 def test_test_ids_carry_the_names():
-    result = run_pytest("--frameworks", "pytorch", "--networks", "lenet", "--devices", "cpu", "--collect-only", "-q",
+    name = next(iter(FRAMEWORKS))
+    result = run_pytest("--frameworks", name, "--networks", "lenet", "--devices", "cpu", "--collect-only", "-q",
                         "tests/test_shapes.py::test_forward_is_repeatable")
-    assert "test_forward_is_repeatable[pytorch-lenet-cpu]" in result.stdout, result.stdout + result.stderr
+    assert f"test_forward_is_repeatable[{name}-lenet-cpu]" in result.stdout, result.stdout + result.stderr

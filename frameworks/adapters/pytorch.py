@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from .adapter import Adapter, Staged
-from .errors import FrameworkUnavailable
-from .imports import triton_crash_risk
-from .specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU
-from .weights import Weights
+from ..errors import FrameworkUnavailable
+from ..specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU, unknown_layer
+from ..weights import Weights
+from .base import Adapter, OwnTiming, PeakMemory, Staged
+from .import_guards import triton_crash_risk
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,10 @@ def _torch() -> Any:
 class PyTorchAdapter(Adapter):
     """A network in PyTorch (eager by default, ``torch.compile`` as a variant)."""
 
+    DEFAULT_VARIANT = "eager"
+
     @classmethod
-    def cuda_unavailable_reason(cls, framework: str) -> str | None:
+    def cuda_unavailable_reason(cls, **options: Any) -> str | None:
         torch = _torch()
         if not torch.cuda.is_available():
             return f"torch {torch.__version__} sees no usable CUDA device"
@@ -89,6 +91,8 @@ class PyTorchAdapter(Adapter):
                 modules[layer.name] = nn.Flatten()
             elif isinstance(layer, ReLU):
                 modules[layer.name] = nn.ReLU()
+            else:
+                raise unknown_layer(layer, "pytorch")
             if isinstance(layer, (Conv2D, Dense)):
                 self._init(modules[layer.name])
                 self._keys[f"{layer.name}.weight"] = (layer.name, "weight")
@@ -222,6 +226,33 @@ class PyTorchAdapter(Adapter):
         if self.device == "cuda":
             _torch().cuda.synchronize()
 
+    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0) -> OwnTiming:
+        """``torch.utils.benchmark.Timer.blocked_autorange``: PyTorch's own benchmarking tool."""
+        from torch.utils import benchmark as torch_benchmark
+
+        timer = torch_benchmark.Timer(stmt="step()", globals={"step": self.step(phase, batch)},
+                                      num_threads=self.threads or 1, label=phase)
+        measurement = timer.blocked_autorange(min_run_time=min_seconds)
+        return OwnTiming(measurement.median, "torch.utils.benchmark.Timer.blocked_autorange", len(measurement.times))
+
+    def runtime_details(self) -> dict[str, Any]:
+        import re
+
+        torch = _torch()
+        out: dict[str, Any] = {"version": self.version, "threads": torch.get_num_threads(),
+                               "blas": sorted(set(re.findall(r"(?:BLAS_INFO|LAPACK_INFO)=(\w+)",
+                                                             torch.__config__.show())))}
+        if self.device == "cuda":
+            out.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                       gpu=torch.cuda.get_device_name(0))
+        return out
+
+    def _reset_device_peak_memory(self) -> None:
+        _torch().cuda.reset_peak_memory_stats()
+
+    def _device_peak_memory(self) -> PeakMemory | None:
+        return PeakMemory(_torch().cuda.max_memory_allocated() / 2**20, "torch.cuda.max_memory_allocated")
+
     def to_numpy(self, value: Any) -> np.ndarray:
         return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
@@ -281,7 +312,7 @@ def torchvision_loader(mnist: Any, spec: NetworkSpec, *, train: bool = True, lim
     This is PyTorch's own input pipeline (PIL image -> tensor per sample, batched by the loader), reading
     the suite's verified files. Raises ``FrameworkUnavailable`` when torchvision cannot be imported.
     """
-    from . import data
+    from .. import data
 
     reason = triton_crash_risk()
     if reason:

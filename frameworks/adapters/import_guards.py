@@ -32,6 +32,6 @@ def triton_crash_risk() -> str | None:
     """Why loading triton now would crash the process (TensorFlow came first), or None if it is safe."""
     if "tensorflow" in sys.modules and "triton" not in sys.modules and installed("triton"):
         return ("TensorFlow was imported before triton in this process, and loading triton now (torchvision, "
-                "torch.compile) would crash it; call frameworks.imports.prepare_for_tensorflow() before "
+                "torch.compile) would crash it; call frameworks.adapters.import_guards.prepare_for_tensorflow() before "
                 "importing TensorFlow or Keras")
     return None

@@ -1,8 +1,9 @@
 """The benchmarks: forward, backward and train step at a batch size, full epochs through two input
 pipelines, the fidelity check against each framework's own timing tool, and time to accuracy.
 
-``pytest --benchmark-only`` times them; with ``--benchmark-disable`` (the test run) each runs once as a
-test, on a shortened epoch.
+Shipped inside the package: ``pytest --pyargs frameworks --benchmark-only`` (or ``python -m frameworks
+bench``, one process per framework) times them; a plain test run runs each once as a test, on a shortened
+epoch. Each result's ``extra_info`` is a ``schema.BenchRecord``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import numpy as np
 import pytest
 
 from frameworks import data
+from frameworks.adapters.base import PHASES
+from frameworks.bench.plugin import TEST_EPOCH
+from frameworks.bench.schema import CALIBRATION, EPOCH, FIDELITY, STEP, TIME_TO_ACCURACY, BenchRecord
+from frameworks.bench.timing import measure, publish, record_for
+from frameworks.clock import timed_call
 from frameworks.errors import FrameworkUnavailable
-from frameworks.timing import PHASES, measure, own_tool_timing, step_function, timed_call
+from frameworks.specs import get_network
 
 FULL_EPOCH = 60_000
-TEST_EPOCH = 2_048
-# Time-to-accuracy targets and epoch caps (MLPerf/DAWNBench style): a run that misses is "not converged".
-TTA_TARGETS = {"keras_cnn": (0.990, 12), "lenet": (0.990, 15), "mlp_bn": (0.980, 15)}
 
 
 @pytest.fixture(scope="module")
@@ -42,27 +45,39 @@ def real_batch(mnist, spec, size):
     return data.preprocess(mnist.train_images[idx], spec.recipe), mnist.train_labels[idx].astype(np.int64)
 
 
-def options(request):
-    """Round settings from pytest-benchmark's own options."""
+def options(request, settings):
+    """Round settings: the run's, else pytest-benchmark's own options."""
     get = request.config.getoption
-    return {"min_rounds": int(get("benchmark_min_rounds")), "target_seconds": float(get("benchmark_max_time"))}
+    return {"min_rounds": settings.min_rounds or int(get("benchmark_min_rounds")),
+            "target_seconds": settings.round_seconds or float(get("benchmark_max_time"))}
+
+
+def staged_step(model, mnist, phase, batch_size):
+    """A synchronised call of ``phase`` on a staged batch of real images; skips where the framework cannot
+    run the phase (an inference runtime cannot train)."""
+    x, y = real_batch(mnist, model.spec, batch_size)
+    staged = model.stage(*model.check_batch(x, y))
+    try:
+        return model.step(phase, staged), staged
+    except FrameworkUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.mark.parametrize("phase", PHASES)
-def test_step(benchmark, request, built, mnist, framework, variant, device, network, phase, batch_size):
+def test_step(benchmark, request, settings, built, mnist, framework, variant, device, network, phase, batch_size):
     model = built(framework, network, device, variant)
-    x, y = real_batch(mnist, model.spec, batch_size)
-    staged = model.stage(*model.check_batch(x, y))
-    step = step_function(model, phase, staged)
-    measure(benchmark, model, step, images=batch_size, group=f"{phase} {network} {device} batch {batch_size}",
-            phase=phase, batch=batch_size, **options(request))
+    step, _ = staged_step(model, mnist, phase, batch_size)
+    record = record_for(model, kind=STEP, phase=phase, images=batch_size, batch=batch_size)
+    measure(benchmark, model, step, record, group=f"{phase} {network} {device} batch {batch_size}",
+            **options(request, settings))
 
 
 @pytest.mark.parametrize("pipeline", ["staged", "framework"])
-def test_epoch(benchmark, request, make_model, mnist, framework, network, device, pipeline):
+def test_epoch(benchmark, settings, make_model, mnist, framework, network, device, pipeline):
     model = make_model(framework, network, device)
-    images = request.config.getoption("epoch_images") or (FULL_EPOCH if benchmark.enabled else TEST_EPOCH)
-    images = min(images, FULL_EPOCH)
+    if not model.trains:
+        pytest.skip(str(model.inference_only()))
+    images = settings.epoch_images or (FULL_EPOCH if benchmark.enabled else TEST_EPOCH)
     bs = model.batch_size
     # Warm-up: one full batch and the epoch's final partial batch, so every shape is compiled before timing.
     warm_images = bs + (images % bs)
@@ -76,51 +91,45 @@ def test_epoch(benchmark, request, make_model, mnist, framework, network, device
             description, run = model.pipeline_epoch(mnist, images)
         except FrameworkUnavailable as exc:
             pytest.skip(str(exc))
-    first = timed_call(warm)
-    measure(benchmark, model, run, images=images, group=f"epoch {network} {device} ({pipeline} pipeline)",
-            phase=f"epoch-{pipeline}", batch=bs, pipeline=description, warmup_calls=0,
-            rounds=request.config.getoption("epoch_rounds"), first_call_s=first, full_epoch=images == FULL_EPOCH)
+    record = record_for(model, kind=EPOCH, phase=f"epoch-{pipeline}", images=images, batch=bs,
+                        first_call_s=timed_call(warm), pipeline=description, full_epoch=images == FULL_EPOCH)
+    measure(benchmark, model, run, record, group=f"epoch {network} {device} ({pipeline} pipeline)",
+            warmup_calls=0, rounds=settings.epoch_rounds)
 
 
-FIDELITY_PHASES = ("forward", "backward", "train_step")
-
-
-@pytest.mark.parametrize("phase", FIDELITY_PHASES)
-def test_fidelity(benchmark, request, built, mnist, framework, network, device, phase, batch_size):
+@pytest.mark.parametrize("phase", PHASES)
+def test_fidelity(benchmark, request, settings, built, mnist, framework, network, device, phase, batch_size):
     """The suite's timing of a step beside the framework's own tool's, on the same model in the same run.
 
     The own tool runs both before and after the suite's measurement and the two medians are averaged, so a
     machine that speeds up or slows down during the test moves both sides alike; their gap is recorded
     as ``own_drift`` to show how far the machine moved.
     """
-    if framework == "caffe" and phase == "train_step":
-        pytest.skip("caffe time measures forward and backward passes only, not solver updates")
     model = built(framework, network, device)
-    x, y = real_batch(mnist, model.spec, batch_size)
-    staged = model.stage(*model.check_batch(x, y))
-    step = step_function(model, phase, staged)
+    step, staged = staged_step(model, mnist, phase, batch_size)
     first = timed_call(step)  # compilation and first allocations, before either side times anything
     per_call = min(timed_call(step) for _ in range(2))
     # Each side of the sandwich gets at least 10 calls (and half a second): medians of fewer swing with noise.
     own_seconds = max(0.5, 10 * per_call) if benchmark.enabled else 0.02
     try:
-        before = own_tool_timing(model, phase, staged, min_seconds=own_seconds)
+        before = model.own_timing(phase, staged, min_seconds=own_seconds)
     except FrameworkUnavailable as exc:
         pytest.skip(str(exc))
     # At least 20 rounds: with pytest-benchmark's default 5, one slow burst on a shared machine moves the median.
-    rounds = options(request)
+    rounds = options(request, settings)
     rounds["min_rounds"] = max(rounds["min_rounds"], 20)
-    measure(benchmark, model, step, images=batch_size, group=f"fidelity {phase} {network} {device}",
-            phase=phase, batch=batch_size, first_call_s=first, **rounds)
-    after = own_tool_timing(model, phase, staged, min_seconds=own_seconds)
+    record = record_for(model, kind=FIDELITY, phase=phase, images=batch_size, batch=batch_size, first_call_s=first)
+    measure(benchmark, model, step, record, group=f"fidelity {phase} {network} {device}", **rounds)
+    after = model.own_timing(phase, staged, min_seconds=own_seconds)
     for own in (before, after):
         assert own.median_s > 0 and own.runs >= 1
     own_median = (before.median_s + after.median_s) / 2
-    benchmark.extra_info.update(own_tool=before.tool, own_median_s=own_median, own_runs=before.runs + after.runs,
-                                own_before_s=before.median_s, own_after_s=after.median_s,
-                                own_drift=after.median_s / before.median_s - 1)
+    record.details.update(own_tool=before.tool, own_median_s=own_median, own_runs=before.runs + after.runs,
+                          own_before_s=before.median_s, own_after_s=after.median_s,
+                          own_drift=after.median_s / before.median_s - 1)
     if benchmark.enabled:
-        benchmark.extra_info["suite_over_own"] = benchmark.stats.stats.median / own_median
+        record.details["suite_over_own"] = record.median_s / own_median
+    publish(benchmark, record)
 
 
 def test_calibration(benchmark):
@@ -136,8 +145,11 @@ def test_calibration(benchmark):
         return float(b[0, 0])
 
     benchmark.group = "calibration"
-    benchmark.extra_info.update(phase="calibration", workload="8 x tanh(256x256 float32 matmul), numpy")
     benchmark.pedantic(work, rounds=30 if benchmark.enabled else 1, warmup_rounds=3 if benchmark.enabled else 0)
+    samples = [float(t) for t in benchmark.stats.stats.data] if benchmark.enabled else []
+    publish(benchmark, BenchRecord(name="", kind=CALIBRATION, framework="numpy", network="-", device="cpu",
+                                   phase="calibration", samples_s=samples, images=1, version=np.__version__,
+                                   details={"workload": "8 x tanh(256x256 float32 matmul), numpy"}))
 
 
 class NotConverged(Exception):
@@ -148,7 +160,10 @@ class NotConverged(Exception):
 def test_time_to_accuracy(benchmark, make_model, record_not_converged, framework, network, device):
     """Wall time from before the first touch of the data to the first epoch whose test accuracy reaches the
     target (training, evaluation after each epoch, data loading and model building all included)."""
-    target, cap = TTA_TARGETS[network]
+    goal = get_network(network).time_to_accuracy
+    if goal is None:
+        pytest.skip(f"{network} has no time-to-accuracy target in its spec")
+    target, cap = goal.accuracy, goal.epoch_cap
     history: list[float] = []
 
     def run() -> int:
@@ -166,8 +181,6 @@ def test_time_to_accuracy(benchmark, make_model, record_not_converged, framework
         raise NotConverged(f"{framework}/{network}: {target:.1%} not reached in {cap} epochs")
 
     benchmark.group = f"time to {target:.1%} {network} {device}"
-    benchmark.extra_info.update(framework=framework, network=network, device=device, phase="time-to-accuracy",
-                                target=target, epoch_cap=cap)
     start = time.perf_counter()
     try:
         epochs = benchmark.pedantic(run, rounds=1, iterations=1)
@@ -176,5 +189,8 @@ def test_time_to_accuracy(benchmark, make_model, record_not_converged, framework
             {"framework": framework, "network": network, "device": device, "target": target, "epoch_cap": cap,
              "accuracy_per_epoch": list(history), "seconds": time.perf_counter() - start, "reason": str(exc)})
         return
-    benchmark.extra_info.update(epochs=epochs, accuracy_per_epoch=list(history), converged=True)
+    publish(benchmark, BenchRecord(
+        name="", kind=TIME_TO_ACCURACY, framework=framework, network=network, device=device,
+        phase="time-to-accuracy", samples_s=[float(t) for t in benchmark.stats.stats.data], images=FULL_EPOCH * epochs,
+        details={"target": target, "epoch_cap": cap, "epochs": epochs, "accuracy_per_epoch": list(history)}))
     assert history[-1] >= target

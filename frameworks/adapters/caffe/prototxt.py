@@ -20,8 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import BenchError
-from .specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, Recipe, ReLU, init_bounds
+from ...errors import BenchError
+from ...fileio import write_text
+from ...specs import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    NetworkSpec,
+    Recipe,
+    ReLU,
+    init_bounds,
+    unknown_layer,
+)
 
 DATA, LABEL, LOSS, PROB, ACCURACY = "data", "label", "loss", "prob", "accuracy"
 RESERVED_BLOBS = (DATA, LABEL, LOSS, PROB, ACCURACY)
@@ -91,13 +104,13 @@ def body(spec: NetworkSpec) -> tuple[list[Any], str]:
         elif isinstance(layer, BatchNorm):
             lp.type = "BatchNorm"
             # The running sums decay by (1 - momentum): with the scale factor held at 1 / momentum, Caffe's
-            # sum / factor is exactly PyTorch's running statistic (see caffe_adapter).
+            # sum / factor is exactly PyTorch's running statistic (see adapter.py).
             lp.batch_norm_param.moving_average_fraction = 1.0 - layer.momentum
             lp.batch_norm_param.eps = layer.eps
             for _ in range(3):  # mean sum, variance sum, scale factor: statistics, never learned
                 lp.param.add(lr_mult=0.0, decay_mult=0.0)
-        else:  # pragma: no cover - specs only hold the types above
-            raise TypeError(f"{spec.name}/{layer.name}: no Caffe layer for {type(layer).__name__}")
+        else:
+            raise unknown_layer(layer, f"caffe/{spec.name}")
         layers.append(lp)
         if isinstance(layer, BatchNorm):
             scale = pb2.LayerParameter(name=f"{layer.name}_scale", type="Scale", bottom=[layer.name],
@@ -232,9 +245,7 @@ def to_text(message: Any) -> str:
 
 def write(message: Any, path: str | os.PathLike) -> Path:
     """Write a message as prototxt; return the path."""
-    path = Path(path)
-    path.write_text(to_text(message))
-    return path
+    return write_text(path, to_text(message))
 
 
 # --- reading a user's prototxt ---------------------------------------------------------------------------

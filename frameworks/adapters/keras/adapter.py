@@ -2,26 +2,39 @@
 ``train_on_batch``.
 
 The backend is fixed per process (``KERAS_BACKEND`` before the first ``import keras``); the adapter
-refuses a framework name whose backend is not this process's. Gradients without an update (``backward``)
-need each backend's own autodiff, so that one method has three small implementations.
+refuses a backend that is not this process's. What differs between backends (threads, synchronisation,
+gradients without an update, the input pipeline) lives in ``backends.py``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
+import time
 from typing import Any
 
 import numpy as np
 
-from .adapter import Adapter, Staged
-from .errors import FrameworkUnavailable
-from .imports import prepare_for_tensorflow
-from .specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU, init_bounds
-from .weights import Weights, from_keras, to_keras
-
-BACKENDS = {"keras-tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}
+from ...clock import gc_paused
+from ...errors import FrameworkUnavailable
+from ...specs import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    NetworkSpec,
+    ReLU,
+    init_bounds,
+    unknown_layer,
+)
+from ...weights import Weights, from_keras, to_keras
+from ..base import Adapter, OwnTiming, PeakMemory, Staged
+from ..import_guards import prepare_for_tensorflow
+from .backends import BACKENDS, Backend
 
 
 def import_keras(backend: str) -> Any:
@@ -43,64 +56,29 @@ class KerasAdapter(Adapter):
     """A network in Keras 3 on this process's backend (``default``: Keras' own jit choice; ``jit``:
     ``jit_compile=True``, XLA on TensorFlow, ``torch.compile`` on torch)."""
 
-    def __init__(self, spec: NetworkSpec, **kwargs: Any) -> None:
-        self.backend = BACKENDS[kwargs["framework"]]
-        self.keras = import_keras(self.backend)
+    def __init__(self, spec: NetworkSpec, *, backend: str = "tensorflow", **kwargs: Any) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown Keras backend {backend!r}; known: {', '.join(BACKENDS)}")
+        self.backend: Backend = BACKENDS[backend]
+        self.keras = import_keras(backend)
+        kwargs.setdefault("framework", f"keras-{backend}")
         super().__init__(spec, **kwargs)
 
     @classmethod
-    def cuda_unavailable_reason(cls, framework: str) -> str | None:
-        backend = BACKENDS[framework]
-        import_keras(backend)
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            if not tf.config.list_physical_devices("GPU"):
-                return f"tensorflow {tf.__version__} has no GPU device here (a CPU-only build, or no CUDA)"
-        elif backend == "jax":
-            import jax
-
-            if not any(d.platform == "gpu" for d in jax.devices()):
-                return f"jax {jax.__version__} has no GPU device here (install jax[cuda])"
-        else:
-            import torch
-
-            if not torch.cuda.is_available():
-                return f"torch {torch.__version__} sees no usable CUDA device"
-        return None
+    def cuda_unavailable_reason(cls, **options: Any) -> str | None:
+        backend = BACKENDS[str(options.get("backend", "tensorflow"))]
+        import_keras(backend.name)
+        return backend.cuda_unavailable_reason()
 
     @property
     def version(self) -> str:
-        return f"{self.keras.__version__} ({self.backend} {_backend_module(self.backend).__version__})"
+        return f"{self.keras.__version__} ({self.backend.version()})"
 
     def _apply_threads(self, threads: int | None) -> int | None:
-        cores = os.cpu_count() or 1
-        if self.backend == "tensorflow":
-            import tensorflow as tf
-
-            if threads is not None and tf.config.threading.get_intra_op_parallelism_threads() != threads:
-                try:
-                    tf.config.threading.set_intra_op_parallelism_threads(threads)
-                except RuntimeError as exc:  # the TF runtime is already initialised
-                    raise FrameworkUnavailable(
-                        f"keras-tensorflow: cannot set {threads} threads after TensorFlow started ({exc}); "
-                        "set TF_NUM_INTRAOP_THREADS before the process starts") from exc
-            return tf.config.threading.get_intra_op_parallelism_threads() or cores
-        if self.backend == "torch":
-            import torch
-
-            if threads is not None:
-                torch.set_num_threads(threads)
-            return torch.get_num_threads()
-        # XLA's CPU client uses every core and has no runtime setting.
-        if threads is not None and threads != cores:
-            raise FrameworkUnavailable(f"keras-jax: XLA on the CPU uses all {cores} cores; cannot use {threads}")
-        return cores
+        return self.backend.apply_threads(threads)
 
     def _scope(self) -> Any:
-        if self.backend == "torch":  # "cpu:0" would copy torch Parameters into plain tensors
-            return self.keras.device(self.device)
-        return self.keras.device("gpu:0" if self.device == "cuda" else "cpu:0")
+        return self.backend.scope(self.keras, self.device)
 
     def build(self) -> None:
         keras = self.keras
@@ -119,7 +97,7 @@ class KerasAdapter(Adapter):
         self._grad_index = {k: trainable[id(v)] for k, v in self._variables.items() if id(v) in trainable}
         self._grads: list[Any] | None = None
         self._last: Any = None
-        self._backward = self._make_backward()
+        self._backward = self.backend.make_backward(self.model, self.loss_fn, self._jit)
 
     def _layers(self) -> list[Any]:
         keras = self.keras
@@ -147,6 +125,8 @@ class KerasAdapter(Adapter):
                 out.append(L.Flatten(name=layer.name))
             elif isinstance(layer, ReLU):
                 out.append(L.ReLU(name=layer.name))
+            else:
+                raise unknown_layer(layer, self.framework)
         return out
 
     def _initializers(self, units: int, fan_in: int, canonical_shape: tuple[int, ...], seed: int) -> tuple[Any, Any]:
@@ -231,27 +211,35 @@ class KerasAdapter(Adapter):
         return out
 
     def synchronize(self) -> None:
-        if self._last is None:
-            return
-        if self.backend == "jax":
-            import jax
-
-            jax.block_until_ready(self._last)
-        elif self.backend == "torch" and self.device == "cuda":
-            import torch
-
-            torch.cuda.synchronize()
-        elif self.backend == "tensorflow":
-            self._last.numpy()
+        if self._last is not None:
+            self.backend.synchronize(self._last, self.device)
 
     def to_numpy(self, value: Any) -> np.ndarray:
         if isinstance(value, np.ndarray | float | np.floating):
             return np.asarray(value)
-        if self.backend == "tensorflow":  # .numpy(): TF's and torch's __array__ predate numpy 2's copy keyword
-            return np.asarray(value.numpy())
-        if self.backend == "torch":
-            return value.detach().cpu().numpy()
-        return np.asarray(self.keras.ops.convert_to_numpy(value))
+        return self.backend.to_numpy(value, self.keras)
+
+    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0) -> OwnTiming:
+        """Keras has no benchmarking tool: a bare ``perf_counter`` loop around its own step, gc off as
+        ``timeit`` does, is how its users time one."""
+        step = self.step(phase, batch)
+        times = []
+        with gc_paused():
+            deadline = time.perf_counter() + min_seconds
+            while time.perf_counter() < deadline or len(times) < 5:
+                start = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - start)
+        return OwnTiming(statistics.median(times), "bare perf_counter loop around Keras' step, gc off", len(times))
+
+    def runtime_details(self) -> dict[str, Any]:
+        return {"version": self.version, **self.backend.runtime_details(self.device)}
+
+    def _reset_device_peak_memory(self) -> None:
+        self.backend.reset_peak_memory()
+
+    def _device_peak_memory(self) -> PeakMemory | None:
+        return self.backend.peak_memory()
 
     def gradients(self) -> Weights:
         if self._grads is None:
@@ -267,28 +255,7 @@ class KerasAdapter(Adapter):
                 v.assign(to_keras(self.spec, k, weights[k]))
 
     def pipeline_epoch(self, mnist: Any, images: int) -> tuple[str, Any]:
-        recipe = self.spec.recipe
-        if self.backend == "tensorflow":
-            import tensorflow as tf
-
-            def scale(pixels: Any, label: Any) -> Any:
-                x = tf.cast(pixels, tf.float32)[..., None] * recipe.scale
-                return (x - recipe.mean) / recipe.std, label
-
-            source = (mnist.train_images[:images], mnist.train_labels[:images])
-            dataset = (tf.data.Dataset.from_tensor_slices(source).shuffle(images, seed=self.seed)
-                       .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
-                       .batch(self.batch_size).prefetch(tf.data.AUTOTUNE))
-            description = "tf.data from the uint8 arrays (shuffle, map, batch, prefetch) into fit"
-            inputs: tuple[Any, ...] = (dataset,)
-            kwargs: dict[str, Any] = {"shuffle": False}  # the dataset shuffles itself
-        else:
-            from . import data
-
-            x = data.preprocess(mnist.train_images[:images], recipe).transpose(0, 2, 3, 1)
-            description = "fit over in-memory numpy arrays (Keras' own array adapter)"
-            inputs = (np.ascontiguousarray(x), mnist.train_labels[:images])
-            kwargs = {"batch_size": self.batch_size, "shuffle": True}
+        description, inputs, kwargs = self.backend.pipeline(self, mnist, images)
 
         def run() -> Any:
             with self._scope():
@@ -306,54 +273,10 @@ class KerasAdapter(Adapter):
             raise FloatingPointError(f"{self.framework}/{self.spec.name}: training diverged, losses {losses}")
         return losses
 
-    # --- backward: one implementation per backend -------------------------------------------------
-    def _make_backward(self) -> Any:
-        model, loss_fn = self.model, self.loss_fn
-        if self.backend == "tensorflow":
-            import tensorflow as tf
-
-            @tf.function(jit_compile=self._jit, reduce_retracing=True)
-            def tf_backward(x: Any, y: Any) -> Any:
-                with tf.GradientTape() as tape:
-                    loss = loss_fn(y, model(x, training=True))
-                return loss, tape.gradient(loss, model.trainable_variables)
-
-            return tf_backward
-        if self.backend == "jax":
-            import jax
-
-            def compute(trainable: Any, non_trainable: Any, x: Any, y: Any) -> Any:
-                logits, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
-                return loss_fn(y, logits), non_trainable
-
-            grad_fn = jax.jit(jax.value_and_grad(compute, has_aux=True))
-
-            def jax_backward(x: Any, y: Any) -> Any:
-                (loss, non_trainable), grads = grad_fn([v.value for v in model.trainable_variables],
-                                                       [v.value for v in model.non_trainable_variables], x, y)
-                for var, value in zip(model.non_trainable_variables, non_trainable, strict=True):
-                    var.assign(value)  # BatchNorm statistics and dropout seeds move on, as in training
-                return loss, grads
-
-            return jax_backward
-
-        def torch_backward(x: Any, y: Any) -> Any:
-            for v in model.trainable_variables:
-                v.value.grad = None
-            loss = loss_fn(y, model(x, training=True))
-            loss.backward()
-            return loss.detach(), [v.value.grad for v in model.trainable_variables]
-
-        return torch_backward
-
 
 def _nhwc(shape: tuple[int, ...]) -> tuple[int, ...]:
     c, h, w = shape
     return (h, w, c)
-
-
-def _backend_module(backend: str) -> Any:
-    return __import__(backend)
 
 
 def _inv_schedule(keras: Any) -> Any:

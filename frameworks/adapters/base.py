@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from . import framework_info
-from .errors import FrameworkUnavailable, InputError, UnknownNameError
-from .specs import NetworkSpec
-from .weights import Weights, check_weights
+from ..errors import FrameworkUnavailable, InputError
+from ..specs import NetworkSpec
+from ..weights import Weights, check_weights
+
+PHASES = ("forward", "backward", "train_step")
+TRAINING_PHASES = ("backward", "train_step")
 
 
 @dataclass
@@ -35,8 +37,34 @@ class Staged:
     size: int
 
 
+@dataclass(frozen=True)
+class OwnTiming:
+    """A median step time measured by a framework's own timing tool, and what that tool was."""
+
+    median_s: float
+    tool: str
+    runs: int
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    """The peak memory of a measured stretch, in MiB, and what was measured."""
+
+    mib: float
+    kind: str
+
+
 class Adapter(abc.ABC):
-    """One network built in one framework on one device, behind the suite's uniform interface."""
+    """One network built in one framework on one device, behind the suite's uniform interface.
+
+    The registry resolves the framework's variant and device before construction; an adapter built
+    directly gets its class's default variant.
+    """
+
+    #: the variant built when none is named
+    DEFAULT_VARIANT = "default"
+    #: False for inference runtimes: the training methods raise ``inference_only()``
+    trains = True
 
     def __init__(self, spec: NetworkSpec, *, device: str = "cpu", threads: int | None = None, seed: int = 0,
                  framework: str, variant: str | None = None) -> None:
@@ -44,13 +72,7 @@ class Adapter(abc.ABC):
         self.device = device
         self.seed = seed
         self.framework = framework
-        variants = framework_info(framework).variants
-        self.variant = next(iter(variants)) if variant is None else variant
-        if self.variant not in variants:
-            raise UnknownNameError(f"{framework} variant", self.variant, variants)
-        if device not in variants[self.variant]:
-            raise FrameworkUnavailable(
-                f"{framework} variant {self.variant!r} runs on {', '.join(variants[self.variant])} only")
+        self.variant = self.DEFAULT_VARIANT if variant is None else variant
         self.threads = self._apply_threads(threads)
         self.build()
         count = self.trainable_parameter_count()
@@ -62,8 +84,8 @@ class Adapter(abc.ABC):
 
     # --- what each framework implements -------------------------------------------------------
     @classmethod
-    def cuda_unavailable_reason(cls, framework: str) -> str | None:
-        """Why this framework cannot use CUDA here, or None."""
+    def cuda_unavailable_reason(cls, **options: Any) -> str | None:
+        """Why this framework cannot use CUDA here, or None (``options``: the registry's ``adapter_args``)."""
         return "this framework has no CUDA support in the suite"
 
     @property
@@ -91,13 +113,13 @@ class Adapter(abc.ABC):
     def run_forward(self, batch: Staged) -> Any:
         """Inference: class probabilities (native tensor), eval mode, no gradient."""
 
-    @abc.abstractmethod
     def run_backward(self, batch: Staged) -> Any:
         """Training-mode forward, loss and gradients, no parameter update; returns the native loss."""
+        raise self.inference_only()
 
-    @abc.abstractmethod
     def run_train_step(self, batch: Staged) -> Any:
         """One optimizer step on the batch through the framework's training API; returns the native loss."""
+        raise self.inference_only()
 
     @abc.abstractmethod
     def synchronize(self) -> None:
@@ -107,9 +129,9 @@ class Adapter(abc.ABC):
     def to_numpy(self, value: Any) -> np.ndarray:
         """A native tensor (or scalar) as a numpy array."""
 
-    @abc.abstractmethod
     def gradients(self) -> Weights:
         """The gradients of the last ``run_backward``, in the canonical layout."""
+        raise self.inference_only()
 
     @abc.abstractmethod
     def get_weights(self) -> Weights:
@@ -124,16 +146,75 @@ class Adapter(abc.ABC):
         """Eval-mode output of every spec layer (after its activation) for a checked batch, canonical layout
         ((N, C, H, W) maps, channel-major flattening)."""
 
-    @abc.abstractmethod
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
         """Train with the framework's own training loop and the recipe; return each epoch's mean loss."""
+        raise self.inference_only()
 
     def pipeline_epoch(self, mnist: Any, images: int) -> tuple[str, Callable[[], Any]]:
         """(description, run) where ``run()`` trains one epoch over the first ``images`` training images
         through the framework's own input pipeline, from the uint8 data to the update."""
         raise FrameworkUnavailable(f"{self.framework} has no input pipeline of its own in the suite")
 
+    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0) -> OwnTiming:
+        """Time ``phase`` on ``batch`` with the framework's own timing tool (for the fidelity check)."""
+        raise FrameworkUnavailable(f"{self.framework} has no timing tool of its own in the suite")
+
+    def runtime_details(self) -> dict[str, Any]:
+        """What only the loaded framework can tell about the run: its device, CUDA and cuDNN, its BLAS."""
+        return {"version": self.version}
+
+    def _reset_device_peak_memory(self) -> None:  # noqa: B027 - a hook: most frameworks have nothing to reset
+        """Start a new peak of the device allocator (GPU adapters)."""
+
+    def _device_peak_memory(self) -> PeakMemory | None:
+        """The device allocator's peak since the reset, or None if the framework cannot tell."""
+        return None
+
     # --- shared behaviour -------------------------------------------------------------------------
+    def inference_only(self) -> FrameworkUnavailable:
+        """The error a training call gets from an inference-only framework."""
+        return FrameworkUnavailable(f"{self.framework} is an inference runtime: it does not train")
+
+    def step(self, phase: str, batch: Staged) -> Callable[[], Any]:
+        """A call of one phase on a staged batch that returns only when the device has finished."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+        if phase in TRAINING_PHASES and not self.trains:
+            raise self.inference_only()
+        run = {"forward": self.run_forward, "backward": self.run_backward, "train_step": self.run_train_step}[phase]
+        sync = self.synchronize
+
+        def call() -> Any:
+            result = run(batch)
+            sync()
+            return result
+
+        return call
+
+    def reset_peak_memory(self) -> None:
+        """Start a new peak: the process's resident set on the CPU, the allocator's peak on a device."""
+        if self.device != "cpu":
+            self._reset_device_peak_memory()
+            return
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM, the peak resident set size (Linux)
+        except OSError:
+            pass
+
+    def peak_memory(self) -> PeakMemory | None:
+        """The peak since ``reset_peak_memory``, or None where it cannot be read."""
+        if self.device != "cpu":
+            return self._device_peak_memory()
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return PeakMemory(int(line.split()[1]) / 1024, "process peak resident set (VmHWM)")
+        except OSError:
+            pass
+        return None
+
     def staged_epoch(self, x: np.ndarray, y: np.ndarray, images: int) -> Callable[[], Any]:
         """``run()`` trains one epoch over the first ``images`` samples, batched and staged beforehand (in
         memory, or on the device), so that only the framework's training steps are timed."""

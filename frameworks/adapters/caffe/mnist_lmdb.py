@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data
-from .caffe_prototxt import caffe_pb2
-from .errors import DataError
+from ... import data
+from ...errors import DataError
+from .prototxt import caffe_pb2
 
 FORMAT = 1  # bump when what is written changes
 NAME = "mnist"

@@ -1,5 +1,4 @@
-"""Caffe 1.0 (CPU): the spec built from generated prototxts and trained by Caffe's own solvers; and a user's
-own solver and net prototxts, run in a child process.
+"""Caffe 1.0 (CPU): the spec built from generated prototxts and trained by Caffe's own solvers.
 
 Three nets share one set of weights: the solver's training net (``Input`` layers fed from memory), the
 deploy net (``Softmax`` output, TEST phase: dropout off, BatchNorm on its running statistics) sharing the
@@ -22,29 +21,24 @@ from __future__ import annotations
 
 import ctypes
 import itertools
-import json
 import math
 import os
-import re
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import caffe_lmdb, caffe_prototxt, data
-from .adapter import Adapter, Staged
-from .caffe_prototxt import DATA, LABEL, LOSS, PROB, CaffeError, Kind, Parsed
-from .errors import FrameworkUnavailable
-from .specs import BatchNorm, Conv2D, Dense
-from .timing import OwnTiming
-from .weights import Weights
+from ... import data
+from ...errors import FrameworkUnavailable
+from ...specs import BatchNorm, Conv2D, Dense
+from ...weights import Weights
+from ..base import Adapter, OwnTiming, Staged
+from . import mnist_lmdb
+from . import prototxt as caffe_prototxt
+from .prototxt import DATA, LABEL, LOSS, PROB
 
 TEST_BATCH = 100  # the LMDB pipeline's test batch (divides the 10,000 test images)
 _READERS = itertools.count()  # a Data layer name per pipeline net (see caffe_prototxt.lmdb_net)
@@ -73,7 +67,7 @@ class CaffeAdapter(Adapter):
     """A network in Caffe, on the CPU, with OpenBLAS threads."""
 
     @classmethod
-    def cuda_unavailable_reason(cls, framework: str) -> str | None:
+    def cuda_unavailable_reason(cls, **options: Any) -> str | None:
         return "caffe: the suite builds Caffe CPU-only (its GPU build needs an old CUDA and cuDNN)"
 
     @property
@@ -197,11 +191,13 @@ class CaffeAdapter(Adapter):
         # Each spec layer's top blob carries its name; fused ReLUs and BatchNorm's Scale work in place.
         return {layer.name: self.deploy.blobs[layer.name].data.copy() for layer in self.spec.layers}
 
-    def caffe_time(self, phase: str, batch: Staged, iterations: int = 50) -> OwnTiming:
+    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0) -> OwnTiming:
         """``caffe time``'s loop, through pycaffe (the tool is not built): one warm-up forward, then per
         iteration every layer's Forward (the deploy net, ``phase="forward"``) or Forward then Backward (the
         training net, ``phase="backward"``; parameter diffs accumulate, as in the tool). Returns the median
-        iteration (the tool prints the mean)."""
+        iteration (the tool prints the mean). The tool's default is 50 iterations; the fidelity check runs it
+        before and after the suite's rounds, so ``min_seconds`` of 1 gives 25 each (at least 5, at most 25)."""
+        iterations = max(5, min(25, round(50 * min_seconds)))
         if phase not in ("forward", "backward"):
             raise FrameworkUnavailable("caffe time measures forward and backward passes only, not solver updates")
         which, net = ("deploy", self.deploy) if phase == "forward" else ("train", self.train_net)
@@ -284,7 +280,7 @@ class CaffeAdapter(Adapter):
         weights; returns it and the number of test batches covering the test set."""
         if self._lmdb is None:
             mnist = data.load() if mnist is None else mnist
-            dbs = caffe_lmdb.ensure(mnist)
+            dbs = mnist_lmdb.ensure(mnist)
             test_iter = len(mnist.test_labels) // TEST_BATCH
             root = Path(self._dir.name)
             net_param = caffe_prototxt.lmdb_net(self.spec, dbs.train, dbs.test, test_batch=TEST_BATCH,
@@ -299,18 +295,6 @@ class CaffeAdapter(Adapter):
             solver.add_callback(lambda: None, lambda: self._lmdb_losses.append(float(solver.net.blobs[LOSS].data)))
             self._lmdb = solver, test_iter
         return self._lmdb
-
-    def fit_lmdb(self, epochs: int | None = None, mnist: data.MNIST | None = None) -> list[float]:
-        """Train through Caffe's own input pipeline: the solver's ``Data`` layer reads the training LMDB in
-        order (Caffe does not shuffle), ``ceil(N / batch)`` full batches an epoch in one ``solver.step``; the
-        weights are this model's, the optimizer state the pipeline solver's own (not ``fit``'s). Returns
-        each epoch's mean loss."""
-        epochs = self.spec.recipe.epochs if epochs is None else epochs
-        mnist = data.load() if mnist is None else mnist
-        steps = self.steps_per_epoch(len(mnist.train_labels))
-        losses = [self._lmdb_steps(steps, mnist) for _ in range(epochs)]
-        self._check_finite(losses)
-        return losses
 
     def pipeline_epoch(self, mnist: Any, images: int) -> tuple[str, Any]:
         description = ("Caffe's Data layer over the LMDB (convert_mnist_data's format, read in order, "
@@ -332,160 +316,3 @@ class CaffeAdapter(Adapter):
         solver, test_iter = self._lmdb_solver(mnist)
         net = solver.test_nets[0]
         return sum(float(net.forward()[caffe_prototxt.ACCURACY]) for _ in range(test_iter)) / test_iter
-
-
-# --- a user's own prototxt, run in a child process (a glog FATAL aborts the whole process) ---------------
-@dataclass(frozen=True)
-class SolverResult:
-    """What a user's solver reported: train-net outputs after the last iteration, and each test net's
-    outputs averaged over its ``test_iter`` batches (as Caffe's ``Solver::Test`` prints them)."""
-
-    iterations: int
-    seconds: float
-    train_outputs: dict[str, float]
-    test_outputs: list[dict[str, float]]
-
-
-def validate_prototxt(path: str | os.PathLike, kind: Kind | None = None, *, timeout: float = 300) -> Parsed:
-    """Parse a net or solver prototxt, then instantiate it in a child process (a net in both phases).
-
-    Raises ``PrototxtError`` with the line and column of a syntax error, or ``CaffeError`` with Caffe's
-    own FATAL message when Caffe rejects the definition; the calling process is never aborted.
-    """
-    parsed = caffe_prototxt.parse(path, kind)
-    _run_child({"action": "instantiate", "kind": parsed.kind, "path": str(Path(path).resolve())}, timeout,
-               what=str(path))
-    return parsed
-
-
-def run_user_solver(solver_path: str | os.PathLike, iterations: int | None = None, *,
-                    net_path: str | os.PathLike | None = None, mnist: data.MNIST | None = None,
-                    seed: int | None = 0, timeout: float = 3600) -> SolverResult:
-    """Run a user's solver (and its train/test net) on the suite's MNIST LMDBs in a child process.
-
-    Only the data paths change, in temporary copies: every ``Data`` layer's ``source`` points at the LMDB of
-    its phase, the solver's net files at the rewritten copies, ``snapshot_prefix`` into the temporary
-    directory, and ``solver_mode`` is CPU (this build has no GPU). ``random_seed`` is set to ``seed`` only
-    when the solver sets none (``seed=None`` keeps Caffe's random seeding). The net file is found as
-    written (from the current directory), next to the solver, or at ``net_path``. Runs ``iterations``
-    steps (default: the solver's ``max_iter``), then each test net over its ``test_iter`` batches.
-    """
-    solver_path = Path(solver_path)
-    sp = caffe_prototxt.parse(solver_path, "solver").message
-    dbs = caffe_lmdb.ensure(mnist)
-    pb2 = caffe_prototxt.caffe_pb2()
-    with tempfile.TemporaryDirectory(prefix="mfb-caffe-user-") as tmp:
-        root = Path(tmp)
-        pointed = 0
-        for field in ("net", "train_net"):
-            if sp.HasField(field):
-                path, count = _rewritten_net(getattr(sp, field), solver_path, net_path, dbs, root)
-                setattr(sp, field, str(path))
-                pointed += count
-        for i, name in enumerate(sp.test_net):
-            path, count = _rewritten_net(name, solver_path, net_path, dbs, root)
-            sp.test_net[i] = str(path)
-            pointed += count
-        for inline in (sp.net_param, sp.train_net_param, *sp.test_net_param):
-            pointed += caffe_prototxt.point_data_at(inline, dbs.train, dbs.test)
-        if not pointed:
-            raise CaffeError(f"{solver_path}: its nets have no Data layer to read the MNIST LMDBs")
-        sp.snapshot_prefix = str(root / "snapshot")
-        sp.solver_mode = pb2.SolverParameter.CPU
-        if seed is not None and not sp.HasField("random_seed"):
-            sp.random_seed = seed
-        path = caffe_prototxt.write(sp, root / solver_path.name)
-        steps = sp.max_iter if iterations is None else iterations
-        result = _run_child({"action": "solve", "path": str(path), "iterations": steps,
-                             "test_iter": list(sp.test_iter)}, timeout, what=str(solver_path))
-    return SolverResult(**result)
-
-
-def _rewritten_net(name: str, solver_path: Path, net_path: str | os.PathLike | None, dbs: caffe_lmdb.MnistLmdb,
-                   directory: Path) -> tuple[Path, int]:
-    """A copy, in ``directory``, of the solver's net file ``name`` with its ``Data`` layers reading the MNIST
-    LMDBs, and how many ``Data`` layers it has."""
-    source = _find_net(name, solver_path, net_path)
-    net = caffe_prototxt.parse(source, "net").message
-    count = caffe_prototxt.point_data_at(net, dbs.train, dbs.test)
-    return caffe_prototxt.write(net, directory / f"{len(list(directory.iterdir()))}_{source.name}"), count
-
-
-def _find_net(name: str, solver_path: Path, net_path: str | os.PathLike | None) -> Path:
-    """Where a solver's net file is: ``net_path`` if given, else as written, else next to the solver."""
-    candidates = [Path(net_path)] if net_path is not None else [
-        Path(name), solver_path.parent / name, solver_path.parent / Path(name).name]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise CaffeError(f"{solver_path}: its net {name!r} was not found (tried {', '.join(map(str, candidates))}); "
-                     "pass net_path")
-
-
-def _run_child(request: dict[str, Any], timeout: float, *, what: str) -> Any:
-    """Run ``request`` in a fresh Python process and return its JSON result, or raise ``CaffeError`` with
-    Caffe's FATAL message (or the child's Python error)."""
-    with tempfile.TemporaryDirectory(prefix="mfb-caffe-child-") as tmp:
-        request_path, result_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
-        request_path.write_text(json.dumps({**request, "result": str(result_path)}))
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
-                                                           if p)}
-        env.setdefault("GLOG_minloglevel", "2")
-        try:
-            proc = subprocess.run([sys.executable, "-m", __name__, str(request_path)], env=env, timeout=timeout,
-                                  capture_output=True, text=True)
-        except subprocess.TimeoutExpired as exc:
-            raise CaffeError(f"{what}: Caffe did not finish within {timeout:.0f} s") from exc
-        if proc.returncode != 0:
-            raise CaffeError(f"{what}: Caffe failed ({_exit_reason(proc.returncode)}): {_failure(proc.stderr)}")
-        return json.loads(result_path.read_text())
-
-
-def _exit_reason(returncode: int) -> str:
-    if returncode < 0:
-        return f"the child process was killed by {signal.Signals(-returncode).name}"
-    return f"the child process exited with status {returncode}"
-
-
-def _failure(stderr: str) -> str:
-    """Caffe's FATAL/ERROR lines from glog output (without their prefix), else the end of stderr."""
-    lines = [m.group(1) for m in re.finditer(r"^[FE]\d+ [^\]]*\] (.*)$", stderr, re.MULTILINE)]
-    if lines:
-        return "; ".join(lines)
-    tail = [line for line in stderr.strip().splitlines() if line.strip()][-3:]
-    return " | ".join(tail) or "no error output"
-
-
-def _child(request_path: str) -> None:
-    """The child's side of ``_run_child``."""
-    request = json.loads(Path(request_path).read_text())
-    caffe = _caffe()
-    if request["action"] == "instantiate":
-        if request["kind"] == "solver":
-            caffe.get_solver(request["path"])
-        else:
-            for phase in (caffe.TRAIN, caffe.TEST):
-                caffe.Net(request["path"], phase)
-        result: Any = {}
-    else:
-        solver = caffe.get_solver(request["path"])
-        start = time.perf_counter()
-        solver.step(request["iterations"])
-        seconds = time.perf_counter() - start
-        tests = []
-        for net, test_iter in zip(solver.test_nets, request["test_iter"], strict=True):
-            net.share_with(solver.net)  # as Solver::Test does before each test
-            totals: dict[str, float] = {}
-            for _ in range(test_iter):
-                for name, value in net.forward().items():
-                    totals[name] = totals.get(name, 0.0) + float(np.mean(value))
-            tests.append({name: total / test_iter for name, total in totals.items()})
-        result = {"iterations": int(solver.iter), "seconds": seconds,
-                  "train_outputs": {name: float(np.mean(solver.net.blobs[name].data)) for name in solver.net.outputs},
-                  "test_outputs": tests}
-    Path(request["result"]).write_text(json.dumps(result))
-
-
-if __name__ == "__main__":
-    _child(sys.argv[1])

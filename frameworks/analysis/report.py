@@ -1,121 +1,84 @@
 """``python -m frameworks report RESULTS.json [...]``: benchmark JSON -> a Markdown comparison and PNG charts.
 
-Reads the merged JSON that ``python -m frameworks bench`` writes or plain pytest-benchmark JSON. Files are
-written atomically under new names; an existing report is never overwritten.
+Reads results files (``schema.load_run``): the merged JSON that ``python -m frameworks bench`` writes, or one
+process's JSON. Files are written atomically under new names; an existing report is never overwritten.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import FRAMEWORKS, NETWORKS
+from ..bench.schema import EPOCH, FIDELITY, STEP, TIME_TO_ACCURACY, BenchRecord, Run, load_run
+from ..fileio import atomic_path, write_text
+from ..registry import FRAMEWORKS
+from ..specs import NETWORKS
 
 PHASE_ORDER = ("forward", "backward", "train_step", "epoch-staged", "epoch-framework")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One benchmark result, flattened."""
-
-    framework: str
-    variant: str
-    network: str
-    device: str
-    phase: str
-    batch: int | None
-    images: int
-    median_s: float
-    iqr_s: float
-    rounds: int
-    first_call_s: float | None
-    version: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def images_per_s(self) -> float:
-        return self.images / self.median_s if self.median_s > 0 else math.nan
-
-    @property
-    def column(self) -> str:
-        default = next(iter(FRAMEWORKS[self.framework].variants)) if self.framework in FRAMEWORKS else ""
-        return self.framework if self.variant in ("", default) else f"{self.framework} [{self.variant}]"
-
-    @property
-    def spread(self) -> str:
-        if self.rounds < 2 or self.median_s <= 0:
-            return f"{self.rounds} round" + ("s" if self.rounds != 1 else "")
-        return f"IQR {100 * self.iqr_s / self.median_s:.0f}%"
+def spread(r: BenchRecord) -> str:
+    n = len(r.samples_s)
+    if n < 2 or not r.median_s > 0:
+        return f"{n} round" + ("s" if n != 1 else "")
+    return f"IQR {100 * r.iqr_s / r.median_s:.0f}%"
 
 
 @dataclass
 class Results:
-    """Everything read from one or more JSON files."""
+    """Everything read from one or more results files."""
 
-    rows: list[Row]
-    fidelity: list[dict[str, Any]]
-    time_to_accuracy: list[dict[str, Any]]
-    not_converged: list[dict[str, Any]]
-    runs: list[dict[str, Any]]
-    machine: dict[str, Any]
-    commit: dict[str, Any]
-    sources: list[str]
+    runs: list[Run]
+
+    @property
+    def records(self) -> list[BenchRecord]:
+        return [r for run in self.runs for r in run.records]
+
+    @property
+    def rows(self) -> list[BenchRecord]:
+        return [r for r in self.records if r.kind in (STEP, EPOCH)]
+
+    @property
+    def fidelity(self) -> list[BenchRecord]:
+        return [r for r in self.records if r.kind == FIDELITY]
+
+    @property
+    def time_to_accuracy(self) -> list[BenchRecord]:
+        return [r for r in self.records if r.kind == TIME_TO_ACCURACY]
+
+    @property
+    def not_converged(self) -> list[dict[str, Any]]:
+        return [n for run in self.runs for n in run.not_converged]
+
+    @property
+    def sources(self) -> list[str]:
+        return [run.path for run in self.runs]
 
 
 def load(paths: Sequence[str | os.PathLike]) -> Results:
-    """Read result files; raise ``ValueError`` naming a file that is not benchmark JSON."""
-    res = Results([], [], [], [], [], {}, {}, [])
-    for path in paths:
-        try:
-            doc = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not readable as JSON ({exc})") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
-            raise ValueError(f"{path}: not pytest-benchmark JSON (no 'benchmarks' list)")
-        res.sources.append(str(path))
-        res.machine = res.machine or doc.get("machine_info", {})
-        res.commit = res.commit or doc.get("commit_info", {})
-        res.runs += doc.get("runs", [])
-        res.not_converged += doc.get("not_converged", [])
-        for bench in doc["benchmarks"]:
-            info, stats = bench.get("extra_info", {}), bench.get("stats", {})
-            if "framework" not in info or "median" not in stats:
-                continue  # not one of the suite's benchmarks
-            if info.get("phase") == "time-to-accuracy":
-                res.time_to_accuracy.append({**info, "seconds": stats["median"]})
-                continue
-            row = Row(framework=info["framework"], variant=info.get("variant", ""), network=info["network"],
-                      device=info["device"], phase=info["phase"], batch=info.get("batch"),
-                      images=info.get("images", info.get("batch", 0)), median_s=stats["median"],
-                      iqr_s=stats.get("iqr", 0.0), rounds=stats.get("rounds", 1),
-                      first_call_s=info.get("first_call_s"), version=info.get("version", ""), extra=info)
-            if bench.get("group", "").startswith("fidelity"):
-                res.fidelity.append({"row": row, **info})
-            else:
-                res.rows.append(row)
-    return res
+    """Read results files; raise ``ResultsError`` naming a file that is not the suite's results."""
+    return Results([load_run(p) for p in paths])
 
 
 def fmt_rate(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:,.0f}"
 
 
-def _sorted_columns(rows: Iterable[Row]) -> list[str]:
+def _sorted_columns(rows: Iterable[BenchRecord]) -> list[str]:
     order = {name: i for i, name in enumerate(FRAMEWORKS)}
     return sorted({r.column for r in rows}, key=lambda c: (order.get(c.split(" [")[0], 99), c))
 
 
-def throughput_table(rows: list[Row], device: str) -> list[str]:
+def throughput_table(rows: list[BenchRecord], device: str) -> list[str]:
     """images/s, frameworks as columns, (network, phase, batch) as rows."""
     rows = [r for r in rows if r.device == device]
     columns = _sorted_columns(rows)
-    cells: dict[tuple, dict[str, Row]] = defaultdict(dict)
+    cells: dict[tuple, dict[str, BenchRecord]] = defaultdict(dict)
     for r in rows:
         cells[(r.network, r.phase, r.batch, r.images)][r.column] = r
     net_order = {n: i for i, n in enumerate(NETWORKS)}
@@ -133,13 +96,13 @@ def throughput_table(rows: list[Row], device: str) -> list[str]:
             if r is None:
                 values.append("")
                 continue
-            text = f"{fmt_rate(r.images_per_s)} ({r.spread})"
+            text = f"{fmt_rate(r.images_per_s)} ({spread(r)})"
             values.append(f"**{text}**" if r.images_per_s == best and len(cells[key]) > 1 else text)
         lines.append(f"| {network} | {label} | {batch or ''} | " + " | ".join(values) + " |")
     return lines
 
 
-def first_call_table(rows: list[Row]) -> list[str]:
+def first_call_table(rows: list[BenchRecord]) -> list[str]:
     """Seconds of the first call (compilation, tracing, allocation), kept apart from the timed rounds."""
     steps = [r for r in rows if r.phase in ("forward", "backward", "train_step") and r.first_call_s is not None]
     if not steps:
@@ -155,32 +118,31 @@ def first_call_table(rows: list[Row]) -> list[str]:
     return lines
 
 
-def fidelity_table(fidelity: list[dict[str, Any]]) -> list[str]:
+def fidelity_table(fidelity: list[BenchRecord]) -> list[str]:
     if not fidelity:
         return []
     lines = ["| framework | network | phase | suite median | own tool median | suite / own | own tool drift "
              "| own tool |",
              "|---|---|---|---|---|---|---|---|"]
-    for f in fidelity:
-        row: Row = f["row"]
-        ratio = f.get("suite_over_own")
-        own = f.get("own_median_s")
-        drift = f.get("own_drift")  # after vs before the suite's measurement: how far the machine moved
+    for row in fidelity:
+        f = row.details
+        ratio, own, drift = f.get("suite_over_own"), f.get("own_median_s"), f.get("own_drift")
         lines.append(f"| {row.framework} | {row.network} | {row.phase} | {1e3 * row.median_s:.2f} ms | "
                      f"{'' if own is None else f'{1e3 * own:.2f} ms'} | {'' if ratio is None else f'{ratio:.3f}'} | "
                      f"{'' if drift is None else f'{100 * drift:+.1f}%'} | {f.get('own_tool', '')} |")
     return lines
 
 
-def time_to_accuracy_table(converged: list[dict[str, Any]], not_converged: list[dict[str, Any]]) -> list[str]:
+def time_to_accuracy_table(converged: list[BenchRecord], not_converged: list[dict[str, Any]]) -> list[str]:
     if not converged and not not_converged:
         return []
     lines = ["| framework | network | device | target | result | accuracy after each epoch |",
              "|---|---|---|---|---|---|"]
-    for t in converged:
+    for r in converged:
+        t = r.details
         accs = ", ".join(f"{a:.2%}" for a in t.get("accuracy_per_epoch", []))
-        lines.append(f"| {t['framework']} | {t['network']} | {t['device']} | {t['target']:.1%} | "
-                     f"{t['seconds']:.1f} s ({t.get('epochs')} epochs) | {accs} |")
+        lines.append(f"| {r.framework} | {r.network} | {r.device} | {t['target']:.1%} | "
+                     f"{r.median_s:.1f} s ({t.get('epochs')} epochs) | {accs} |")
     for t in not_converged:
         accs = ", ".join(f"{a:.2%}" for a in t.get("accuracy_per_epoch", []))
         lines.append(f"| {t['framework']} | {t['network']} | {t['device']} | {t['target']:.1%} | "
@@ -189,7 +151,8 @@ def time_to_accuracy_table(converged: list[dict[str, Any]], not_converged: list[
 
 
 def machine_lines(res: Results) -> list[str]:
-    details = res.machine.get("mnist_framework_bench", {})
+    run = res.runs[0]
+    details = run.machine
     m = details.get("machine", {})
     lines = []
     if m:
@@ -204,8 +167,8 @@ def machine_lines(res: Results) -> list[str]:
         lines.append("- GPU: " + "; ".join(f"{k} {v}" for k, v in gpu.items()))
     if details.get("math_libraries"):
         lines.append("- Math libraries loaded (first process): " + ", ".join(details["math_libraries"]))
-    if res.commit.get("id"):
-        lines.append(f"- Commit: {res.commit['id'][:12]}{' (dirty)' if res.commit.get('dirty') else ''}")
+    if run.commit.get("id"):
+        lines.append(f"- Commit: {run.commit['id'][:12]}{' (dirty)' if run.commit.get('dirty') else ''}")
     return lines
 
 
@@ -213,10 +176,17 @@ def markdown(res: Results, charts: Sequence[Path] = ()) -> str:
     """The report as Markdown."""
     out = ["# MNIST framework benchmark report", "", f"Sources: {', '.join(res.sources)}", ""]
     out += machine_lines(res) + [""]
-    if res.runs:
-        out += ["## Processes", "", "| frameworks | Keras backend | outcome | results |", "|---|---|---|---|"]
-        out += [f"| {','.join(r['frameworks'])} | {r.get('keras_backend', '')} | {r['status']} | {r['benchmarks']} |"
-                for r in res.runs] + [""]
+    processes = [p for run in res.runs for p in run.processes]
+    if processes:
+        out += ["## Processes", "", "| process | environment | outcome | results | machine while it ran |",
+                "|---|---|---|---|---|"]
+        for p in processes:
+            env = ", ".join(f"{k}={v}" for k, v in p.environment.items())
+            machine = "" if p.noise is None else (f"**disturbed: {p.noise.disturbed}**" if p.noise.disturbed else
+                                                  "quiet" + (f" (others {p.noise.others_cpu:.0%} of the CPU)"
+                                                             if p.noise.others_cpu is not None else ""))
+            out.append(f"| {p.label} | {env} | {p.status} | {p.benchmarks} | {machine} |")
+        out.append("")
     out += ["## Throughput (images/s, median over the timed rounds; spread as IQR / median)", "",
             "Warm-up and the first call are excluded (their time is below); every call ends with the device "
             "synchronised. The best figure of each row is in bold.", ""]
@@ -266,13 +236,11 @@ def chart(res: Results, device: str, path: Path) -> Path | None:
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"MNIST throughput on {device} (higher is better)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -301,11 +269,5 @@ def write_report(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLi
                 charts.append(made)
     except ImportError:
         print("matplotlib is not installed: writing the Markdown report without charts")
-    md_path = unused_path(out_dir, f"{stem}-report", ".md")
-    tmp = md_path.with_name(f".{md_path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(markdown(res, charts))
-        os.replace(tmp, md_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    md_path = write_text(unused_path(out_dir, f"{stem}-report", ".md"), markdown(res, charts))
     return [md_path, *charts]

@@ -10,15 +10,13 @@ more than the threshold, widened to ``noise_factor`` times the spread seen betwe
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-CALIBRATION_GROUP = "calibration"
+from ..bench.schema import CALIBRATION, ResultsError, load_run
 
 
 class BaselineError(Exception):
@@ -42,29 +40,24 @@ class Verdict:
 
 
 def normalised_times(path: str | os.PathLike) -> dict[str, float]:
-    """{benchmark name: median time / calibration median} from one run's JSON (merged or pytest-benchmark).
+    """{benchmark name: median time / calibration median} from one run's JSON.
 
     A merged file holds one calibration per process; each benchmark is divided by its own process's.
-    Raises ``ValueError`` when the file is unreadable or holds no calibration.
+    Raises ``ValueError`` when the file is unusable or holds no calibration.
     """
     try:
-        doc = json.loads(Path(path).read_text())
-        benchmarks = doc["benchmarks"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not readable benchmark JSON ({exc})") from exc
-    calibration: dict[str, float] = {}
-    for b in benchmarks:
-        if b.get("group") == CALIBRATION_GROUP:
-            calibration[b.get("extra_info", {}).get("process", "")] = b["stats"]["median"]
+        run = load_run(path)
+    except ResultsError as exc:
+        raise ValueError(str(exc)) from None
+    calibration = {r.process: r.median_s for r in run.records if r.kind == CALIBRATION}
     if not calibration:
         raise ValueError(f"{path}: no calibration benchmark, so runs cannot be normalised")
     out = {}
-    for b in benchmarks:
-        if b.get("group") == CALIBRATION_GROUP:
+    for r in run.records:
+        if r.kind == CALIBRATION:
             continue
-        process = b.get("extra_info", {}).get("process", "")
-        scale = calibration.get(process) or next(iter(calibration.values()))
-        out[f"{b['fullname'] if 'fullname' in b else b['name']}"] = b["stats"]["median"] / scale
+        scale = calibration.get(r.process) or next(iter(calibration.values()))
+        out[r.name] = r.median_s / scale
     return out
 
 

@@ -1,0 +1,1 @@
+"""One adapter per framework: everything that needs a framework imported lives here (see ``base.Adapter``)."""

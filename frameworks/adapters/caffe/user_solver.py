@@ -1,0 +1,184 @@
+"""A user's own Caffe solver and net prototxts, validated and trained on the suite's MNIST LMDBs in a child
+process (an invalid definition is a glog FATAL that would abort the whole process).
+
+``python -m frameworks caffe SOLVER.prototxt [--iterations N]`` runs this module's ``run_user_solver``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import data
+from ...fileio import write_json
+from . import mnist_lmdb
+from . import prototxt as caffe_prototxt
+from .adapter import _caffe
+from .prototxt import CaffeError, Kind, Parsed
+
+
+@dataclass(frozen=True)
+class SolverResult:
+    """What a user's solver reported: train-net outputs after the last iteration, and each test net's
+    outputs averaged over its ``test_iter`` batches (as Caffe's ``Solver::Test`` prints them)."""
+
+    iterations: int
+    seconds: float
+    train_outputs: dict[str, float]
+    test_outputs: list[dict[str, float]]
+
+
+def validate_prototxt(path: str | os.PathLike, kind: Kind | None = None, *, timeout: float = 300) -> Parsed:
+    """Parse a net or solver prototxt, then instantiate it in a child process (a net in both phases).
+
+    Raises ``PrototxtError`` with the line and column of a syntax error, or ``CaffeError`` with Caffe's
+    own FATAL message when Caffe rejects the definition; the calling process is never aborted.
+    """
+    parsed = caffe_prototxt.parse(path, kind)
+    _run_child({"action": "instantiate", "kind": parsed.kind, "path": str(Path(path).resolve())}, timeout,
+               what=str(path))
+    return parsed
+
+
+def run_user_solver(solver_path: str | os.PathLike, iterations: int | None = None, *,
+                    net_path: str | os.PathLike | None = None, mnist: data.MNIST | None = None,
+                    seed: int | None = 0, timeout: float = 3600) -> SolverResult:
+    """Run a user's solver (and its train/test net) on the suite's MNIST LMDBs in a child process.
+
+    Only the data paths change, in temporary copies: every ``Data`` layer's ``source`` points at the LMDB of
+    its phase, the solver's net files at the rewritten copies, ``snapshot_prefix`` into the temporary
+    directory, and ``solver_mode`` is CPU (this build has no GPU). ``random_seed`` is set to ``seed`` only
+    when the solver sets none (``seed=None`` keeps Caffe's random seeding). The net file is found as
+    written (from the current directory), next to the solver, or at ``net_path``. Runs ``iterations``
+    steps (default: the solver's ``max_iter``), then each test net over its ``test_iter`` batches.
+    """
+    solver_path = Path(solver_path)
+    sp = caffe_prototxt.parse(solver_path, "solver").message
+    dbs = mnist_lmdb.ensure(mnist)
+    pb2 = caffe_prototxt.caffe_pb2()
+    with tempfile.TemporaryDirectory(prefix="mfb-caffe-user-") as tmp:
+        root = Path(tmp)
+        pointed = 0
+        for field in ("net", "train_net"):
+            if sp.HasField(field):
+                path, count = _rewritten_net(getattr(sp, field), solver_path, net_path, dbs, root)
+                setattr(sp, field, str(path))
+                pointed += count
+        for i, name in enumerate(sp.test_net):
+            path, count = _rewritten_net(name, solver_path, net_path, dbs, root)
+            sp.test_net[i] = str(path)
+            pointed += count
+        for inline in (sp.net_param, sp.train_net_param, *sp.test_net_param):
+            pointed += caffe_prototxt.point_data_at(inline, dbs.train, dbs.test)
+        if not pointed:
+            raise CaffeError(f"{solver_path}: its nets have no Data layer to read the MNIST LMDBs")
+        sp.snapshot_prefix = str(root / "snapshot")
+        sp.solver_mode = pb2.SolverParameter.CPU
+        if seed is not None and not sp.HasField("random_seed"):
+            sp.random_seed = seed
+        path = caffe_prototxt.write(sp, root / solver_path.name)
+        steps = sp.max_iter if iterations is None else iterations
+        result = _run_child({"action": "solve", "path": str(path), "iterations": steps,
+                             "test_iter": list(sp.test_iter)}, timeout, what=str(solver_path))
+    return SolverResult(**result)
+
+
+def _rewritten_net(name: str, solver_path: Path, net_path: str | os.PathLike | None, dbs: mnist_lmdb.MnistLmdb,
+                   directory: Path) -> tuple[Path, int]:
+    """A copy, in ``directory``, of the solver's net file ``name`` with its ``Data`` layers reading the MNIST
+    LMDBs, and how many ``Data`` layers it has."""
+    source = _find_net(name, solver_path, net_path)
+    net = caffe_prototxt.parse(source, "net").message
+    count = caffe_prototxt.point_data_at(net, dbs.train, dbs.test)
+    return caffe_prototxt.write(net, directory / f"{len(list(directory.iterdir()))}_{source.name}"), count
+
+
+def _find_net(name: str, solver_path: Path, net_path: str | os.PathLike | None) -> Path:
+    """Where a solver's net file is: ``net_path`` if given, else as written, else next to the solver."""
+    candidates = [Path(net_path)] if net_path is not None else [
+        Path(name), solver_path.parent / name, solver_path.parent / Path(name).name]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise CaffeError(f"{solver_path}: its net {name!r} was not found (tried {', '.join(map(str, candidates))}); "
+                     "pass net_path")
+
+
+def _run_child(request: dict[str, Any], timeout: float, *, what: str) -> Any:
+    """Run ``request`` in a fresh Python process and return its JSON result, or raise ``CaffeError`` with
+    Caffe's FATAL message (or the child's Python error)."""
+    with tempfile.TemporaryDirectory(prefix="mfb-caffe-child-") as tmp:
+        request_path, result_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
+        request_path.write_text(json.dumps({**request, "result": str(result_path)}))
+        package_root = str(Path(__file__).resolve().parents[3])  # where the frameworks package is
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
+                                                           if p)}
+        env.setdefault("GLOG_minloglevel", "2")
+        try:
+            proc = subprocess.run([sys.executable, "-m", __name__, str(request_path)], env=env, timeout=timeout,
+                                  capture_output=True, text=True)
+        except subprocess.TimeoutExpired as exc:
+            raise CaffeError(f"{what}: Caffe did not finish within {timeout:.0f} s") from exc
+        if proc.returncode != 0:
+            raise CaffeError(f"{what}: Caffe failed ({_exit_reason(proc.returncode)}): {_failure(proc.stderr)}")
+        return json.loads(result_path.read_text())
+
+
+def _exit_reason(returncode: int) -> str:
+    if returncode < 0:
+        return f"the child process was killed by {signal.Signals(-returncode).name}"
+    return f"the child process exited with status {returncode}"
+
+
+def _failure(stderr: str) -> str:
+    """Caffe's FATAL/ERROR lines from glog output (without their prefix), else the end of stderr."""
+    lines = [m.group(1) for m in re.finditer(r"^[FE]\d+ [^\]]*\] (.*)$", stderr, re.MULTILINE)]
+    if lines:
+        return "; ".join(lines)
+    tail = [line for line in stderr.strip().splitlines() if line.strip()][-3:]
+    return " | ".join(tail) or "no error output"
+
+
+def _child(request_path: str) -> None:
+    """The child's side of ``_run_child``."""
+    request = json.loads(Path(request_path).read_text())
+    caffe = _caffe()
+    if request["action"] == "instantiate":
+        if request["kind"] == "solver":
+            caffe.get_solver(request["path"])
+        else:
+            for phase in (caffe.TRAIN, caffe.TEST):
+                caffe.Net(request["path"], phase)
+        result: Any = {}
+    else:
+        solver = caffe.get_solver(request["path"])
+        start = time.perf_counter()
+        solver.step(request["iterations"])
+        seconds = time.perf_counter() - start
+        tests = []
+        for net, test_iter in zip(solver.test_nets, request["test_iter"], strict=True):
+            net.share_with(solver.net)  # as Solver::Test does before each test
+            totals: dict[str, float] = {}
+            for _ in range(test_iter):
+                for name, value in net.forward().items():
+                    totals[name] = totals.get(name, 0.0) + float(np.mean(value))
+            tests.append({name: total / test_iter for name, total in totals.items()})
+        result = {"iterations": int(solver.iter), "seconds": seconds,
+                  "train_outputs": {name: float(np.mean(solver.net.blobs[name].data)) for name in solver.net.outputs},
+                  "test_outputs": tests}
+    write_json(request["result"], result)
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1])

@@ -1,0 +1,1 @@
+"""Reading results: statistics, the report, the pull-request gate."""

@@ -1,0 +1,272 @@
+"""The statistics behind every comparison the suite prints: an estimate with a confidence interval per
+benchmark, a ratio with a confidence interval and a rank test per pair, a multiplicity correction over the
+family of comparisons in one report, and a verdict in words. Everything comes from ``scipy.stats``.
+
+The unit of evidence is the process. Rounds within one process share its state (this VM switches between
+speed states for seconds at a time, and a process can sit in the slow one throughout), so each process is
+summarised by its median round, and the bootstrap resamples processes. Each process's median already carries
+its rounds' noise; resampling the rounds as well would count it twice. Throughputs are compared on the log
+scale, so a ratio and its interval are symmetric in which framework comes first.
+
+Speed verdicts: "A is faster than B by x% (95% CI lo-hi%)" needs the interval to exclude 1 *and* the
+Mann-Whitney U test (exact, on the per-process throughputs) to reject equality after the Benjamini-Hochberg
+correction over the report's family; "equivalent within +-m%" needs the whole interval inside the margin;
+anything else is "inconclusive", with the repeats the observed spread suggests would settle it. With n
+processes a side, the smallest two-sided p an exact rank test can give is 2 / C(2n, n) (0.10 at n = 3,
+0.029 at n = 4, 0.0079 at n = 5), so speed verdicts need at least 4 repeats, and 5 leave room for the
+correction.
+
+Accuracy verdicts compare seeds: Welch's t-test for a difference and two one-sided Welch tests (TOST) for
+equivalence within a margin in accuracy points.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+SPEED_MARGIN = 0.05  # "equivalent" means within +-5% in throughput
+ACCURACY_MARGIN = 0.003  # "equivalent" means within +-0.3 accuracy points
+BOOTSTRAP_RESAMPLES = 9999
+SEED = 20261128  # fixed, so a report computed twice from one file says the same
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A central estimate over units (processes or seeds) with its confidence interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    method: str
+
+    @property
+    def has_interval(self) -> bool:
+        return self.n >= 2 and math.isfinite(self.low) and math.isfinite(self.high)
+
+
+def _bootstrap(data: tuple[np.ndarray, ...], statistic, confidence: float) -> tuple[float, float, str]:
+    """A BCa interval (percentile where BCa is undefined, e.g. identical values)."""
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # BCa's degenerate-distribution warning: handled by the fallback
+            result = stats.bootstrap(data, statistic, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=confidence,
+                                     method=method, rng=np.random.default_rng(SEED), vectorized=True)
+        low, high = result.confidence_interval
+        if math.isfinite(low) and math.isfinite(high):
+            return float(low), float(high), method
+    value = float(statistic(*data))
+    return value, value, "degenerate"
+
+
+def _mean_log(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(np.log(x), axis=axis)
+
+
+def throughput(per_process: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
+    """Images/s over processes: their geometric mean, with a bootstrap interval over processes."""
+    values = np.asarray([v for v in per_process if v > 0 and math.isfinite(v)], dtype=float)
+    if len(values) == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0, "no data")
+    centre = float(np.exp(_mean_log(values)))
+    if len(values) < 2 or np.ptp(values) == 0:
+        return Estimate(centre, math.nan, math.nan, len(values), "one process" if len(values) < 2 else "identical")
+    low, high, method = _bootstrap((values,), _mean_log, confidence)
+    return Estimate(centre, math.exp(low), math.exp(high), len(values), f"bootstrap ({method}) over processes")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a`` against ``b`` on one benchmark: the throughput ratio a/b, its interval, the rank test, the verdict."""
+
+    what: str  # the benchmark compared (network, phase, device, batch)
+    a: str
+    b: str
+    ratio: float  # geometric-mean throughput of a over b
+    low: float
+    high: float
+    p: float  # exact Mann-Whitney U, two-sided, on per-process throughputs
+    n_a: int
+    n_b: int
+    p_adjusted: float = math.nan  # Benjamini-Hochberg over the report's family
+    verdict: str = "inconclusive"  # "faster", "slower", "equivalent", "inconclusive"
+    words: str = ""
+    repeats_needed: int | None = None
+
+    @property
+    def percent(self) -> str:
+        return f"{100 * (self.ratio - 1):+.1f}%"
+
+
+def compare_throughput(what: str, a: str, b: str, a_values: Sequence[float], b_values: Sequence[float],
+                       confidence: float = CONFIDENCE) -> Comparison:
+    """Compare two frameworks' per-process throughputs (before the family correction)."""
+    x = np.asarray([v for v in a_values if v > 0], dtype=float)
+    y = np.asarray([v for v in b_values if v > 0], dtype=float)
+    if len(x) == 0 or len(y) == 0:
+        return Comparison(what, a, b, math.nan, math.nan, math.nan, math.nan, len(x), len(y))
+    ratio = float(np.exp(_mean_log(x) - _mean_log(y)))
+    if len(x) < 2 or len(y) < 2:
+        return Comparison(what, a, b, ratio, math.nan, math.nan, math.nan, len(x), len(y))
+
+    def log_ratio(u: np.ndarray, v: np.ndarray, axis: int = -1) -> np.ndarray:
+        return _mean_log(u, axis) - _mean_log(v, axis)
+
+    low, high, _ = _bootstrap((x, y), log_ratio, confidence)
+    p = float(stats.mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue)
+    return Comparison(what, a, b, ratio, math.exp(low), math.exp(high), p, len(x), len(y))
+
+
+def smallest_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p an exact Mann-Whitney test can give with these sample sizes."""
+    return 2.0 / math.comb(n_a + n_b, n_a) if n_a and n_b else 1.0
+
+
+def _repeats_needed(log_ratio: float, half_width: float, n: int, margin: float) -> int | None:
+    """Repeats per side the observed spread suggests would settle the comparison (the interval narrows as
+    1/sqrt(n)): enough to exclude 1 if the effect is real, or to fit inside the margin if it is not."""
+    if not (half_width > 0 and math.isfinite(half_width)):
+        return None
+    targets = [abs(log_ratio)] if log_ratio else []
+    room = math.log1p(margin) - abs(log_ratio)
+    if room > 0:
+        targets.append(room)
+    needed = [math.ceil(n * (half_width / t) ** 2) for t in targets if t > 0]
+    best = min(needed, default=None)
+    return None if best is None else max(best, n + 1, 4)
+
+
+def judge(c: Comparison, alpha: float = 1 - CONFIDENCE, margin: float = SPEED_MARGIN) -> Comparison:
+    """The verdict and its words for one (family-corrected) comparison."""
+    level = f"{1 - alpha:.0%} CI"
+    if not math.isfinite(c.ratio):
+        return replace(c, verdict="inconclusive", words="no figures on one side")
+    if c.n_a < 2 or c.n_b < 2:
+        return replace(c, verdict="inconclusive",
+                       words=f"inconclusive: one process per framework (ratio {c.ratio:.2f}); process-to-process "
+                             "variation cannot be told from the frameworks: run with --repeats 5")
+    interval = f"{level} {100 * (c.low - 1):+.0f}% to {100 * (c.high - 1):+.0f}%"
+    significant = c.p_adjusted < alpha
+    if significant and c.low > 1:
+        return replace(c, verdict="faster",
+                       words=f"{c.a} is faster than {c.b} by {100 * (c.ratio - 1):.0f}% "
+                             f"({level} {100 * (c.low - 1):.0f}-{100 * (c.high - 1):.0f}%)")
+    if significant and c.high < 1:
+        inv, lo, hi = 1 / c.ratio, 1 / c.high, 1 / c.low
+        return replace(c, verdict="slower",
+                       words=f"{c.b} is faster than {c.a} by {100 * (inv - 1):.0f}% "
+                             f"({level} {100 * (lo - 1):.0f}-{100 * (hi - 1):.0f}%)")
+    if c.low >= 1 / (1 + margin) and c.high <= 1 + margin:
+        return replace(c, verdict="equivalent",
+                       words=f"{c.a} and {c.b} are equivalent within +-{margin:.0%} ({interval})")
+    half = (math.log(c.high) - math.log(c.low)) / 2
+    needed = _repeats_needed(math.log(c.ratio), half, min(c.n_a, c.n_b), margin)
+    why = ""
+    if c.low > 1 or c.high < 1:
+        floor = smallest_p(c.n_a, c.n_b)
+        why = (f"; the interval excludes 1 but the rank test does not reject after correction (p {c.p:.3f}, "
+               f"adjusted {c.p_adjusted:.3f}; the smallest p {c.n_a} v {c.n_b} processes allow is {floor:.4f})")
+    more = f"; about {needed} repeats per framework would settle it" if needed else ""
+    return replace(c, verdict="inconclusive", repeats_needed=needed,
+                   words=f"inconclusive: {c.a}/{c.b} = {c.ratio:.2f} ({interval}){why}{more}")
+
+
+def correct(comparisons: Sequence[Comparison], alpha: float = 1 - CONFIDENCE,
+            margin: float = SPEED_MARGIN) -> list[Comparison]:
+    """Benjamini-Hochberg over the family (the comparisons with a test), then each verdict."""
+    tested = [i for i, c in enumerate(comparisons) if math.isfinite(c.p)]
+    adjusted = list(comparisons)
+    if tested:
+        ps = stats.false_discovery_control([comparisons[i].p for i in tested], method="bh")
+        for i, p in zip(tested, ps, strict=True):
+            adjusted[i] = replace(comparisons[i], p_adjusted=float(p))
+    return [judge(c, alpha, margin) for c in adjusted]
+
+
+# --- accuracy over seeds ----------------------------------------------------------------------------------
+def mean_with_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[Estimate, float]:
+    """(mean with Student's t interval, sample standard deviation) of per-seed values."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0, "no data"), math.nan
+    mean = float(x.mean())
+    if n < 2:
+        return Estimate(mean, math.nan, math.nan, 1, "one seed"), math.nan
+    sd = float(x.std(ddof=1))
+    if sd == 0:
+        return Estimate(mean, mean, mean, n, "identical"), 0.0
+    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sd / math.sqrt(n))
+    return Estimate(mean, float(low), float(high), n, "Student t over seeds"), sd
+
+
+@dataclass(frozen=True)
+class AccuracyComparison:
+    """Two frameworks' accuracies over seeds on one network: difference (a - b), its interval, the tests."""
+
+    network: str
+    a: str
+    b: str
+    difference: float
+    low: float
+    high: float
+    p: float  # Welch's t-test, two-sided
+    p_equivalence: float  # TOST: the larger of the two one-sided p-values
+    n_a: int
+    n_b: int
+    margin: float
+    p_adjusted: float = math.nan
+    verdict: str = "inconclusive"
+    words: str = ""
+
+
+def compare_accuracy(network: str, a: str, b: str, a_values: Sequence[float], b_values: Sequence[float],
+                     margin: float = ACCURACY_MARGIN, confidence: float = CONFIDENCE) -> AccuracyComparison:
+    """Welch's t-test for a difference and TOST for equivalence within ``margin`` (accuracy as a fraction)."""
+    x, y = np.asarray(a_values, dtype=float), np.asarray(b_values, dtype=float)
+    diff = float(x.mean() - y.mean()) if len(x) and len(y) else math.nan
+    if len(x) < 2 or len(y) < 2 or (x.std() == 0 and y.std() == 0):
+        return AccuracyComparison(network, a, b, diff, math.nan, math.nan, math.nan, math.nan, len(x), len(y), margin)
+    welch = stats.ttest_ind(x, y, equal_var=False)
+    ci = welch.confidence_interval(confidence)
+    lower = stats.ttest_ind(x + margin, y, equal_var=False, alternative="greater").pvalue  # H0: diff <= -margin
+    upper = stats.ttest_ind(x - margin, y, equal_var=False, alternative="less").pvalue  # H0: diff >= +margin
+    return AccuracyComparison(network, a, b, diff, float(ci.low), float(ci.high), float(welch.pvalue),
+                              float(max(lower, upper)), len(x), len(y), margin)
+
+
+def correct_accuracy(comparisons: Sequence[AccuracyComparison],
+                     alpha: float = 1 - CONFIDENCE) -> list[AccuracyComparison]:
+    """Benjamini-Hochberg over the difference tests and over the equivalence tests, then the verdicts."""
+    out = list(comparisons)
+    tested = [i for i, c in enumerate(out) if math.isfinite(c.p)]
+    if tested:
+        p_diff = stats.false_discovery_control([out[i].p for i in tested], method="bh")
+        p_eq = stats.false_discovery_control([out[i].p_equivalence for i in tested], method="bh")
+        for i, pd, pe in zip(tested, p_diff, p_eq, strict=True):
+            out[i] = replace(out[i], p_adjusted=float(pd), p_equivalence=float(pe))
+    judged = []
+    for c in out:
+        points = f"{100 * c.difference:+.2f} points"
+        interval = f"{1 - alpha:.0%} CI {100 * c.low:+.2f} to {100 * c.high:+.2f}"
+        if not math.isfinite(c.p):
+            judged.append(replace(c, words=f"inconclusive: fewer than two seeds on a side ({points})"))
+        elif c.p_equivalence < alpha:
+            judged.append(replace(c, verdict="equivalent", words=f"{c.a} and {c.b} are equivalent within "
+                                  f"+-{100 * c.margin:.1f} points ({points}, {interval})"))
+        elif c.p_adjusted < alpha:
+            better, worse = (c.a, c.b) if c.difference > 0 else (c.b, c.a)
+            judged.append(replace(c, verdict="more accurate" if c.difference > 0 else "less accurate",
+                                  words=f"{better} is more accurate than {worse} by {abs(100 * c.difference):.2f} "
+                                        f"points ({interval})"))
+        else:
+            judged.append(replace(c, words=f"inconclusive: {points} ({interval}); neither a difference nor "
+                                           f"equivalence within +-{100 * c.margin:.1f} points is shown"))
+    return judged

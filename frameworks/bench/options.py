@@ -1,0 +1,324 @@
+"""Every option of the suite, declared once: its flag, help, parser (which validates) and where it is offered.
+
+The same table registers the options into pytest (the plugin) and into the command line, so both accept the
+same values and refuse the same mistakes with the same message, which names the option and the valid range.
+A parsed run is a ``Settings``: the command line writes it to a file that each benchmark process reads
+(nothing is turned back into flags), and the results keep it, so reports and the gate can tell like from
+unlike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..registry import DEVICES, FRAMEWORKS
+from ..specs import NETWORKS
+
+FULL_EPOCH = 60_000
+QUICK = {"epoch_images": 8_192, "round_seconds": 0.3}  # what --quick sets unless given explicitly
+
+
+# --- parsers: each turns the user's text into a value or raises ArgumentTypeError saying what is valid ---------
+def _names(kind: str, valid: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        known = list(valid())
+        names = [v.strip() for v in str(text).split(",")]
+        if not any(names):
+            raise argparse.ArgumentTypeError(f"an empty list; give one or more of: {', '.join(known)}")
+        for name in names:
+            if not name:
+                raise argparse.ArgumentTypeError(f"an empty name in {text!r}; valid {kind}s: {', '.join(known)}")
+            if name not in known:
+                raise argparse.ArgumentTypeError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(known)}")
+        return list(dict.fromkeys(names))
+
+    parse.__name__ = f"{kind} list"
+    return parse
+
+
+def _all_variants() -> list[str]:
+    return list(dict.fromkeys(v for info in FRAMEWORKS.values() for v in info.variants))
+
+
+def positive_int(text: str, *, maximum: int | None = None) -> int:
+    """A whole number >= 1 (and <= ``maximum``)."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1."""
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
+    return value
+
+
+def positive_ints(text: str) -> list[int]:
+    """A comma list of whole numbers >= 1."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not any(parts):
+        raise argparse.ArgumentTypeError("an empty list; give one or more whole numbers, e.g. 128,1024")
+    values = []
+    for part in parts:
+        try:
+            values.append(positive_int(part))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{part!r} in {text!r}: {exc}") from None
+    return list(dict.fromkeys(values))
+
+
+def epoch_images(text: str) -> int:
+    return positive_int(text, maximum=FULL_EPOCH)
+
+
+def user_path(text: str) -> str:
+    """A path as the user typed it, made absolute against the directory they typed it in (child processes
+    may run elsewhere); the path is not created."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return os.path.abspath(os.path.expanduser(str(text)))
+
+
+# --- the table -----------------------------------------------------------------------------------------------
+PYTEST = "pytest"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its flag, what it does, how its value is parsed, and where it is offered."""
+
+    flag: str
+    help: str
+    parse: Callable[[str], Any] | None = None  # None: a flag without a value
+    default: Any = None
+    scopes: frozenset[str] = frozenset()  # "pytest" and the CLI commands that take it
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def kwargs(self) -> dict[str, Any]:
+        if self.parse is None:
+            return {"action": "store_true", "default": bool(self.default), "help": self.help}
+        return {"type": self.parse, "default": self.default, "help": self.help, "metavar": self.metavar}
+
+
+def _scopes(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+RUN = _scopes(PYTEST, "bench")  # what shapes a benchmark run
+OPTIONS: tuple[Option, ...] = (
+    Option("--frameworks", "comma list of frameworks (default: every one that can run; each Keras backend in "
+           "its own process from the command line)", _names("framework", lambda: FRAMEWORKS),
+           scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export"), metavar="LIST"),
+    Option("--networks", f"comma list of networks: {', '.join(NETWORKS)} (default: all)",
+           _names("network", lambda: NETWORKS), scopes=_scopes(PYTEST, "bench", "accuracy", "export"),
+           metavar="LIST"),
+    Option("--devices", "comma list of devices: cpu, cuda (default: cpu, plus cuda where a GPU is present)",
+           _names("device", lambda: DEVICES), scopes=_scopes(PYTEST, "bench", "accuracy"), metavar="LIST"),
+    Option("--variants", "comma list of variants, e.g. eager,compile,default,jit (default: all)",
+           _names("variant", _all_variants), scopes=RUN, metavar="LIST"),
+    Option("--batch-size", "batch size of the step benchmarks (default 128)", positive_int, scopes=RUN,
+           metavar="N"),
+    Option("--batch-sizes", "comma list of step batch sizes to sweep, e.g. 128,1024,8192 (instead of --batch-size)",
+           positive_ints, scopes=RUN, metavar="LIST"),
+    Option("--threads", "intra-op threads for every framework (default: every core this process may use)",
+           positive_int, scopes=_scopes(PYTEST, "bench", "test", "accuracy"), metavar="N"),
+    Option("--mnist-dir", "directory holding the four MNIST files (default: $MNIST_DIR, then the cache)",
+           user_path, scopes=_scopes(PYTEST, "bench", "test", "info", "accuracy", "export", "caffe"), metavar="DIR"),
+    Option("--epoch-images", f"images per epoch benchmark, 1 to {FULL_EPOCH:,} (default: {FULL_EPOCH:,}; "
+           "2,048 when benchmarks run as tests)", epoch_images, scopes=RUN, metavar="N"),
+    Option("--epoch-rounds", "timed epochs per epoch benchmark (default 1)", positive_int, default=None,
+           scopes=RUN, metavar="N"),
+    Option("--time-to-accuracy", "also measure time to each network's target accuracy (minutes per run)",
+           scopes=RUN),
+    Option("--shared-init", "start every framework from the same seed-fixed weights instead of its own "
+           "initialisers", scopes=_scopes(PYTEST)),
+    Option("--equivalence-frameworks", "comma list of frameworks the equivalence tests compare (default: the "
+           "selected ones, plus every installed Keras backend through child processes)",
+           _names("framework", lambda: FRAMEWORKS), scopes=_scopes(PYTEST), metavar="LIST"),
+    Option("--framework-tests-only", "run only tests parametrized by framework (the extra Keras-backend "
+           "processes of python -m frameworks test)", scopes=_scopes(PYTEST)),
+    Option("--settings-file", "read the run's settings from this JSON file (written by python -m frameworks "
+           "bench for each benchmark process)", user_path, scopes=_scopes(PYTEST), metavar="FILE"),
+    Option("--journal", "append each finished benchmark and test outcome to this JSON-lines file as it finishes "
+           "(python -m frameworks bench keeps what a process finished even if it dies)", user_path,
+           scopes=_scopes(PYTEST), metavar="FILE"),
+    # command line only (in pytest, pytest-benchmark owns the --benchmark-* options)
+    Option("--benchmark-max-time", "seconds of timed rounds per step benchmark (default 1.0; 0.3 with --quick)",
+           positive_float, scopes=_scopes("bench"), metavar="SECONDS"),
+    Option("--benchmark-min-rounds", "at least this many timed rounds per benchmark (default 5)", positive_int,
+           scopes=_scopes("bench"), metavar="N"),
+    Option("--quick", "shorter: --epoch-images 8192 and --benchmark-max-time 0.3 unless given explicitly",
+           scopes=_scopes("bench")),
+    Option("--repeats", "run every framework this many times, each in a fresh process, interleaved "
+           "(default 1)", positive_int, default=1, scopes=_scopes("bench"), metavar="N"),
+    Option("--output-dir", "where runs are written (default: ./bench-results)", user_path,
+           default=None, scopes=_scopes("bench", "accuracy", "export"), metavar="DIR"),
+)
+BY_DEST = {option.dest: option for option in OPTIONS}
+
+
+def add_to_pytest(parser: Any) -> None:
+    """Register the pytest-scoped options into pytest's parser (the plugin's ``pytest_addoption``)."""
+    group = parser.getgroup("mnist-framework-bench")
+    for option in OPTIONS:
+        if PYTEST in option.scopes:
+            kwargs = option.kwargs()
+            if kwargs.get("metavar") is None:
+                kwargs.pop("metavar", None)
+            group.addoption(option.flag, dest=option.dest, **kwargs)
+
+
+def add_to_argparse(parser: argparse.ArgumentParser, scope: str) -> None:
+    """Register the options of one command-line command."""
+    for option in OPTIONS:
+        if scope in option.scopes:
+            parser.add_argument(option.flag, dest=option.dest, **option.kwargs())
+
+
+# --- the parsed run ------------------------------------------------------------------------------------------
+@dataclass
+class Settings:
+    """What a benchmark run measures, and how: the validated options, one field each."""
+
+    frameworks: list[str] | None = None
+    networks: list[str] | None = None
+    devices: list[str] | None = None
+    variants: list[str] | None = None
+    batch_sizes: list[int] = field(default_factory=lambda: [128])
+    threads: int | None = None
+    mnist_dir: str | None = None
+    epoch_images: int | None = None
+    epoch_rounds: int = 1
+    time_to_accuracy: bool = False
+    round_seconds: float | None = None  # pytest-benchmark's --benchmark-max-time
+    min_rounds: int | None = None  # pytest-benchmark's --benchmark-min-rounds
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> Settings:
+        """Settings from parsed option values (``dest -> value``); contradictions raise ``UsageError``."""
+        if values.get("batch_size") is not None and values.get("batch_sizes") is not None:
+            raise UsageError("--batch-size and --batch-sizes contradict each other: give one of them")
+        batch_sizes = values.get("batch_sizes") or ([values["batch_size"]] if values.get("batch_size") else [128])
+        return cls(
+            frameworks=values.get("frameworks"), networks=values.get("networks"), devices=values.get("devices"),
+            variants=values.get("variants"), batch_sizes=list(batch_sizes), threads=values.get("threads"),
+            mnist_dir=values.get("mnist_dir"), epoch_images=values.get("epoch_images"),
+            epoch_rounds=values.get("epoch_rounds") or 1, time_to_accuracy=bool(values.get("time_to_accuracy")),
+            round_seconds=values.get("benchmark_max_time"), min_rounds=values.get("benchmark_min_rounds"))
+
+    def with_quick(self, explicit: set[str]) -> tuple[Settings, list[str]]:
+        """``--quick``'s shorter settings, keeping what the user gave explicitly; returns the notes to print."""
+        notes = []
+        updated = self
+        for name, value in QUICK.items():
+            if name in explicit:
+                notes.append(f"--quick: keeping your {name.replace('_', '-')} {getattr(self, name)}")
+            else:
+                updated = dataclasses.replace(updated, **{name: value})
+                notes.append(f"--quick: {name.replace('_', '-')} {value}")
+        return updated, notes
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, payload: Any, source: str = "settings") -> Settings:
+        """Settings read back from ``to_json``'s output, validated as the options are."""
+        if not isinstance(payload, dict):
+            raise UsageError(f"{source}: not a settings object")
+        unknown = set(payload) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise UsageError(f"{source}: unknown settings {sorted(unknown)}")
+        values = dict(payload)
+        checks = {"frameworks": BY_DEST["frameworks"].parse, "networks": BY_DEST["networks"].parse,
+                  "devices": BY_DEST["devices"].parse, "variants": BY_DEST["variants"].parse}
+        try:
+            for name, parse in checks.items():
+                if values.get(name) is not None:
+                    values[name] = parse(",".join(map(str, values[name])))  # type: ignore[misc]
+            if values.get("batch_sizes") is not None:
+                values["batch_sizes"] = positive_ints(",".join(map(str, values["batch_sizes"])))
+            for name in ("threads", "epoch_rounds", "min_rounds"):
+                if values.get(name) is not None:
+                    values[name] = positive_int(str(values[name]))
+            if values.get("epoch_images") is not None:
+                values["epoch_images"] = epoch_images(str(values["epoch_images"]))
+            if values.get("round_seconds") is not None:
+                values["round_seconds"] = positive_float(str(values["round_seconds"]))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"{source}: {exc}") from None
+        return cls(**values)
+
+    def write(self, path: Path) -> Path:
+        from ..fileio import write_json
+
+        return write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> Settings:
+        try:
+            payload = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"--settings-file {path}: not readable as JSON ({exc})") from None
+        return cls.from_json(payload, f"--settings-file {path}")
+
+    def comparable(self) -> dict[str, Any]:
+        """The settings that change what a figure means (not which frameworks or networks were chosen)."""
+        keep = ("batch_sizes", "threads", "epoch_images", "epoch_rounds", "round_seconds", "min_rounds")
+        return {k: v for k, v in self.to_json().items() if k in keep}
+
+
+def parse_names(kind: str, text: str | None) -> list[str] | None:
+    """Parse a comma list of framework/network/device/variant names as the option would (None if not given)."""
+    if text is None:
+        return None
+    parser = {"framework": BY_DEST["frameworks"], "network": BY_DEST["networks"], "device": BY_DEST["devices"],
+              "variant": BY_DEST["variants"]}[kind].parse
+    assert parser is not None
+    try:
+        return parser(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def explicit_dests(argv: Sequence[str]) -> set[str]:
+    """Which table options appear in ``argv`` (to tell an explicit value from a default)."""
+    found = set()
+    for token in argv:
+        flag = token.split("=", 1)[0]
+        for option in OPTIONS:
+            if flag == option.flag:
+                found.add(option.dest)
+    renamed = {"benchmark_max_time": "round_seconds", "benchmark_min_rounds": "min_rounds"}
+    return {renamed.get(d, d) for d in found}

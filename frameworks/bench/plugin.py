@@ -1,0 +1,300 @@
+"""The suite's pytest plugin (registered through the ``pytest11`` entry point, so an installed suite works
+from any directory): options, parametrization over framework x network x device, skips with reasons, the
+fixtures the benchmarks and tests share, and the results' schema stamp.
+
+``pytest --pyargs frameworks --benchmark-only`` runs the benchmarks shipped in this package
+(``frameworks/bench/test_benchmarks.py``); a plain test run (no ``--benchmark-only``) runs each once as a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..errors import BenchError, FrameworkUnavailable
+from ..registry import FRAMEWORKS, apply_process_settings, availability, create_adapter
+from ..runtime import configure_process
+from . import options as opts
+from .options import Settings
+from .selection import Selection, select
+
+SETTINGS = pytest.StashKey[Settings]()
+SELECTION = pytest.StashKey[Selection]()
+ACCURACIES = pytest.StashKey[list]()
+THREADS = pytest.StashKey[int]()
+NOT_CONVERGED = pytest.StashKey[list]()
+SUMMARY = pytest.StashKey[dict]()
+JOURNALED = pytest.StashKey[set]()
+BUILT = pytest.StashKey[dict]()  # framework -> one adapter built in this session (for its runtime details)
+TEST_EPOCH = 2_048  # images per epoch benchmark when benchmarks run once as tests
+
+MARKERS = (
+    "slow: trains on the full MNIST (minutes); deselect with -m 'not slow'",
+    "gpu: needs a CUDA GPU; skipped with the reason where there is none",
+    "time_to_accuracy: trains until a target accuracy; runs only with --time-to-accuracy",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    opts.add_to_pytest(parser)
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    """The run's settings: the settings file if given, else pytest's options (pytest-benchmark's own
+    round settings included)."""
+    if config.getoption("settings_file"):
+        settings = Settings.read(config.getoption("settings_file"))
+        if config.getoption("frameworks") is not None:  # the process's share of the run's frameworks
+            settings.frameworks = config.getoption("frameworks")
+        return settings
+    values = {o.dest: config.getoption(o.dest) for o in opts.OPTIONS if opts.PYTEST in o.scopes}
+    values["benchmark_max_time"] = float(config.getoption("benchmark_max_time"))
+    values["benchmark_min_rounds"] = int(config.getoption("benchmark_min_rounds"))
+    return Settings.from_values(values)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    try:
+        settings = settings_from_config(config)
+        if settings.frameworks:
+            apply_process_settings(settings.frameworks)
+        config.stash[SELECTION] = select(settings.frameworks, settings.networks, settings.devices)
+        threads = configure_process(settings.threads)
+    except BenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS] = settings
+    # A plain test run runs each benchmark once, as a test; timing needs --benchmark-only (or --benchmark-enable).
+    if not (config.getoption("benchmark_only") or config.getoption("benchmark_enable")):
+        config.option.benchmark_disable = True
+    config.stash[ACCURACIES] = []
+    config.stash[NOT_CONVERGED] = []
+    config.stash[SUMMARY] = {}
+    config.stash[THREADS] = threads
+    config.stash[JOURNALED] = set()
+    config.stash[BUILT] = {}
+    if settings.mnist_dir:
+        os.environ["MNIST_DIR"] = settings.mnist_dir
+    if os.environ.get("MNIST_DIR"):  # absolute, so that tests that change directory still find it
+        os.environ["MNIST_DIR"] = os.path.abspath(os.path.expanduser(os.environ["MNIST_DIR"]))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    sel = config.stash[SELECTION]
+    lines = [
+        f"frameworks: {', '.join(sel.frameworks)}; networks: {', '.join(sel.networks)}; "
+        f"devices: {', '.join(sel.devices)}; threads: {config.stash[THREADS]}",
+    ]
+    lines += [f"not in this run: {name}: {why}" for name, why in sel.left_out.items()]
+    states = [availability(f, probe_device=False) for f in sel.frameworks]
+    lines += [f"skipped: {state.reason}" for state in states if not state.ready]
+    lines.append(f"MNIST_DIR: {os.environ.get('MNIST_DIR', '(unset: cache, then download)')}")
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    config = metafunc.config
+    if SELECTION not in config.stash:
+        return
+    sel, settings = config.stash[SELECTION], config.stash[SETTINGS]
+    own = {n.strip() for m in metafunc.definition.iter_markers("parametrize")
+           for n in (m.args[0].split(",") if isinstance(m.args[0], str) else m.args[0])}
+    names = [n for n in metafunc.fixturenames if n not in own]  # a test's own parametrization wins
+    if "variant" in names:  # variants depend on the framework and the device: parametrize them together
+        combos = [(f, v, d) for f in sel.frameworks for d in sel.devices for v in FRAMEWORKS[f].variants_for(d)
+                  if settings.variants is None or v in settings.variants]
+        metafunc.parametrize(("framework", "variant", "device"), combos, scope="session",
+                             ids=[f"{f}-{v}-{d}" for f, v, d in combos])
+    for name, values in (("framework", sel.frameworks), ("network", sel.networks), ("device", sel.devices)):
+        if name in names and not (name in ("framework", "device") and "variant" in names):
+            metafunc.parametrize(name, values, scope="session")
+    if "batch_size" in names:
+        metafunc.parametrize("batch_size", settings.batch_sizes, scope="session",
+                             ids=[f"batch{v}" for v in settings.batch_sizes])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep = list(items)
+    if config.getoption("framework_tests_only"):
+        keep = [i for i in keep if hasattr(i, "callspec") and "framework" in i.callspec.params]
+    settings = config.stash.get(SETTINGS, None)
+    if settings is None or not settings.time_to_accuracy:
+        keep = [i for i in keep if i.get_closest_marker("time_to_accuracy") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+    if any("mnist" in getattr(i, "fixturenames", ()) for i in items):
+        check_mnist()
+
+
+def check_mnist() -> None:
+    """Stop the session with one message, before any test runs, when MNIST cannot be used (rather than one
+    error per test that needs it)."""
+    from .. import data
+    from ..errors import DataError
+
+    try:
+        data.locate()
+    except DataError as exc:
+        problem = str(exc)
+    else:
+        return
+    pytest.exit(f"MNIST is not usable, so the tests and benchmarks that need it cannot run: {problem}",
+                returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+# --- the journal: every finished benchmark and test outcome, appended as it happens ---------------------------
+def _journal(config: pytest.Config, event: dict[str, Any]) -> None:
+    path = config.getoption("journal")
+    if not path:
+        return
+    with open(path, "a") as f:
+        f.write(json.dumps(event, default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    config = item.config
+    if not config.getoption("journal"):
+        return report
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        outcome = "error" if report.when == "setup" and report.failed else report.outcome
+        reason = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        _journal(config, {"event": "test", "nodeid": item.nodeid, "outcome": outcome, "reason": reason})
+    if report.when == "teardown":
+        session = getattr(config, "_benchmarksession", None)
+        for bench in getattr(session, "benchmarks", []):
+            if id(bench) not in config.stash[JOURNALED]:
+                config.stash[JOURNALED].add(id(bench))
+                _journal(config, {"event": "benchmark", "entry": bench.as_dict(include_data=False)})
+    return report
+
+
+# --- fixtures ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> Settings:
+    """The run's validated settings."""
+    return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def threads(pytestconfig: pytest.Config) -> int:
+    """The intra-op thread count every framework runs with."""
+    return pytestconfig.stash[THREADS]
+
+
+def skip_reason(framework: str, device: str) -> str | None:
+    """Why (framework, device) cannot run in this process, or None."""
+    state = availability(framework, device)
+    return None if state.ready else state.reason
+
+
+@pytest.fixture(scope="session")
+def make_model(threads: int, pytestconfig: pytest.Config) -> Callable[..., Any]:
+    """A factory of fresh adapters: ``make_model(framework, network, device, seed=0)``; skips with the
+    reason when the framework or device cannot run here."""
+
+    def make(framework: str, network: Any, device: str = "cpu", **kwargs: Any) -> Any:
+        reason = skip_reason(framework, device)
+        if reason:
+            pytest.skip(reason)
+        kwargs.setdefault("shared_init", pytestconfig.getoption("shared_init"))
+        try:
+            adapter = create_adapter(framework, network, device, threads=threads, **kwargs)
+        except FrameworkUnavailable as exc:
+            pytest.skip(str(exc))
+        pytestconfig.stash[BUILT].setdefault((framework, device), adapter)
+        return adapter
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Any:
+    """The verified MNIST dataset (located through --mnist-dir / MNIST_DIR, the cache, or a download).
+
+    An unusable copy fails every test that needs it with the one message, not a traceback each."""
+    from .. import data
+    from ..errors import DataError
+
+    try:
+        return data.load()
+    except DataError as exc:
+        problem = str(exc)
+    pytest.fail(f"MNIST is not usable: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def record_accuracy(request: pytest.FixtureRequest, record_property: Callable[[str, Any], None]) -> Iterator[Callable]:
+    """Record an accuracy in the test report (junit property and the end-of-run summary)."""
+
+    def record(framework: str, network: str, accuracy: float, epochs: int, seconds: float) -> None:
+        record_property("accuracy", accuracy)
+        request.config.stash[ACCURACIES].append((framework, network, epochs, accuracy, seconds))
+
+    yield record
+
+
+@pytest.fixture
+def record_not_converged(request: pytest.FixtureRequest) -> Callable[[dict], None]:
+    """Record a time-to-accuracy run that missed its target (kept in the benchmark JSON as an outcome)."""
+    return request.config.stash[NOT_CONVERGED].append
+
+
+@pytest.fixture
+def record_summary(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """Add a line under a heading of the end-of-run summary."""
+
+    def record(heading: str, line: str) -> None:
+        request.config.stash[SUMMARY].setdefault(heading, []).append(line)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    rows = config.stash.get(ACCURACIES, [])
+    if rows:
+        terminalreporter.section("test accuracy reached")
+        for framework, network, epochs, accuracy, seconds in rows:
+            terminalreporter.write_line(
+                f"{framework:18s} {network:10s} {epochs} epochs  {accuracy:.2%}  (training {seconds:.0f} s)")
+    for heading, lines in config.stash.get(SUMMARY, {}).items():
+        terminalreporter.section(heading)
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Add what the numbers depend on: CPU and cores, GPU, CUDA and cuDNN, every framework's version, the
+    math libraries loaded, and the thread count."""
+    from ..environment import runtime_details
+
+    machine_info["mnist_framework_bench"] = runtime_details(threads=config.stash[THREADS],
+                                                            adapters=config.stash[BUILT].values())
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
+    """Mark the JSON as the suite's (schema and settings), and keep runs that did not converge (as outcomes,
+    never as times)."""
+    from ..fileio import write_json
+    from .schema import stamp
+
+    stamp(output_json, config.stash[SETTINGS].to_json())
+    output_json["not_converged"] = config.stash.get(NOT_CONVERGED, [])
+    # Written here, atomically (a full disk never leaves a truncated file), instead of by pytest-benchmark.
+    session = getattr(config, "_benchmarksession", None)
+    if session is not None and session.json:
+        write_json(session.json, output_json)
+        session.json = Path(os.devnull)

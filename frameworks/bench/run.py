@@ -1,0 +1,311 @@
+"""``python -m frameworks bench``: every framework (and each Keras backend) benchmarked in processes of its
+own, repeated and interleaved, their results merged into one run document, and the report written.
+
+Why processes: a framework's figures then cannot depend on which frameworks ran before it, a crashing
+framework is reported as failed while the others' results are kept, and repeats in fresh processes expose
+the variation between processes that rounds within one process cannot. Repeats are interleaved (round
+robin, the order rotated and reversed between rounds, as asv varies it) so that the machine's slow drift is
+spread over every framework. Each process appends every finished benchmark to a journal as it goes, so an
+interrupted or crashed process loses nothing it had finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING,
+    EXIT_OK,
+    DataError,
+    NothingToMeasure,
+    OutputError,
+    UsageError,
+)
+from ..fileio import write_json
+from ..processes import Interrupted, ProcessGroup, one_each, run_pytest
+from ..registry import FRAMEWORKS, Status, availability
+from . import noise
+from .options import Settings
+from .schema import ProcessRecord, document
+
+BENCHMARKS = Path(__file__).resolve().with_name("test_benchmarks.py")
+#: pytest options that would fight the run's own bookkeeping
+REFUSED_PYTEST_ARGS = {
+    "--benchmark-json": "bench writes results.json (and one JSON per process) into --output-dir",
+    "--benchmark-save": "bench writes results.json into --output-dir",
+    "--benchmark-autosave": "bench writes results.json into --output-dir",
+    "--benchmark-disable": "bench exists to time the benchmarks; use python -m frameworks test to run them once",
+    "--benchmark-skip": "bench runs only benchmarks",
+    "--settings-file": "bench writes the settings file itself",
+    "--journal": "bench gives each process its own journal",
+    "--frameworks": "give --frameworks to bench itself",
+}
+
+
+@dataclass
+class Plan:
+    """A checked benchmark run: what runs, what was left out and why, and where results go."""
+
+    settings: Settings
+    groups: list[ProcessGroup]
+    repeats: int
+    output_dir: Path
+    pytest_args: list[str]
+    left_out: dict[str, str] = field(default_factory=dict)  # framework -> why it cannot run here
+    asked_by_name: bool = False  # the user named the frameworks (then one left out is a failure)
+
+
+def check_pytest_args(args: Sequence[str]) -> list[str]:
+    """The pytest arguments passed through, refusing those that would break the run's bookkeeping."""
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        for refused, why in REFUSED_PYTEST_ARGS.items():
+            if flag == refused or (refused.startswith("--benchmark-save") and flag.startswith(refused)):
+                raise UsageError(f"bench does not take {flag}: {why}")
+    return list(args)
+
+
+def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None = None,
+         pytest_args: Sequence[str] = ()) -> Plan:
+    """Check everything a run needs before any process starts: MNIST, the output directory, the frameworks
+    and the devices. Raises ``UsageError`` (fix the input) or ``NothingToMeasure`` (nothing can run here)."""
+    from .. import data
+
+    args = check_pytest_args(pytest_args)
+    try:
+        data.locate(settings.mnist_dir)
+    except DataError as exc:
+        raise UsageError(f"MNIST is not usable, so nothing can be benchmarked: {exc}") from None
+    out = Path(output_dir) if output_dir is not None else Path.cwd() / "bench-results"
+    if not out.exists() and not out.parent.is_dir():
+        raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output-dir {out} is a file, not a directory")
+    by_name = settings.frameworks is not None
+    chosen = list(settings.frameworks) if by_name else list(FRAMEWORKS)
+    runnable, left_out = [], {}
+    for name in chosen:
+        state = availability(name, probe_device=False)
+        if state.status in (Status.NOT_INSTALLED, Status.UNSUPPORTED):
+            left_out[name] = state.reason
+        else:
+            runnable.append(name)
+    if settings.devices is not None and "cuda" in settings.devices:  # asked for by name: it must be there
+        states = {f: availability(f, "cuda", probe_device=False) for f in runnable}
+        usable = [f for f, state in states.items() if state.status is not Status.NO_DEVICE]
+        if not usable:
+            why = "; ".join(sorted({state.reason for state in states.values()})) or "no framework to run"
+            if settings.devices == ["cuda"]:
+                raise NothingToMeasure(f"--devices cuda: no framework can use a GPU here ({why})")
+            left_out["device cuda"] = why
+        elif settings.devices == ["cuda"]:
+            left_out.update({f: states[f].reason for f in runnable if f not in usable})
+            runnable = usable
+    if not runnable:
+        reasons = "; ".join(left_out.values()) or "no framework selected"
+        raise NothingToMeasure(f"none of the frameworks can run here: {reasons}")
+    return Plan(settings, one_each(runnable), repeats, out, args, left_out, by_name or settings.devices is not None)
+
+
+def interleaved(groups: Sequence[ProcessGroup], repeats: int) -> list[tuple[int, int, ProcessGroup]]:
+    """(repeat, position, group) in run order: round robin, each round rotated by one (every group takes every
+    position once in ``len(groups)`` rounds), and each further cycle of rounds reversed, so neighbours change."""
+    order = []
+    n = len(groups)
+    for r in range(repeats):
+        rotated = [groups[(i + r) % n] for i in range(n)]
+        if (r // n) % 2 == 1:
+            rotated.reverse()
+        order += [(r + 1, i, g) for i, g in enumerate(rotated)]
+    return order
+
+
+def new_run_dir(output_dir: Path) -> Path:
+    """A fresh directory for one run's files, named by the time; never an existing one."""
+    output_dir = Path(output_dir).resolve()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        output_dir.mkdir(exist_ok=True)
+        for n in range(1000):
+            candidate = output_dir / (f"bench-{stamp}" + (f"-{n}" if n else ""))
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise OutputError(f"cannot create a run directory in {output_dir}: {exc.strerror or exc}") from None
+    raise OutputError(f"could not create a new run directory in {output_dir}")
+
+
+def describe_exit(code: int | None, benchmarks: int, interrupted: bool = False) -> tuple[str, str]:
+    """A process's (outcome, status in words)."""
+    if interrupted:
+        return "interrupted", f"interrupted ({benchmarks} results kept)"
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return "crashed", f"crashed ({name}; {benchmarks} results kept)"
+    if code == 0:
+        return ("ok", "ok") if benchmarks else ("nothing", "no results (every benchmark skipped)")
+    if code == 1:
+        return "partial", f"some benchmarks failed ({benchmarks} results kept)"
+    if code == 5:
+        return "nothing", "no benchmarks collected"
+    return "failed", f"failed (pytest exit {code}; {benchmarks} results kept)"
+
+
+def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(finished benchmark entries, test outcomes) from a process's journal; a torn last line is ignored."""
+    benchmarks, tests = [], []
+    if not path.exists():
+        return benchmarks, tests
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the line being written when the process died
+        if event.get("event") == "benchmark":
+            benchmarks.append(event["entry"])
+        elif event.get("event") == "test":
+            tests.append(event)
+    return benchmarks, tests
+
+
+def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, run_dir: Path,
+                settings_file: Path, pytest_args: Sequence[str]) -> dict[str, Any]:
+    """Benchmark one group in one process; returns its record, results and test outcomes."""
+    stem = group.label if repeats == 1 else f"{group.label}-{repeat}"
+    json_path, journal = run_dir / f"{stem}.json", run_dir / f"{stem}.journal.jsonl"
+    label = group.label if repeats == 1 else f"{group.label}/{repeat}"
+    args = [str(BENCHMARKS), "--benchmark-only", f"--benchmark-json={json_path}", f"--settings-file={settings_file}",
+            f"--journal={journal}", "-p", "no:cacheprovider", f"--rootdir={run_dir}",
+            f"--confcutdir={BENCHMARKS.parent}", *pytest_args]
+    started = dt.datetime.now(dt.timezone.utc).isoformat()
+    before = noise.snapshot()
+    interrupted = False
+    try:
+        code: int | None = run_pytest(group, args, cwd=str(run_dir))
+    except Interrupted as exc:
+        code, interrupted = exc.returncode, True
+    measured = noise.between(before, noise.snapshot())
+    results: dict[str, Any] = {}
+    if json_path.exists():
+        try:
+            results = json.loads(json_path.read_text())
+        except (json.JSONDecodeError, OSError):
+            results = {}
+    kept, tests = read_journal(journal)
+    benchmarks = results.get("benchmarks") if isinstance(results.get("benchmarks"), list) else kept
+    outcome, status = describe_exit(code, len(benchmarks), interrupted)
+    versions = results.get("machine_info", {}).get("mnist_framework_bench", {}).get("versions", {})
+    record = ProcessRecord(label=label, frameworks=list(group.frameworks), environment=dict(group.environment),
+                           exit_code=code, status=status, outcome=outcome, benchmarks=len(benchmarks),
+                           json=json_path.name, repeat=repeat, order=position, started=started, versions=versions,
+                           noise=measured)
+    for entry in benchmarks:
+        info = entry.setdefault("extra_info", {})
+        info["process"], info["repeat"] = label, repeat
+    return {"record": record, "benchmarks": benchmarks, "tests": tests, "results": results,
+            "interrupted": interrupted}
+
+
+def merge(outcomes: list[dict[str, Any]], settings: Settings, argv: Sequence[str],
+          interrupted: bool = False) -> dict[str, Any]:
+    """One run document from the processes' results, with each process's record."""
+    from ..environment import runtime_details
+
+    machine_info: dict[str, Any] = {}
+    commit_info: dict[str, Any] = {}
+    not_converged: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        results = outcome["results"]
+        if results.get("machine_info") and not machine_info:
+            machine_info, commit_info = results["machine_info"], results.get("commit_info", {})
+        not_converged += results.get("not_converged", [])
+    if not machine_info:  # no process finished its JSON: describe the machine from here
+        machine_info = {"mnist_framework_bench": runtime_details(threads=settings.threads)}
+    return document(command=list(argv), settings=settings.to_json(), processes=[o["record"] for o in outcomes],
+                    benchmarks=[b for o in outcomes for b in o["benchmarks"]], machine_info=machine_info,
+                    commit_info=commit_info, not_converged=not_converged,
+                    datetime=dt.datetime.now(dt.timezone.utc).isoformat(), suite_version=__version__,
+                    interrupted=interrupted)
+
+
+def summary(plan: Plan, outcomes: list[dict[str, Any]], interrupted: bool) -> tuple[int, list[str]]:
+    """The run's exit status and the lines that explain it."""
+    lines = []
+    for o in outcomes:
+        r: ProcessRecord = o["record"]
+        flag = f"  [disturbed: {r.noise.disturbed}]" if r.noise and r.noise.disturbed else ""
+        lines.append(f"  {r.label:24s} {r.status}{flag}")
+    for name, why in plan.left_out.items():
+        lines.append(f"  {name:24s} not run: {why}")
+    skips: dict[str, int] = {}
+    failures = []
+    for o in outcomes:
+        for t in o["tests"]:
+            if t["outcome"] == "skipped":
+                skips[t.get("reason", "")] = skips.get(t.get("reason", ""), 0) + 1
+            elif t["outcome"] in ("failed", "error"):
+                failures.append(t["nodeid"])
+    if skips:
+        lines.append(f"  {sum(skips.values())} benchmarks skipped (not applicable here):")
+        lines += [f"    {count} x {reason}" for reason, count in sorted(skips.items(), key=lambda kv: -kv[1])]
+    if failures:
+        lines.append(f"  {len(failures)} benchmarks failed: " + ", ".join(failures[:10])
+                     + (" ..." if len(failures) > 10 else ""))
+    measured = sum(o["record"].benchmarks for o in outcomes)
+    if interrupted:
+        return EXIT_INTERRUPTED, lines + ["interrupted: the results of what finished were kept and reported"]
+    bad = [o for o in outcomes if o["record"].outcome in ("crashed", "failed", "partial")]
+    if measured == 0:
+        return EXIT_NOTHING, lines + ["nothing was measured: every benchmark was skipped (reasons above)"]
+    if bad or failures or (plan.asked_by_name and plan.left_out):
+        return EXIT_FAILED, lines + ["not everything asked for ran: see above"]
+    return EXIT_OK, lines
+
+
+def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
+    """Run the planned processes, merge, report. Returns (exit status, merged JSON path)."""
+    from ..processes import handle_sigterm
+
+    handle_sigterm()
+    run_dir = new_run_dir(plan.output_dir)
+    settings_file = plan.settings.write(run_dir / "settings.json")
+    outcomes: list[dict[str, Any]] = []
+    interrupted = False
+    schedule = interleaved(plan.groups, plan.repeats)
+    for i, (repeat, position, group) in enumerate(schedule, 1):
+        rep = f", repeat {repeat}/{plan.repeats}" if plan.repeats > 1 else ""
+        print(f"\n[{i}/{len(schedule)}] benchmarking {group.label} in its own process{rep}", flush=True)
+        try:
+            outcome = run_process(group, repeat, position, plan.repeats, run_dir, settings_file, plan.pytest_args)
+        except KeyboardInterrupt:  # between processes
+            interrupted = True
+            break
+        outcomes.append(outcome)
+        if outcome["interrupted"]:
+            interrupted = True
+            break
+    merged_path = write_json(run_dir / "results.json", merge(outcomes, plan.settings, argv or sys.argv, interrupted))
+    code, lines = summary(plan, outcomes, interrupted)
+    print(f"\nresults: {merged_path}")
+    print("\n".join(lines))
+    from ..analysis.report import write_report
+
+    for path in write_report([merged_path], run_dir):
+        print(f"report: {path}")
+    return code, merged_path

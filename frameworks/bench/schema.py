@@ -1,0 +1,257 @@
+"""The result format, in one place: what every benchmark and every benchmark process records, and the run
+document that holds them. ``measure`` and ``bench`` write it; ``report``, ``gate``, the statistics, the
+dashboard and the tests read it back through ``load_run``.
+
+A run document is pytest-benchmark JSON (its ``benchmarks`` list, ``machine_info``, ``commit_info``) with
+the suite's fields added: a schema name and version at the top, the settings, one record per process, and
+in each benchmark's ``extra_info`` the fields of a ``BenchRecord``, every timed round included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BenchError
+
+SCHEMA = "mnist-framework-bench"
+SCHEMA_VERSION = 2
+
+# What a benchmark measured (BenchRecord.kind).
+STEP, EPOCH, FIDELITY, LATENCY, TIME_TO_ACCURACY, CALIBRATION, IDIOMATIC = (
+    "step", "epoch", "fidelity", "latency", "time-to-accuracy", "calibration", "idiomatic")
+
+
+class ResultsError(BenchError, ValueError):
+    """A results file that cannot be used: not the suite's, another schema version, or unreadable."""
+
+
+@dataclass
+class BenchRecord:
+    """One benchmark result: what was run, where, and every timed round (seconds per call)."""
+
+    name: str  # pytest's test id: unique within a process
+    kind: str  # STEP, EPOCH, FIDELITY, LATENCY, TIME_TO_ACCURACY, CALIBRATION, IDIOMATIC
+    framework: str
+    network: str
+    device: str
+    phase: str  # forward, backward, train_step, epoch-staged, epoch-framework, latency, ...
+    samples_s: list[float]
+    images: int  # images one timed call processes
+    variant: str = ""
+    batch: int | None = None
+    version: str = ""
+    threads: int | None = None
+    parameters: int | None = None
+    first_call_s: float | None = None
+    peak_memory_mib: float | None = None
+    peak_memory_kind: str | None = None
+    process: str | None = None  # the label of the process (one of the run's ProcessRecords)
+    repeat: int | None = None  # which repeat of the run (1-based) that process was
+    details: dict[str, Any] = field(default_factory=dict)  # what only this kind has (fidelity, latency...)
+
+    # --- derived --------------------------------------------------------------------------------------
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.samples_s) if self.samples_s else math.nan
+
+    @property
+    def iqr_s(self) -> float:
+        if len(self.samples_s) < 2:
+            return 0.0
+        q = statistics.quantiles(self.samples_s, n=4, method="inclusive")
+        return q[2] - q[0]
+
+    @property
+    def images_per_s(self) -> float:
+        median = self.median_s
+        return self.images / median if median > 0 else math.nan
+
+    @property
+    def column(self) -> str:
+        """How reports label the framework: with the variant unless it is the framework's default."""
+        from ..registry import FRAMEWORKS
+
+        info = FRAMEWORKS.get(self.framework)
+        default = info.default_variant if info else ""
+        return self.framework if self.variant in ("", default) else f"{self.framework} [{self.variant}]"
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int | None, int]:
+        """What makes two records the same measurement (for repeats and comparisons)."""
+        return (self.kind, self.network, self.device, self.phase, self.batch, self.images)
+
+    # --- (de)serialisation ----------------------------------------------------------------------------
+    def extra_info(self) -> dict[str, Any]:
+        """The fields as pytest-benchmark's ``extra_info`` holds them."""
+        out = dataclasses.asdict(self)
+        out.pop("name")
+        out["images_per_s"] = None if math.isnan(self.images_per_s) else self.images_per_s
+        return out
+
+    @classmethod
+    def from_benchmark(cls, entry: dict[str, Any], source: str = "") -> BenchRecord:
+        """A record from one entry of a ``benchmarks`` list."""
+        info = entry.get("extra_info")
+        if not isinstance(info, dict):
+            raise ResultsError(f"{source}: a benchmark without extra_info")
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in info.items() if k in names}
+        values["name"] = entry.get("fullname") or entry.get("name", "")
+        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING and f.name not in values]
+        if missing:
+            raise ResultsError(f"{source}: benchmark {values['name']!r} lacks {', '.join(missing)}")
+        samples = values.get("samples_s")
+        if not isinstance(samples, list) or not all(isinstance(v, int | float) and v >= 0 for v in samples):
+            raise ResultsError(f"{source}: benchmark {values['name']!r} has no valid samples_s list")
+        return cls(**values)
+
+
+@dataclass
+class ProcessNoise:
+    """What the machine was doing while one benchmark process ran, to explain (and flag) disturbed figures."""
+
+    seconds: float
+    others_cpu: float | None = None  # CPU used by everything but this process, as a fraction of all cores
+    steal: float | None = None  # CPU time the hypervisor gave to other guests, as a fraction of all cores
+    idle: float | None = None
+    load_before: float | None = None  # 1-minute load average just before the process started
+    load_after: float | None = None
+    cpu_mhz: float | None = None  # mean current frequency over the cores, where readable
+
+    # A process is "disturbed" when others used more than this share of the machine, or the hypervisor stole it.
+    OTHERS_LIMIT = 0.10
+    STEAL_LIMIT = 0.05
+
+    @property
+    def disturbed(self) -> str | None:
+        """Why this process's figures are suspect, or None."""
+        reasons = []
+        if self.others_cpu is not None and self.others_cpu > self.OTHERS_LIMIT:
+            reasons.append(f"other processes used {self.others_cpu:.0%} of the CPU")
+        if self.steal is not None and self.steal > self.STEAL_LIMIT:
+            reasons.append(f"the hypervisor stole {self.steal:.0%} of the CPU")
+        return "; ".join(reasons) or None
+
+
+@dataclass
+class ProcessRecord:
+    """One benchmark process of a run: what it ran, how it ended, and what the machine did meanwhile."""
+
+    label: str
+    frameworks: list[str]
+    environment: dict[str, str]
+    exit_code: int | None
+    status: str  # in words
+    outcome: str  # "ok", "partial", "failed", "crashed", "nothing", "interrupted"
+    benchmarks: int
+    json: str
+    repeat: int = 1
+    order: int = 0  # its position within its repeat's round
+    started: str = ""  # ISO time
+    versions: dict[str, str] = field(default_factory=dict)
+    noise: ProcessNoise | None = None
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> ProcessRecord:
+        values = dict(payload)
+        if isinstance(values.get("noise"), dict):
+            noise_fields = {f.name for f in dataclasses.fields(ProcessNoise)}
+            values["noise"] = ProcessNoise(**{k: v for k, v in values["noise"].items() if k in noise_fields})
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+@dataclass
+class Run:
+    """A results file, read: its records and everything about the run."""
+
+    path: str
+    records: list[BenchRecord]
+    processes: list[ProcessRecord]
+    settings: dict[str, Any]
+    machine: dict[str, Any]  # the suite's machine details (mnist_framework_bench in machine_info)
+    commit: dict[str, Any]
+    datetime: str
+    not_converged: list[dict[str, Any]]
+    command: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return dict(self.machine.get("versions", {}))
+
+    def process(self, label: str | None) -> ProcessRecord | None:
+        return next((p for p in self.processes if p.label == label), None)
+
+
+def document(*, command: list[str], settings: dict[str, Any], processes: list[ProcessRecord],
+             benchmarks: list[dict[str, Any]], machine_info: dict[str, Any], commit_info: dict[str, Any],
+             not_converged: list[dict[str, Any]], datetime: str, suite_version: str,
+             interrupted: bool = False) -> dict[str, Any]:
+    """A merged run document (what ``bench`` writes as results.json)."""
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "suite_version": suite_version,
+            "datetime": datetime, "command": command, "settings": settings, "interrupted": interrupted,
+            "processes": [dataclasses.asdict(p) for p in processes], "benchmarks": benchmarks,
+            "not_converged": not_converged, "machine_info": machine_info, "commit_info": commit_info}
+
+
+def stamp(output_json: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Mark one process's pytest-benchmark JSON as the suite's (the plugin's update-json hook)."""
+    output_json["schema"] = SCHEMA
+    output_json["schema_version"] = SCHEMA_VERSION
+    output_json["settings"] = settings
+
+
+def read_json(path: str | os.PathLike) -> dict[str, Any]:
+    """A results document, checked to be the suite's and of this schema version."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ResultsError(f"{path}: not a results file (a JSON {type(doc).__name__}, not an object)")
+    if doc.get("schema") != SCHEMA:
+        what = "pytest-benchmark JSON from another project" if "benchmarks" in doc else "not a results file"
+        raise ResultsError(f"{path}: {what}: it has no \"schema\": \"{SCHEMA}\" marker. Give JSON written by "
+                           "python -m frameworks bench, or by pytest with this suite's plugin and --benchmark-json")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: results schema version {version!r}, but this suite (version "
+                           f"{SCHEMA_VERSION}) reads only version {SCHEMA_VERSION}; re-run the benchmarks with "
+                           "this version of the suite, or read the file with the version that wrote it")
+    if not isinstance(doc.get("benchmarks"), list):
+        raise ResultsError(f"{path}: no benchmarks list")
+    return doc
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read a results file (a merged run or one process's JSON) into a ``Run``."""
+    doc = read_json(path)
+    source = str(path)
+    records = []
+    for entry in doc["benchmarks"]:
+        if not isinstance(entry, dict):
+            raise ResultsError(f"{source}: a benchmark entry that is not an object")
+        records.append(BenchRecord.from_benchmark(entry, source))
+    try:
+        processes = [ProcessRecord.from_json(p) for p in doc.get("processes", [])]
+    except TypeError as exc:
+        raise ResultsError(f"{source}: a malformed process record ({exc})") from None
+    machine_info = doc.get("machine_info") if isinstance(doc.get("machine_info"), dict) else {}
+    return Run(path=source, records=records, processes=processes,
+               settings=doc.get("settings") if isinstance(doc.get("settings"), dict) else {},
+               machine=machine_info.get("mnist_framework_bench", {}) or {},
+               commit=doc.get("commit_info") if isinstance(doc.get("commit_info"), dict) else {},
+               datetime=str(doc.get("datetime", "")),
+               not_converged=[n for n in doc.get("not_converged", []) if isinstance(n, dict)],
+               command=[str(c) for c in doc.get("command", [])], interrupted=bool(doc.get("interrupted")))

@@ -1,0 +1,59 @@
+"""How the suite times a benchmark: the first call (compilation, tracing, allocation) timed apart, untimed
+warm-up calls, then timed rounds with garbage collection off and the device synchronised after each, peak
+memory over the timed rounds, and every round kept in the result."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from ..adapters.base import Adapter
+from ..clock import gc_paused, rounds_for, timed_call
+from .schema import BenchRecord
+
+
+def record_for(adapter: Adapter, *, kind: str, phase: str, images: int, batch: int | None,
+               first_call_s: float | None = None, **details: Any) -> BenchRecord:
+    """A record describing ``adapter``'s benchmark, before any round is timed."""
+    return BenchRecord(name="", kind=kind, framework=adapter.framework, network=adapter.spec.name,
+                       device=adapter.device, phase=phase, samples_s=[], images=images, variant=adapter.variant,
+                       batch=batch, version=adapter.version, threads=adapter.threads,
+                       parameters=adapter.trainable_parameter_count(), first_call_s=first_call_s, details=details)
+
+
+def publish(benchmark: Any, record: BenchRecord) -> None:
+    """Put ``record`` into pytest-benchmark's ``extra_info`` (what the JSON keeps)."""
+    benchmark.extra_info.clear()
+    benchmark.extra_info.update(record.extra_info())
+
+
+def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: BenchRecord, *, group: str,
+            warmup_calls: int = 3, min_rounds: int = 5, target_seconds: float = 1.0,
+            rounds: int | None = None) -> BenchRecord:
+    """Time ``run`` (one synchronised call processing ``record.images`` images) with pytest-benchmark.
+
+    The first call is timed on its own into ``record.first_call_s`` unless the caller measured it;
+    ``warmup_calls`` more calls follow untimed; then ``rounds`` timed rounds of one call each (by default
+    enough to fill ``target_seconds``), with garbage collection off. The record gets every round's time and
+    the peak memory of the timed rounds. With benchmarks disabled (a test run) ``run`` is called once.
+    """
+    benchmark.group = group
+    if record.first_call_s is None:
+        record.first_call_s = timed_call(run)
+    publish(benchmark, record)
+    if not benchmark.enabled:  # --benchmark-disable: run once as a test, record nothing
+        benchmark.pedantic(run, rounds=1, iterations=1)
+        return record
+    warm = [timed_call(run) for _ in range(warmup_calls)]
+    per_call = statistics.median(warm) if warm else record.first_call_s
+    n = rounds if rounds is not None else rounds_for(per_call, target_seconds, min_rounds)
+    adapter.reset_peak_memory()
+    with gc_paused():
+        benchmark.pedantic(run, rounds=n, iterations=1, warmup_rounds=0)
+    peak = adapter.peak_memory()
+    if peak is not None:
+        record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
+    record.samples_s = [float(t) for t in benchmark.stats.stats.data]
+    publish(benchmark, record)
+    return record

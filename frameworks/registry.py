@@ -1,0 +1,361 @@
+"""The framework registry: every framework the suite knows, what each needs, and whether it can run here.
+
+A ``FrameworkInfo`` is the one place that names a framework's modules, packages, process settings,
+platform limits, devices and variants; the adapter it points to owns everything that needs the framework
+imported. Nothing in this module imports a framework. More frameworks can be added with ``register`` or,
+from an installed distribution, through the ``mnist_framework_bench.frameworks`` entry-point group (each
+entry point names a ``FrameworkInfo`` or a callable returning one).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from .errors import FrameworkUnavailable, UnknownNameError
+from .specs import NetworkSpec, get_network
+
+if TYPE_CHECKING:
+    from .adapters.base import Adapter
+
+DEVICES = ("cpu", "cuda")
+ENTRY_POINT_GROUP = "mnist_framework_bench.frameworks"
+
+
+def gpu_present() -> bool:
+    """Whether an NVIDIA GPU driver is visible (cheap: imports no framework)."""
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia")
+
+
+@dataclass(frozen=True)
+class ProcessSetting:
+    """A setting fixed for a whole process when a framework first loads (an environment variable read at
+    import). Frameworks that need different values of one setting cannot share a process."""
+
+    variable: str
+    default: str
+    #: the value this process has (the loaded framework's, else the variable, else the default)
+    current: Callable[[], str]
+    #: whether the value can no longer change here (a framework that read it has loaded)
+    committed: Callable[[], bool]
+
+
+def _keras_backend_now() -> str:
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return keras.backend.backend()
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+KERAS_BACKEND = ProcessSetting("KERAS_BACKEND", "tensorflow", _keras_backend_now, lambda: "keras" in sys.modules)
+
+
+def _python_311_only() -> str | None:
+    if sys.version_info[:2] != (3, 11):
+        return "the Caffe build is tied to Python 3.11 (Debian's Boost.Python)"
+    return None
+
+
+@dataclass(frozen=True)
+class FrameworkInfo:
+    """What the suite knows about a framework without importing it."""
+
+    name: str
+    adapter: str  # "package.module:Class"
+    requires: tuple[str, ...]  # top-level modules that must be importable
+    packages: tuple[str, ...] = ()  # distributions whose versions results depend on
+    install_hint: str = ""
+    #: named ways to run the same network (eager, compiled...) -> the devices each applies to; first is default
+    variants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"default": DEVICES})
+    #: a process-wide setting and the value this framework needs (one Keras backend per process)
+    process: tuple[ProcessSetting, str] | None = None
+    #: why this platform cannot run the framework at all, or None
+    platform: Callable[[], str | None] | None = None
+    #: keyword arguments the adapter class is built with (a Keras backend...)
+    adapter_args: Mapping[str, object] = field(default_factory=dict)
+    #: environment variables its runtime reads for intra-op threads, set to the run's thread count
+    thread_variables: tuple[str, ...] = ()
+    #: environment defaults that quiet its start-up logs
+    quiet: Mapping[str, str] = field(default_factory=dict)
+    #: "package.module:function" returning extra {name: version} (for frameworks that are not distributions)
+    versions: str | None = None
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """Every device some variant runs on."""
+        return tuple(d for d in DEVICES if any(d in devs for devs in self.variants.values()))
+
+    def variants_for(self, device: str) -> list[str]:
+        """The variants that apply on ``device``."""
+        return [v for v, devices in self.variants.items() if device in devices]
+
+    @property
+    def default_variant(self) -> str:
+        return next(iter(self.variants))
+
+    def child_environment(self) -> dict[str, str]:
+        """Environment variables a process of its own must start with."""
+        if self.process is None:
+            return {}
+        setting, value = self.process
+        return {setting.variable: value}
+
+
+_BUILTIN = (
+    FrameworkInfo(
+        "pytorch", "frameworks.adapters.pytorch:PyTorchAdapter", ("torch",), ("torch", "torchvision"),
+        install_hint="pip install 'mnist-framework-bench[pytorch]'",
+        variants={"eager": DEVICES, "compile": DEVICES, "compile-cudagraphs": ("cuda",),
+                  "eager-cl-tf32": ("cuda",), "compile-maxautotune-cl-bf16": ("cuda",)}),
+    FrameworkInfo(
+        "keras-tensorflow", "frameworks.adapters.keras:KerasAdapter", ("keras", "tensorflow"),
+        ("keras", "tensorflow", "tensorflow-cpu"), install_hint="pip install 'mnist-framework-bench[keras-tensorflow]'",
+        variants={"default": DEVICES, "jit": DEVICES}, process=(KERAS_BACKEND, "tensorflow"),
+        adapter_args={"backend": "tensorflow"}, thread_variables=("TF_NUM_INTRAOP_THREADS",),
+        quiet={"TF_CPP_MIN_LOG_LEVEL": "2"}),
+    FrameworkInfo(
+        "keras-jax", "frameworks.adapters.keras:KerasAdapter", ("keras", "jax"), ("keras", "jax", "jaxlib"),
+        install_hint="pip install 'mnist-framework-bench[keras-jax]'",
+        variants={"default": DEVICES},  # always XLA-compiled: one variant
+        process=(KERAS_BACKEND, "jax"), adapter_args={"backend": "jax"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"}),
+    FrameworkInfo(
+        "keras-torch", "frameworks.adapters.keras:KerasAdapter", ("keras", "torch"), ("keras", "torch"),
+        install_hint="pip install 'mnist-framework-bench[keras-torch]'",
+        variants={"default": DEVICES, "jit": DEVICES}, process=(KERAS_BACKEND, "torch"),
+        adapter_args={"backend": "torch"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"}),
+    FrameworkInfo(
+        "caffe", "frameworks.adapters.caffe.adapter:CaffeAdapter", ("caffe",), ("protobuf",),
+        install_hint="scripts/install_caffe.sh (Linux x86_64, Python 3.11)", variants={"default": ("cpu",)},
+        platform=_python_311_only, quiet={"GLOG_minloglevel": "2"},
+        versions="frameworks.adapters.caffe:installed_versions"),
+)
+
+_FRAMEWORKS: dict[str, FrameworkInfo] = {info.name: info for info in _BUILTIN}
+#: Every registered framework, in registry order (read-only; use ``register`` to add one).
+FRAMEWORKS: Mapping[str, FrameworkInfo] = MappingProxyType(_FRAMEWORKS)
+
+
+def register(info: FrameworkInfo, *, replace: bool = False) -> FrameworkInfo:
+    """Add a framework to the registry (a plugin's or a test's); its name must be new unless ``replace``."""
+    if not isinstance(info, FrameworkInfo):
+        raise TypeError(f"register() takes a FrameworkInfo, got {type(info).__name__}")
+    if info.name in _FRAMEWORKS and not replace:
+        raise ValueError(f"a framework called {info.name!r} is already registered")
+    if not info.variants or any(d not in DEVICES for devs in info.variants.values() for d in devs):
+        raise ValueError(f"{info.name}: variants must map names to devices among {DEVICES}")
+    _FRAMEWORKS[info.name] = info
+    return info
+
+
+def unregister(name: str) -> None:
+    """Remove a framework registered with ``register`` (built-in ones stay)."""
+    if name in {info.name for info in _BUILTIN}:
+        raise ValueError(f"{name} is built in and cannot be removed")
+    _FRAMEWORKS.pop(name, None)
+
+
+def _load_entry_points() -> None:
+    try:
+        points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    except Exception:  # pragma: no cover - a broken environment's metadata
+        return
+    for point in points:
+        try:
+            loaded = point.load()
+            info = loaded() if callable(loaded) and not isinstance(loaded, FrameworkInfo) else loaded
+            if info.name not in _FRAMEWORKS:
+                register(info)
+        except Exception as exc:  # a broken plugin must not break the suite
+            warnings.warn(f"framework plugin {point.name!r} ({point.value}) could not be loaded: {exc}",
+                          stacklevel=2)
+
+
+_load_entry_points()
+
+
+def framework_info(name: str) -> FrameworkInfo:
+    """The registry entry for ``name``; an unknown name raises ``UnknownNameError``."""
+    try:
+        return _FRAMEWORKS[name]
+    except KeyError:
+        raise UnknownNameError("framework", name, _FRAMEWORKS) from None
+
+
+def check_device(name: str) -> str:
+    """Return ``name`` if it is a known device name, else raise ``UnknownNameError``."""
+    if name not in DEVICES:
+        raise UnknownNameError("device", name, DEVICES)
+    return name
+
+
+# --- can it run here? -----------------------------------------------------------------------------------
+class Status(enum.Enum):
+    """Whether a framework can run, from the most to the least available."""
+
+    READY = "ready"  # runs in this process, on this device
+    OWN_PROCESS = "own process"  # installed, but needs a process of its own (python -m frameworks runs it so)
+    NO_DEVICE = "no device"  # installed, but cannot use the device here
+    NOT_INSTALLED = "not installed"
+    UNSUPPORTED = "unsupported"  # this platform cannot run it at all
+
+
+@dataclass(frozen=True)
+class Availability:
+    """The answer to "can this framework run here, on this device, in this process?"."""
+
+    framework: str
+    device: str
+    status: Status
+    reason: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.status is Status.READY
+
+    @property
+    def installed(self) -> bool:
+        """Installed and supported here (perhaps in a process of its own, perhaps not on this device)."""
+        return self.status in (Status.READY, Status.OWN_PROCESS, Status.NO_DEVICE)
+
+    def __str__(self) -> str:
+        return f"{self.framework} ({self.device}): {self.status.value}" + (f": {self.reason}" if self.reason else "")
+
+
+def availability(framework: str, device: str = "cpu", *, probe_device: bool = True) -> Availability:
+    """Whether ``framework`` can run here on ``device`` in this process, and if not, why.
+
+    Checks, in order: installed, supported on this platform, this process's settings (a Keras backend is
+    fixed per process), then the device. Asking about the GPU imports the framework to ask it, unless
+    ``probe_device`` is False (then only the registry and the driver are consulted).
+    """
+    info = framework_info(framework)
+    check_device(device)
+
+    def answer(status: Status, reason: str = "") -> Availability:
+        return Availability(framework, device, status, f"{framework}: {reason}" if reason else "")
+
+    missing = [m for m in info.requires if importlib.util.find_spec(m) is None]
+    if missing:
+        return answer(Status.NOT_INSTALLED, f"{', '.join(missing)} not installed ({info.install_hint})")
+    if info.platform is not None and (why := info.platform()):
+        return answer(Status.UNSUPPORTED, why)
+    if info.process is not None:
+        setting, value = info.process
+        if (current := setting.current()) != value:
+            return answer(Status.OWN_PROCESS, f"needs {setting.variable}={value}, fixed per process, and this "
+                                              f"process has {current!r}; run it in its own process "
+                                              f"(--frameworks {framework}, or python -m frameworks)")
+    if device not in info.devices:
+        return answer(Status.NO_DEVICE, f"runs on {', '.join(info.devices)} only in this suite")
+    if device == "cuda":
+        if not gpu_present():
+            return answer(Status.NO_DEVICE, "no NVIDIA GPU on this machine")
+        if probe_device and (why := adapter_class(framework).cuda_unavailable_reason(**dict(info.adapter_args))):
+            return answer(Status.NO_DEVICE, why)
+    return answer(Status.READY)
+
+
+def frameworks_ready(device: str = "cpu") -> list[str]:
+    """Frameworks that can run in this process on ``device``, in registry order."""
+    return [name for name in _FRAMEWORKS if availability(name, device, probe_device=False).ready]
+
+
+def adapter_class(framework: str) -> type[Adapter]:
+    """Import and return the adapter class of ``framework`` (which must be able to run in this process)."""
+    info = framework_info(framework)
+    state = availability(framework, probe_device=False)
+    if state.status not in (Status.READY, Status.NO_DEVICE):
+        raise FrameworkUnavailable(state.reason)
+    module_name, class_name = info.adapter.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def resolve_variant(framework: str, variant: str | None, device: str) -> str:
+    """The variant to build: ``variant`` checked against the registry, or the default one."""
+    info = framework_info(framework)
+    chosen = info.default_variant if variant is None else variant
+    if chosen not in info.variants:
+        raise UnknownNameError(f"{framework} variant", chosen, info.variants)
+    if device not in info.variants[chosen]:
+        raise FrameworkUnavailable(f"{framework} variant {chosen!r} runs on {', '.join(info.variants[chosen])} only")
+    return chosen
+
+
+def create_adapter(framework: str, network: str | NetworkSpec, device: str = "cpu", *, threads: int | None = None,
+                   seed: int = 0, variant: str | None = None, shared_init: bool = False) -> Adapter:
+    """Build ``network`` (a name or a spec) in ``framework`` on ``device``: the suite's one entry point to a model.
+
+    ``shared_init`` starts from ``weights.initial_weights(spec, seed)``, the same numbers in every framework,
+    instead of the framework's own initialisers.
+    """
+    spec = get_network(network)
+    state = availability(framework, device)
+    if not state.ready:
+        raise FrameworkUnavailable(state.reason)
+    info = framework_info(framework)
+    chosen = resolve_variant(framework, variant, device)
+    adapter = adapter_class(framework)(spec, device=device, threads=threads, seed=seed, framework=framework,
+                                       variant=chosen, **dict(info.adapter_args))
+    if shared_init:
+        from .weights import initial_weights
+
+        adapter.set_weights(initial_weights(spec, seed))
+    return adapter
+
+
+# --- processes ------------------------------------------------------------------------------------------
+def _settings() -> dict[str, ProcessSetting]:
+    return {info.process[0].variable: info.process[0] for info in _FRAMEWORKS.values() if info.process}
+
+
+def process_groups(frameworks: list[str] | tuple[str, ...]) -> list[tuple[tuple[str, ...], dict[str, str]]]:
+    """Split ``frameworks`` into groups that can share one process, each with the environment it starts with.
+
+    The main group runs every process setting at its default (frameworks without a setting join it); each
+    other value of a setting gets a process of its own. Groups and their members keep registry order.
+    """
+    defaults = {name: setting.default for name, setting in _settings().items()}
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {tuple(sorted(defaults.items())): []}
+    order = {name: i for i, name in enumerate(_FRAMEWORKS)}
+    for name in sorted(dict.fromkeys(frameworks), key=lambda n: order[framework_info(n).name]):
+        env = framework_info(name).child_environment()
+        key = tuple(sorted({**defaults, **env}.items()))
+        groups.setdefault(key, []).append(name)
+    return [(tuple(names), dict(key)) for key, names in groups.items() if names]
+
+
+def apply_process_settings(frameworks: list[str] | tuple[str, ...]) -> None:
+    """If the frameworks named need one value of a process setting, make it this process's before anything
+    loads (``pytest --frameworks keras-jax`` then runs Keras on JAX)."""
+    values = {framework_info(f).process for f in frameworks} - {None}
+    if len(values) == 1:
+        setting, value = values.pop()  # type: ignore[misc]
+        if not setting.committed():
+            os.environ[setting.variable] = value
+
+
+def process_variables() -> tuple[str, ...]:
+    """The environment variables behind every process setting in the registry."""
+    return tuple(_settings())
+
+
+def thread_variables() -> tuple[str, ...]:
+    """Every framework-specific thread variable in the registry."""
+    return tuple(dict.fromkeys(v for info in _FRAMEWORKS.values() for v in info.thread_variables))
+
+
+def quiet_defaults() -> dict[str, str]:
+    """Every framework's log-quieting environment defaults."""
+    out: dict[str, str] = {}
+    for info in _FRAMEWORKS.values():
+        out.update(info.quiet)
+    return out
