@@ -1,5 +1,5 @@
-"""Command line: ``python -m frameworks`` (or ``mnist-framework-bench``) ``info | test | bench | report | gate |
-caffe``.
+"""Command line: ``python -m frameworks`` (or ``mnist-framework-bench``) ``info | test | bench | report | gate``,
+and the commands frameworks bring (their registry entries name them).
 
 Options come from the one option table (``bench/options.py``) and are validated here, once, before any
 process starts. Exit statuses are the same for every command (``errors.EXIT_*``): 0 done, 1 failed,
@@ -9,6 +9,7 @@ process starts. Exit statuses are the same for every command (``errors.EXIT_*``)
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,8 @@ from .errors import (
     NothingToMeasure,
     UsageError,
 )
+from .fileio import append_line
+from .registry import FRAMEWORKS
 
 
 def cmd_info(args: argparse.Namespace, rest: list[str]) -> int:
@@ -50,7 +53,6 @@ def _validate_pytest_args(rest: Sequence[str]) -> None:
 def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:
     """Run the tests: one pytest process for everything that can share one, one per other Keras backend."""
     from .processes import Interrupted, groups_sharing, handle_sigterm, run_pytest
-    from .registry import FRAMEWORKS
 
     _validate_pytest_args(rest)
     handle_sigterm()
@@ -107,30 +109,8 @@ def cmd_gate(args: argparse.Namespace, rest: list[str]) -> int:
     code, text = gate(args.base, args.head, threshold=args.threshold, noise_factor=args.noise_factor)
     print(text)
     if args.summary:
-        with open(args.summary, "a") as f:
-            f.write(text + "\n")
+        append_line(args.summary, text)
     return code
-
-
-def cmd_caffe(args: argparse.Namespace, rest: list[str]) -> int:
-    """Train a user's own Caffe solver on the suite's MNIST LMDBs and print its outputs."""
-    from . import data
-    from .registry import availability
-
-    state = availability("caffe", probe_device=False)
-    if not state.ready:
-        raise NothingToMeasure(state.reason)
-    from .adapters.caffe.user_solver import run_user_solver
-
-    result = run_user_solver(args.solver, args.iterations, net_path=args.net, mnist=data.load(args.mnist_dir),
-                             timeout=args.timeout)
-    print(f"{args.solver}: {result.iterations} iterations in {result.seconds:.1f} s")
-    for name, value in result.train_outputs.items():
-        print(f"  train {name} = {value:.6g}")
-    for i, outputs in enumerate(result.test_outputs):
-        for name, value in outputs.items():
-            print(f"  test net #{i} {name} = {value:.6g}")
-    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "pytest)")
     opts.add_to_argparse(test, "test")
     test.add_argument("--full", action="store_true",
-                      help="also run the slow accuracy tests for Keras on JAX and on torch")
+                      help="also run the slow accuracy tests in the processes of the frameworks that need their own")
 
     bench = sub.add_parser("bench", help="benchmark every framework, each in its own process, and report "
                                          "(other arguments go to pytest, e.g. -k)")
@@ -164,14 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the threshold widens to this many times the spread between repeats (default 2)")
     gate.add_argument("--summary", help="also append the Markdown to this file (e.g. $GITHUB_STEP_SUMMARY)")
 
-    caffe = sub.add_parser("caffe", help="train your own Caffe solver prototxt on the suite's verified MNIST LMDBs")
-    caffe.add_argument("solver", help="the solver prototxt (its net's Data layers are pointed at the MNIST LMDBs)")
-    caffe.add_argument("--iterations", type=opts.positive_int,
-                       help="iterations to run (default: the solver's max_iter)")
-    caffe.add_argument("--net", help="the net prototxt, if the solver's path to it does not resolve")
-    caffe.add_argument("--timeout", type=opts.positive_float, default=3600.0,
-                       help="seconds before the run is stopped (default 3600)")
-    opts.add_to_argparse(caffe, "caffe")
+    for info in FRAMEWORKS.values():  # a framework's own commands (its registry entry names them)
+        if info.command:
+            importlib.import_module(info.command).add_parser(sub)
     return parser
 
 
@@ -188,11 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest and args.command not in PASSES_REST:
         print(f"{parser.prog} {args.command}: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
         return EXIT_USAGE
-    commands = {"info": cmd_info, "test": cmd_test, "report": cmd_report, "gate": cmd_gate, "caffe": cmd_caffe}
+    commands = {"info": cmd_info, "test": cmd_test, "report": cmd_report, "gate": cmd_gate}
     try:
         if args.command == "bench":
             return cmd_bench(args, rest, argv)
-        return commands[args.command](args, rest)
+        if args.command in commands:
+            return commands[args.command](args, rest)
+        return args.run(args)  # a framework's own command
     except (UsageError, DataError) as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -2,7 +2,7 @@
 
 Where the data is looked for, in order: the ``mnist_dir`` argument (pytest ``--mnist-dir``), the
 ``MNIST_DIR`` environment variable, the suite's cache (``$MFB_CACHE/mnist``, by default
-``~/.cache/mnist-framework-bench/mnist``) and torchvision's layout ``./data/MNIST/raw``. A configured
+``~/.cache/mnist-framework-bench/mnist``) and ``./data/MNIST/raw`` (where many tutorials download it). A configured
 directory that lacks files has them downloaded into it; with nothing configured and nothing found, the
 files are downloaded into the cache. Downloads are verified before they are moved into place, so an
 interrupted or corrupt download never leaves a file behind; existing files are never overwritten.
@@ -29,7 +29,7 @@ ENV_DIR = "MNIST_DIR"
 ENV_MIRRORS = "MNIST_MIRRORS"  # comma-separated base URLs, tried in order
 ENV_DOWNLOAD = "MNIST_DOWNLOAD"  # "0" forbids downloads
 ENV_CACHE = "MFB_CACHE"
-# The mirrors torchvision uses, in its order.
+# The mirrors most MNIST loaders use, in their order.
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 
 
@@ -287,23 +287,28 @@ def preprocess(images: np.ndarray, recipe: Recipe) -> np.ndarray:
     return x
 
 
-def torchvision_root(mnist: MNIST) -> Path:
-    """A root that ``torchvision.datasets.MNIST(root, download=False)`` reads: ``<root>/MNIST/raw``.
-
-    torchvision reads uncompressed files; they are written once into the cache from the verified data
-    (atomically, and checked against the uncompressed SHA256), never downloaded a second time.
-    """
-    root = cache_dir() / "torchvision"
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
+def raw_copy(mnist: MNIST, relative: str) -> Path:
+    """The four files uncompressed in ``<cache>/<relative>`` (for readers that want raw IDX files, such as
+    torchvision's MNIST dataset), written once from the verified data, atomically, and checked against the
+    uncompressed SHA256; a damaged copy is rewritten, nothing is downloaded again."""
+    raw = cache_dir() / relative
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {raw} for the uncompressed MNIST files ({exc.strerror or exc}); set "
+                        f"{ENV_CACHE} to a writable directory") from None
     for f in FILES:
         target = raw / f.name
         if target.is_file() and sha256_of(target) == f.raw_sha256:
-            continue  # the suite's own cache; a damaged copy is rewritten below
+            continue
         source = find_file(mnist.directory, f)
-        assert source is not None, f"{f.name} vanished from {mnist.directory}"
+        if source is None:
+            raise DataError(f"{f.name} vanished from {mnist.directory} since it was verified")
         data = gzip.decompress(source.read_bytes()) if source.name.endswith(".gz") else source.read_bytes()
         if hashlib.sha256(data).hexdigest() != f.raw_sha256:
             raise DataError(f"{source}: its uncompressed content does not match {f.name}'s SHA256")
-        write_bytes(target, data)
-    return root
+        try:
+            write_bytes(target, data)
+        except OutputError as exc:
+            raise DataError(f"{exc}; set {ENV_CACHE} to a writable directory") from None
+    return raw

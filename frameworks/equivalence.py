@@ -32,6 +32,16 @@ from .registry import Status, availability, create_adapter, framework_info
 from .specs import NetworkSpec, Optimizer
 
 PLAIN_SGD = Optimizer("sgd", lr=0.05)
+SEED = 7
+FORWARD_TOL = 1e-5  # float32 forward outputs, relative (Frobenius)
+GRADIENT_TOL = 1e-4
+GRADIENT_FLOOR = 1e-2  # a gradient tensor is measured against at least 1% of the largest gradient's norm
+SGD_STEP_TOL = 1e-5
+STAT_PASSES = 6  # training-mode passes without updates, moving BatchNorm's running statistics
+JITTER = 1e-3  # added to training images for gradients: makes max pooling's argmax unique (see probe_request)
+CURVE_STEPS = 300  # recipe training steps from identical starts (dropout on)
+CURVE_WINDOW = 100
+CURVE_TOL = 0.10  # windowed mean losses agree within 10% (different dropout masks, same batches)
 
 
 @dataclass
@@ -46,6 +56,38 @@ class Request:
     stat_batches: list[tuple[np.ndarray, np.ndarray]]  # training-mode passes moving BatchNorm statistics
     curve_batches: list[tuple[np.ndarray, np.ndarray]]  # recipe training steps for the loss curve
     seed: int = 0
+
+
+def stress_inputs(rng: np.random.Generator) -> np.ndarray:
+    """Inputs beyond natural images: blanks, saturated, noise, large magnitudes."""
+    parts = [np.zeros((8, 1, 28, 28)), np.full((8, 1, 28, 28), 3.0), rng.uniform(-1, 3, (16, 1, 28, 28)),
+             rng.normal(0, 10, (8, 1, 28, 28))]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def probe_request(spec: NetworkSpec, mnist: Any, *, seed: int = SEED, curve_steps: int = CURVE_STEPS,
+                  stat_passes: int = STAT_PASSES) -> Request:
+    """The probes for ``spec`` on real MNIST, from ``initial_weights(spec, seed)``.
+
+    Training images for gradients get uniform noise of 1e-3 (a 0.1% change): MNIST's flat backgrounds make
+    max-pooling windows hold exactly equal values, any of which is a valid argmax, and frameworks break such
+    ties differently (both are correct subgradients, 5e-4 apart).
+    """
+    from . import data
+    from .weights import initial_weights
+
+    rng = np.random.default_rng(seed)
+    recipe, bs = spec.recipe, spec.recipe.batch_size
+    test_x = data.preprocess(mnist.test_images[:256], recipe)
+    train_x = data.preprocess(mnist.train_images[: bs * (curve_steps + stat_passes + 1)], recipe)
+    train_y = mnist.train_labels[: len(train_x)].astype(np.int64)
+    jittered = (train_x + rng.uniform(0, JITTER, train_x.shape)).astype(np.float32)
+    batches = [slice(i * bs, (i + 1) * bs) for i in range(len(train_x) // bs)]
+    curve = batches[1 + stat_passes:1 + stat_passes + curve_steps]
+    return Request(spec=spec, weights=initial_weights(spec, seed), x=np.concatenate([test_x, stress_inputs(rng)]),
+                   x_train=jittered[batches[0]], y_train=train_y[batches[0]],
+                   stat_batches=[(jittered[b], train_y[b]) for b in batches[1:1 + stat_passes]],
+                   curve_batches=[(train_x[b], train_y[b]) for b in curve], seed=seed)
 
 
 def compute(framework: str, request: Request, threads: int | None = None) -> dict[str, Any]:
@@ -65,6 +107,7 @@ def compute(framework: str, request: Request, threads: int | None = None) -> dic
     out["layers"] = model.layer_outputs(request.x[:64])
     out["framework"] = framework
     out["version"] = model.version
+    out["parameters"] = model.trainable_parameter_count()
     if not model.trains:
         return out
     model = build(deterministic)
@@ -93,8 +136,7 @@ def compute_anywhere(framework: str, requests: list[Request], threads: int | Non
         raise RuntimeError(state.reason)
     with tempfile.TemporaryDirectory(prefix="mfb-equivalence-") as tmp:
         request_path, result_path = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.pkl")
-        with open(request_path, "wb") as f:
-            pickle.dump({"framework": framework, "requests": requests, "threads": threads}, f)
+        write_bytes(request_path, pickle.dumps({"framework": framework, "requests": requests, "threads": threads}))
         env = {**os.environ, **framework_info(framework).child_environment()}
         proc = subprocess.run([sys.executable, "-m", __name__, request_path, result_path], env=env,
                               capture_output=True, text=True, timeout=timeout)
@@ -142,6 +184,37 @@ def first_divergence(a: dict[str, np.ndarray], b: dict[str, np.ndarray], toleran
             first = name
     where = f"first divergence at layer {first!r}" if first else "no single layer exceeds the tolerance"
     return f"{where} (relative error per layer: {', '.join(report)})"
+
+
+def mismatches(a: dict[str, Any], b: dict[str, Any], curve_window: int = CURVE_WINDOW) -> list[str]:
+    """Every way two frameworks' probe results differ beyond the tolerances (empty when they compute the same
+    network). Training probes are compared only when both frameworks train."""
+    problems = []
+    err = relative_error(a["forward"], b["forward"])
+    if err > FORWARD_TOL:
+        problems.append(f"forward error {err:.2e}; " + first_divergence(a["layers"], b["layers"], FORWARD_TOL))
+    if "curve" not in a or "curve" not in b:
+        return problems
+    if (err := relative_error(a["loss"], b["loss"])) > FORWARD_TOL:
+        problems.append(f"loss differs by {err:.2e}")
+    key, err = worst(a["gradients"], b["gradients"], floor_fraction=GRADIENT_FLOOR)
+    if err > GRADIENT_TOL:
+        problems.append(f"gradient of {key} differs by {err:.2e}")
+    key, err = worst(a["sgd_weights"], b["sgd_weights"])
+    if err > SGD_STEP_TOL:
+        problems.append(f"after one SGD step {key} differs by {err:.2e}")
+    for key in (k for k in a["stats_weights"] if "running" in k):
+        if (err := relative_error(a["stats_weights"][key], b["stats_weights"][key])) > FORWARD_TOL:
+            problems.append(f"{key} after the training-mode passes differs by {err:.2e}")
+    if (err := relative_error(a["stats_forward"], b["stats_forward"])) > FORWARD_TOL:
+        problems.append(f"eval outputs with the new statistics differ by {err:.2e}")
+    steps = len(a["curve"]) // curve_window * curve_window
+    means_a = a["curve"][:steps].reshape(-1, curve_window).mean(axis=1)
+    means_b = b["curve"][:steps].reshape(-1, curve_window).mean(axis=1)
+    if len(means_b) and (gap := float(np.max(np.abs(means_a - means_b) / means_b))) > CURVE_TOL:
+        problems.append(f"mean losses per {curve_window} steps {np.round(means_a, 4)} vs {np.round(means_b, 4)} "
+                        f"(gap {gap:.1%})")
+    return problems
 
 
 def main(argv: list[str]) -> int:

@@ -88,6 +88,9 @@ class FrameworkInfo:
     quiet: Mapping[str, str] = field(default_factory=dict)
     #: "package.module:function" returning extra {name: version} (for frameworks that are not distributions)
     versions: str | None = None
+    #: a module adding the framework's own command-line command: ``add_parser(subparsers)``, which sets
+    #: ``run(args) -> exit status`` as the parser's default
+    command: str | None = None
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -136,7 +139,7 @@ _BUILTIN = (
         "caffe", "frameworks.adapters.caffe.adapter:CaffeAdapter", ("caffe",), ("protobuf",),
         install_hint="scripts/install_caffe.sh (Linux x86_64, Python 3.11)", variants={"default": ("cpu",)},
         platform=_python_311_only, quiet={"GLOG_minloglevel": "2"},
-        versions="frameworks.adapters.caffe:installed_versions"),
+        versions="frameworks.adapters.caffe:installed_versions", command="frameworks.adapters.caffe.command"),
 )
 
 _FRAMEWORKS: dict[str, FrameworkInfo] = {info.name: info for info in _BUILTIN}

@@ -316,7 +316,7 @@ KERAS_CNN = NetworkSpec(
     expected_parameters=1_199_882,
     accuracy_bar=0.985,
     time_to_accuracy=AccuracyTarget(0.990, 12),
-    origin="keras",
+    origin="Keras' examples (mnist_cnn.py)",
 )
 
 MLP_BN = NetworkSpec(
@@ -348,7 +348,7 @@ MLP_BN = NetworkSpec(
     expected_parameters=572_658,
     accuracy_bar=0.970,
     time_to_accuracy=AccuracyTarget(0.980, 15),
-    origin="pytorch",
+    origin="the seed article's PyTorch code",
 )
 
 LENET = NetworkSpec(
@@ -379,7 +379,7 @@ LENET = NetworkSpec(
     expected_parameters=431_080,
     accuracy_bar=0.980,
     time_to_accuracy=AccuracyTarget(0.990, 15),
-    origin="caffe",
+    origin="Caffe's examples/mnist",
 )
 
 NETWORKS: dict[str, NetworkSpec] = {spec.name: spec for spec in (KERAS_CNN, MLP_BN, LENET)}

@@ -403,3 +403,20 @@ def test_tensorflow_then_torch_then_caffe_in_one_process():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.run([sys.executable, "-c", script], env=env, timeout=300, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# --- the command ---------------------------------------------------------------------------------------
+def test_the_caffe_command_trains_a_users_solver_and_prints_its_outputs(mnist, capsys):
+    from frameworks.cli import main
+
+    assert main(["caffe", str(EXAMPLES / "lenet_solver.prototxt"), "--iterations", "50",
+                 "--mnist-dir", str(mnist.directory)]) == 0
+    out = capsys.readouterr().out
+    assert "50 iterations" in out and "test net #0 accuracy = " in out
+
+
+def test_the_caffe_command_names_a_missing_solver(tmp_path, capsys):
+    from frameworks.cli import main
+
+    assert main(["caffe", str(tmp_path / "nowhere.prototxt")]) == 2
+    assert "nowhere.prototxt" in capsys.readouterr().err

@@ -252,13 +252,14 @@ def test_an_unreachable_mirror_is_reported(isolated):
         data.locate()
 
 
-# --- torchvision's view of the same files -------------------------------------------------------
-def test_torchvision_root_holds_verified_uncompressed_files(mnist, tmp_path, monkeypatch):
+# --- uncompressed copies for readers of raw IDX files ---------------------------------------------
+def test_raw_copy_holds_verified_uncompressed_files(mnist, tmp_path, monkeypatch):
     monkeypatch.setenv(data.ENV_CACHE, str(tmp_path))
-    root = data.torchvision_root(mnist)
+    raw = data.raw_copy(mnist, "reader/MNIST/raw")
+    assert raw == tmp_path / "reader" / "MNIST" / "raw"
     for f in data.FILES:
-        assert data.sha256_of(root / "MNIST" / "raw" / f.name) == f.raw_sha256
-    damaged = root / "MNIST" / "raw" / LABELS.name
+        assert data.sha256_of(raw / f.name) == f.raw_sha256
+    damaged = raw / LABELS.name
     damaged.write_bytes(b"damaged")
-    data.torchvision_root(mnist)
+    data.raw_copy(mnist, "reader/MNIST/raw")
     assert data.sha256_of(damaged) == LABELS.raw_sha256

@@ -17,21 +17,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from frameworks import FRAMEWORKS, availability, create_adapter, data
-from frameworks.equivalence import Request, compute_anywhere, first_divergence, relative_error, worst
+from frameworks import FRAMEWORKS, availability, create_adapter
+from frameworks.equivalence import (
+    CURVE_STEPS,
+    CURVE_TOL,
+    CURVE_WINDOW,
+    FORWARD_TOL,
+    GRADIENT_FLOOR,
+    GRADIENT_TOL,
+    SEED,
+    SGD_STEP_TOL,
+    STAT_PASSES,
+    Request,
+    compute_anywhere,
+    first_divergence,
+    probe_request,
+    relative_error,
+    worst,
+)
 from frameworks.specs import NETWORKS, BatchNorm, get_network
 from frameworks.weights import initial_weights
-
-SEED = 7
-FORWARD_TOL = 1e-5  # float32 forward outputs
-GRADIENT_TOL = 1e-4
-GRADIENT_FLOOR = 1e-2  # a gradient tensor is measured against at least 1% of the largest gradient's norm
-SGD_STEP_TOL = 1e-5
-STAT_PASSES = 6  # training-mode passes without updates, moving BatchNorm's running statistics
-JITTER = 1e-3  # added to training images for gradients: makes max pooling's argmax unique (see below)
-CURVE_STEPS = 300  # recipe training steps from identical starts (dropout on)
-CURVE_WINDOW = 100
-CURVE_TOL = 0.10  # windowed mean losses agree within 10% (different dropout masks, same batches)
 
 
 def installed_frameworks(config) -> list[str]:
@@ -54,35 +59,10 @@ def pytest_generate_tests(metafunc):
                                  ids=["no-pair"], scope="session")
 
 
-def stress_inputs(rng: np.random.Generator) -> np.ndarray:
-    """Inputs beyond natural images: blanks, saturated, noise, large magnitudes."""
-    parts = [np.zeros((8, 1, 28, 28)), np.full((8, 1, 28, 28), 3.0), rng.uniform(-1, 3, (16, 1, 28, 28)),
-             rng.normal(0, 10, (8, 1, 28, 28))]
-    return np.concatenate(parts).astype(np.float32)
-
-
 @pytest.fixture(scope="session")
 def probe_requests(mnist) -> dict[str, Request]:
-    """Real MNIST for everything. Training images for gradients get uniform noise of 1e-3 (a 0.1% change):
-    MNIST's flat backgrounds make max-pooling windows hold exactly equal values, any of which is a valid
-    argmax, and frameworks break such ties differently (both are correct subgradients, 5e-4 apart)."""
-    rng = np.random.default_rng(SEED)
-    out = {}
-    for name, spec in NETWORKS.items():
-        recipe, bs = spec.recipe, spec.recipe.batch_size
-        test_x = data.preprocess(mnist.test_images[:256], recipe)
-        train_x = data.preprocess(mnist.train_images[: bs * (CURVE_STEPS + STAT_PASSES + 1)], recipe)
-        train_y = mnist.train_labels[: len(train_x)].astype(np.int64)
-        jittered = (train_x + rng.uniform(0, JITTER, train_x.shape)).astype(np.float32)
-        batches = [slice(i * bs, (i + 1) * bs) for i in range(len(train_x) // bs)]
-        out[name] = Request(spec=spec, weights=initial_weights(spec, SEED),
-                            x=np.concatenate([test_x, stress_inputs(rng)]), x_train=jittered[batches[0]],
-                            y_train=train_y[batches[0]],
-                            stat_batches=[(jittered[b], train_y[b]) for b in batches[1:1 + STAT_PASSES]],
-                            curve_batches=[(train_x[b], train_y[b])
-                                           for b in batches[1 + STAT_PASSES:1 + STAT_PASSES + CURVE_STEPS]],
-                            seed=SEED)
-    return out
+    """Real MNIST for every network of the zoo (see ``equivalence.probe_request``)."""
+    return {name: probe_request(spec, mnist) for name, spec in NETWORKS.items()}
 
 
 @pytest.fixture(scope="session")

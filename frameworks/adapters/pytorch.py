@@ -327,7 +327,8 @@ def torchvision_loader(mnist: Any, spec: NetworkSpec, *, train: bool = True, lim
     unit = 255.0 * recipe.scale
     transform = transforms.Compose([transforms.ToTensor(),
                                     transforms.Normalize((recipe.mean / unit,), (recipe.std / unit,))])
-    dataset = datasets.MNIST(str(data.torchvision_root(mnist)), train=train, transform=transform, download=False)
+    root = data.raw_copy(mnist, "torchvision/MNIST/raw").parent.parent  # torchvision reads <root>/MNIST/raw
+    dataset = datasets.MNIST(str(root), train=train, transform=transform, download=False)
     if limit is not None and limit < len(dataset):
         dataset = torch.utils.data.Subset(dataset, range(limit))
     return torch.utils.data.DataLoader(dataset, batch_size=recipe.batch_size, shuffle=train,

@@ -154,7 +154,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--threads", "intra-op threads for every framework (default: every core this process may use)",
            positive_int, scopes=_scopes(PYTEST, "bench", "test", "accuracy"), metavar="N"),
     Option("--mnist-dir", "directory holding the four MNIST files (default: $MNIST_DIR, then the cache)",
-           user_path, scopes=_scopes(PYTEST, "bench", "test", "info", "accuracy", "export", "caffe"), metavar="DIR"),
+           user_path, scopes=_scopes(PYTEST, "bench", "test", "info", "accuracy", "export", "command"), metavar="DIR"),
     Option("--epoch-images", f"images per epoch benchmark, 1 to {FULL_EPOCH:,} (default: {FULL_EPOCH:,}; "
            "2,048 when benchmarks run as tests)", epoch_images, scopes=RUN, metavar="N"),
     Option("--epoch-rounds", "timed epochs per epoch benchmark (default 1)", positive_int, default=None,
@@ -200,7 +200,7 @@ def add_to_pytest(parser: Any) -> None:
 
 
 def add_to_argparse(parser: argparse.ArgumentParser, scope: str) -> None:
-    """Register the options of one command-line command."""
+    """Register the options of one command-line command (``"command"``: the commands frameworks bring)."""
     for option in OPTIONS:
         if scope in option.scopes:
             parser.add_argument(option.flag, dest=option.dest, **option.kwargs())

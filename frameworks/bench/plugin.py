@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from ..errors import BenchError, FrameworkUnavailable
+from ..fileio import append_line
 from ..registry import FRAMEWORKS, apply_process_settings, availability, create_adapter
 from ..runtime import configure_process
 from . import options as opts
@@ -155,10 +156,7 @@ def _journal(config: pytest.Config, event: dict[str, Any]) -> None:
     path = config.getoption("journal")
     if not path:
         return
-    with open(path, "a") as f:
-        f.write(json.dumps(event, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    append_line(path, json.dumps(event, default=str))
 
 
 @pytest.hookimpl(wrapper=True)

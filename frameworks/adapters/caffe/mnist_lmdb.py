@@ -10,7 +10,6 @@ lock; a database is reused only if its manifest matches (format, source checksum
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ import numpy as np
 
 from ... import data
 from ...errors import DataError
+from ...fileio import exclusive_lock, write_json
 from .prototxt import caffe_pb2
 
 FORMAT = 1  # bump when what is written changes
@@ -151,12 +151,8 @@ def is_valid(root: Path, mnist: data.MNIST) -> bool:
 def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` (other processes converting wait)."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with exclusive_lock(directory / ".lock"):
+        yield
 
 
 def location() -> Path:
@@ -181,11 +177,7 @@ def ensure(mnist: data.MNIST | None = None) -> MnistLmdb:
             try:
                 write_lmdb(partial / "train", mnist.train_images, mnist.train_labels)
                 write_lmdb(partial / "test", mnist.test_images, mnist.test_labels)
-                manifest = json.dumps(_manifest(partial), indent=1)
-                with open(partial / MANIFEST, "w") as f:
-                    f.write(manifest)
-                    f.flush()
-                    os.fsync(f.fileno())
+                write_json(partial / MANIFEST, _manifest(partial))
                 if root.exists():
                     stale = Path(tempfile.mkdtemp(prefix=_STALE, dir=root.parent))
                     os.replace(root, stale / NAME)

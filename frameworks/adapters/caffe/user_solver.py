@@ -120,7 +120,7 @@ def _run_child(request: dict[str, Any], timeout: float, *, what: str) -> Any:
     Caffe's FATAL message (or the child's Python error)."""
     with tempfile.TemporaryDirectory(prefix="mfb-caffe-child-") as tmp:
         request_path, result_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
-        request_path.write_text(json.dumps({**request, "result": str(result_path)}))
+        write_json(request_path, {**request, "result": str(result_path)})
         package_root = str(Path(__file__).resolve().parents[3])  # where the frameworks package is
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
                                                            if p)}

@@ -1,0 +1,100 @@
+"""The two extension properties: a network defined only as a spec works in every framework with no other
+change, and a framework added as one module plus one registry entry is benchmarked and reported with no
+change anywhere else."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from frameworks import FRAMEWORKS, availability, create_adapter, register, unregister
+from frameworks.bench.schema import load_run
+from frameworks.equivalence import FORWARD_TOL, compute, compute_anywhere, mismatches, probe_request, relative_error
+from frameworks.specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, Optimizer, Recipe, ReLU
+
+from . import numpy_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A fourth network, written here only: a small conv net with BatchNorm and dropout.
+SMALL_BN_CNN = NetworkSpec(
+    name="small_bn_cnn",
+    description="conv8-maxpool-flatten-dense32-BN-ReLU-dropout-dense10 (a test's own network)",
+    layers=(Conv2D("conv1", 8, 3, "relu"), MaxPool2D("pool1", 2), Flatten("flatten"), Dense("fc1", 32),
+            BatchNorm("bn1"), ReLU("relu1"), Dropout("drop1", 0.25), Dense("fc2", 10)),
+    recipe=Recipe(optimizer=Optimizer("adam", lr=1e-3, eps=1e-8), batch_size=64, epochs=1, scale=1 / 255,
+                  mean=0.1307, std=0.3081, init="torch_default", source="written for the extension test"),
+    expected_parameters=80 + 8 * 13 * 13 * 32 + 32 + 64 + 330,
+)
+
+
+@pytest.fixture
+def reference_registered():
+    register(numpy_reference.INFO)
+    yield numpy_reference.NAME
+    unregister(numpy_reference.NAME)
+
+
+def test_a_network_defined_only_here_is_the_same_computation_everywhere(mnist, threads, reference_registered):
+    installed = [f for f in FRAMEWORKS if availability(f, probe_device=False).installed]
+    if len(installed) < 2:
+        pytest.skip(f"needs two installed frameworks; installed: {', '.join(installed)}")
+    request = probe_request(SMALL_BN_CNN, mnist, curve_steps=100)
+    results = {}
+    for framework in installed:
+        if framework == reference_registered:
+            results[framework] = compute(framework, request, threads)  # registered in this process only
+        else:
+            (results[framework],) = compute_anywhere(framework, [request], threads)
+    for framework, result in results.items():
+        assert result["parameters"] == SMALL_BN_CNN.expected_parameters, framework
+    for a, b in itertools.combinations(results, 2):
+        assert not mismatches(results[a], results[b]), (a, b, mismatches(results[a], results[b]))
+    assert "curve" not in results[reference_registered]  # an inference runtime: forward probes only
+
+
+def test_the_reference_framework_is_an_oracle_for_every_zoo_network(reference_registered):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-0.5, 3, (16, 1, 28, 28)).astype(np.float32)
+    for network in ("keras_cnn", "mlp_bn", "lenet"):
+        oracle = create_adapter(reference_registered, network, seed=5, shared_init=True).forward(x)
+        for framework in FRAMEWORKS:
+            if framework == reference_registered or not availability(framework).ready:
+                continue
+            out = create_adapter(framework, network, seed=5, shared_init=True).forward(x)
+            assert relative_error(out, oracle) <= FORWARD_TOL, (framework, network)
+
+
+def test_a_framework_from_an_installed_plugin_is_benchmarked_and_reported(tmp_path):
+    """Installed as a distribution would be (an entry point in the mnist_framework_bench.frameworks group),
+    the test framework is benchmarked by python -m frameworks bench and appears in the report."""
+    dist = tmp_path / "site" / "numpy_reference_plugin-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: numpy-reference-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        f"[mnist_framework_bench.frameworks]\n{numpy_reference.NAME} = tests.numpy_reference:INFO\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
+    info = subprocess.run([sys.executable, "-m", "frameworks", "info"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert numpy_reference.NAME in info.stdout and info.returncode == 0, info.stdout + info.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "frameworks", "bench", "--frameworks", numpy_reference.NAME,
+                           "--networks", "lenet", "--quick", "--output-dir", str(out)],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (results,) = out.glob("bench-*/results.json")
+    run = load_run(results)
+    forward = [r for r in run.records if r.framework == numpy_reference.NAME and r.phase == "forward"]
+    assert forward and all(len(r.samples_s) >= 5 for r in forward)
+    assert "is an inference runtime" in proc.stdout  # training phases skipped, with the reason
+    (report,) = out.glob("bench-*/results-report.md")
+    assert numpy_reference.NAME in report.read_text()
+    assert json.loads(results.read_text())["processes"][0]["outcome"] == "ok"
