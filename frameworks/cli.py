@@ -93,11 +93,22 @@ def cmd_bench(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) ->
     return code
 
 
+def cmd_accuracy(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
+    """Train every framework and network from several seeds; write the accuracies and their report."""
+    from .bench.accuracy import run_accuracy
+
+    code, _ = run_accuracy(frameworks=args.frameworks, networks=args.networks, seeds=args.seeds,
+                           devices=args.devices, epochs=args.epochs, threads=args.threads, mnist_dir=args.mnist_dir,
+                           output_dir=args.output_dir, argv=argv)
+    return code
+
+
 def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
     """Write the Markdown report and charts for result files."""
     from .analysis.report import write_report
 
-    for path in write_report(args.results, args.output_dir):
+    for path in write_report(args.results, args.output_dir, mixed=args.mixed, claim=args.claim, margin=args.margin,
+                             accuracy_margin=args.accuracy_margin / 100, confidence=args.confidence):
         print(f"wrote {path}")
     return EXIT_OK
 
@@ -132,9 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(other arguments go to pytest, e.g. -k)")
     opts.add_to_argparse(bench, "bench")
 
+    accuracy = sub.add_parser("accuracy", help="train each framework and network from several seeds and compare the "
+                                               "accuracies (mean, CI, equivalence tests)")
+    opts.add_to_argparse(accuracy, "accuracy")
+
     report = sub.add_parser("report", help="Markdown report and PNG charts from results JSON")
-    report.add_argument("results", nargs="+", help="results.json written by bench (or a process's JSON)")
-    report.add_argument("--output-dir", type=opts.user_path, help="where to write (default: beside the first file)")
+    report.add_argument("results", nargs="+", help="results files written by bench or accuracy (or a process's JSON)")
+    opts.add_to_argparse(report, "report")
 
     gate = sub.add_parser("gate", help="fail when head benchmarks are slower than base (pull-request gate)")
     gate.add_argument("--base", nargs="+", required=True, help="the base branch's result JSON, one per repeat")
@@ -167,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":
             return cmd_bench(args, rest, argv)
+        if args.command == "accuracy":
+            return cmd_accuracy(args, rest, argv)
         if args.command in commands:
             return commands[args.command](args, rest)
         return args.run(args)  # a framework's own command

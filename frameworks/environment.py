@@ -124,6 +124,25 @@ def runtime_details(threads: int | None = None, adapters: Any = ()) -> dict[str,
     return details
 
 
+def source_commit() -> dict[str, Any]:
+    """The git commit of the suite's own source, when it runs from a checkout: id, branch, time, and whether
+    the working tree has changes (an installed package has none of these)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    if git("rev-parse", "--show-toplevel") != root:
+        return {}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"id": git("rev-parse", "HEAD"), "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+            "time": git("log", "-1", "--format=%cI"), "dirty": bool(status), "project": "mnist-framework-bench"}
+
+
 def framework_rows(probe_cuda: bool = False) -> list[dict[str, Any]]:
     """One row per framework: versions, whether it runs in this process, and on which devices."""
     rows = []

@@ -34,8 +34,9 @@ def test_report_tables_and_charts(tmp_path):
                        "epoch_cap": 12, "accuracy_per_epoch": [0.98, 0.985]}])
     written = report.write_report([path])
     md = written[0].read_text()
-    assert "| lenet | train_step | 128 | 12,800 (IQR 5%) | **25,600 (IQR 5%)** | 6,400 (IQR 5%) |" in md
+    assert "| lenet | train_step | 128 | 1 | 12,800 (n=1) | **25,600 (n=1)** | 6,400 (n=1) |" in md
     assert "pytorch [compile]" in md and "| 0.952 | +3.1% |" in md
+    assert "inconclusive: one process per framework" in md  # one process each: no verdict
     assert "not converged within 12 epochs" in md and "98.50%" in md
     assert written[1].suffix == ".png" and written[1].stat().st_size > 1000
     again = report.write_report([path])
@@ -46,15 +47,15 @@ def test_report_refuses_files_that_are_not_results(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(ResultsError, match="not JSON"):
-        report.load([bad])
+        report.analyse([bad])
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
     with pytest.raises(ResultsError, match="another project"):
-        report.load([other])
+        report.analyse([other])
     old = tmp_path / "old.json"
     old.write_text(json.dumps({**results_doc([]), "schema_version": 1}))
     with pytest.raises(ResultsError, match="schema version 1"):
-        report.load([old])
+        report.analyse([old])
 
 
 def test_report_command_exit_status(tmp_path, capsys):
@@ -89,7 +90,7 @@ def test_merge_keeps_the_survivors_and_reports_the_crash(tmp_path):
     assert [p["outcome"] for p in merged["processes"]] == ["ok", "crashed"]
     path = tmp_path / "results.json"
     path.write_text(json.dumps(merged))
-    assert report.load([path]).runs[0].processes[1].outcome == "crashed"
+    assert report.analyse([path]).runs[0].processes[1].outcome == "crashed"
 
 
 def test_run_directories_are_never_reused(tmp_path):

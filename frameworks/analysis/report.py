@@ -1,240 +1,657 @@
-"""``python -m frameworks report RESULTS.json [...]``: benchmark JSON -> a Markdown comparison and PNG charts.
+"""``python -m frameworks report FILES``: results -> a Markdown report with a computed verdict, and charts.
 
-Reads results files (``schema.load_run``): the merged JSON that ``python -m frameworks bench`` writes, or one
-process's JSON. Files are written atomically under new names; an existing report is never overwritten.
+Every figure is an estimate over processes (each process summarised by its median round) with a 95%
+confidence interval; every comparison carries its interval, a rank test corrected for multiplicity, and a
+verdict in words (``analysis/stats.py``). Accuracy results (``python -m frameworks accuracy``) add the
+accuracy verdict. Several files are pooled only when they are like for like (the same settings, machine and
+versions); otherwise the report refuses, unless asked to keep each file's figures apart (``mixed``), and it
+always says which file each figure came from. Files are written atomically under new names; an existing
+report is never overwritten.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bench.schema import EPOCH, FIDELITY, STEP, TIME_TO_ACCURACY, BenchRecord, Run, load_run
+from ..bench.schema import (
+    EPOCH,
+    FIDELITY,
+    IDIOMATIC,
+    STEP,
+    TIME_TO_ACCURACY,
+    AccuracyRun,
+    BenchRecord,
+    ResultsError,
+    Run,
+    load_any,
+)
 from ..fileio import atomic_path, write_text
 from ..registry import FRAMEWORKS
 from ..specs import NETWORKS
+from . import stats
 
-PHASE_ORDER = ("forward", "backward", "train_step", "epoch-staged", "epoch-framework")
+PHASE_ORDER = ("forward", "backward", "train_step", "epoch-staged", "epoch-framework", "latency")
+HEADLINE_KINDS = (STEP, EPOCH)
 
 
-def spread(r: BenchRecord) -> str:
-    n = len(r.samples_s)
-    if n < 2 or not r.median_s > 0:
-        return f"{n} round" + ("s" if n != 1 else "")
-    return f"IQR {100 * r.iqr_s / r.median_s:.0f}%"
+# --- reading and pooling --------------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    """One benchmark of one framework (and variant) across every process that ran it."""
+
+    column: str
+    framework: str
+    variant: str
+    kind: str
+    network: str
+    device: str
+    phase: str
+    batch: int | None
+    images: int
+    records: list[BenchRecord] = field(default_factory=list)
+    per_process: dict[str, float] = field(default_factory=dict)  # process -> images/s (its median round)
+    sources: set[int] = field(default_factory=set)  # which input files (1-based)
+    disturbed: int = 0  # processes that ran on a disturbed machine
+    estimate: stats.Estimate | None = None
+
+    @property
+    def row(self) -> tuple[str, str, str, int | None, int]:
+        return (self.network, self.device, self.phase, self.batch, self.images)
+
+    @property
+    def headline(self) -> bool:
+        """A framework's default variant (what the verdict compares across frameworks)."""
+        return self.column == self.framework
 
 
 @dataclass
-class Results:
-    """Everything read from one or more results files."""
+class Analysis:
+    """Everything a report shows, computed once from the inputs."""
 
     runs: list[Run]
+    accuracy: list[AccuracyRun]
+    sources: list[str]
+    cells: list[Cell]
+    speed: list[stats.Comparison]
+    variants: list[stats.Comparison]
+    accuracy_comparisons: list[stats.AccuracyComparison]
+    only_in_some: list[str]
+    mixed: bool
+    margin: float
+    confidence: float
 
     @property
     def records(self) -> list[BenchRecord]:
         return [r for run in self.runs for r in run.records]
 
-    @property
-    def rows(self) -> list[BenchRecord]:
-        return [r for r in self.records if r.kind in (STEP, EPOCH)]
 
-    @property
-    def fidelity(self) -> list[BenchRecord]:
-        return [r for r in self.records if r.kind == FIDELITY]
-
-    @property
-    def time_to_accuracy(self) -> list[BenchRecord]:
-        return [r for r in self.records if r.kind == TIME_TO_ACCURACY]
-
-    @property
-    def not_converged(self) -> list[dict[str, Any]]:
-        return [n for run in self.runs for n in run.not_converged]
-
-    @property
-    def sources(self) -> list[str]:
-        return [run.path for run in self.runs]
+def _columns_order(columns: Iterable[str]) -> list[str]:
+    order = {name: i for i, name in enumerate(FRAMEWORKS)}
+    return sorted(set(columns), key=lambda c: (order.get(c.split(" [")[0], 99), c))
 
 
-def load(paths: Sequence[str | os.PathLike]) -> Results:
-    """Read results files; raise ``ResultsError`` naming a file that is not the suite's results."""
-    return Results([load_run(p) for p in paths])
+def differences(runs: Sequence[Run]) -> list[str]:
+    """How benchmark runs differ in what makes their figures comparable (settings, machine, versions)."""
+    out = []
+    first = runs[0]
+
+    def machine(run: Run) -> tuple[Any, ...]:
+        m = run.machine.get("machine", {})
+        return (m.get("cpu_model"), m.get("cpu_cores"), run.machine.get("threads"))
+
+    for run in runs[1:]:
+        if run.settings.get("batch_sizes") != first.settings.get("batch_sizes") or any(
+                run.settings.get(k) != first.settings.get(k)
+                for k in ("threads", "epoch_images", "epoch_rounds", "round_seconds", "min_rounds")):
+            out.append(f"{run.path} was run with other settings than {first.path}")
+        if machine(run) != machine(first):
+            out.append(f"{run.path} ran on another machine ({machine(run)}) than {first.path} ({machine(first)})")
+        changed = {k for k in set(run.versions) | set(first.versions) if run.versions.get(k) != first.versions.get(k)}
+        if changed:
+            out.append(f"{run.path} has other versions of {', '.join(sorted(changed))} than {first.path}")
+    return out
 
 
+def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: float = stats.SPEED_MARGIN,
+            confidence: float = stats.CONFIDENCE, accuracy_margin: float = stats.ACCURACY_MARGIN) -> Analysis:
+    """Read result files and compute every estimate, comparison and verdict."""
+    if not paths:
+        raise ResultsError("no results files given")
+    loaded = [load_any(p) for p in paths]
+    runs = [r for r in loaded if isinstance(r, Run)]
+    accuracy = [r for r in loaded if isinstance(r, AccuracyRun)]
+    sources = [str(p) for p in paths]
+    if len(runs) > 1 and not mixed and (diff := differences(runs)):
+        raise ResultsError("these benchmark runs are not like for like, so their figures cannot be pooled: "
+                           + "; ".join(diff) + ". Report them one at a time, or pass --mixed to show each file's "
+                           "figures apart")
+    index = {run.path: sources.index(run.path) + 1 for run in runs}
+    cells: dict[tuple, Cell] = {}
+    for run in runs:
+        for r in run.records:
+            if r.kind not in (STEP, EPOCH, FIDELITY, IDIOMATIC) or not r.samples_s:
+                continue
+            column = r.column if not mixed or len(runs) == 1 else f"{r.column} ({index[run.path]})"
+            key = (column, r.kind, r.network, r.device, r.phase, r.batch, r.images)
+            cell = cells.get(key)
+            if cell is None:
+                cell = cells[key] = Cell(column, r.framework, r.variant, r.kind, r.network, r.device, r.phase,
+                                         r.batch, r.images)
+            process = f"{index[run.path]}:{r.process or ''}"
+            cell.records.append(r)
+            cell.per_process[process] = r.images_per_s
+            cell.sources.add(index[run.path])
+            noise = run.process(r.process)
+            if noise is not None and noise.noise is not None and noise.noise.disturbed:
+                cell.disturbed += 1
+    for cell in cells.values():
+        cell.estimate = stats.throughput(list(cell.per_process.values()), confidence)
+    all_cells = list(cells.values())
+    speed, variant_pairs = _comparisons(all_cells, confidence)
+    corrected = stats.correct(speed + variant_pairs, 1 - confidence, margin)
+    only = _only_in_some(runs) if len(runs) > 1 else []
+    acc = _accuracy_comparisons(accuracy, accuracy_margin, confidence)
+    return Analysis(runs, accuracy, sources, all_cells, corrected[:len(speed)], corrected[len(speed):], acc, only,
+                    mixed, margin, confidence)
+
+
+def _comparisons(cells: list[Cell], confidence: float) -> tuple[list[stats.Comparison], list[stats.Comparison]]:
+    """Every pair of frameworks (default variants) on each headline benchmark, and each other variant against
+    its framework's default."""
+    by_row: dict[tuple, list[Cell]] = defaultdict(list)
+    for c in cells:
+        if c.kind in HEADLINE_KINDS:
+            by_row[(c.kind, *c.row)].append(c)
+    speed, variants = [], []
+    for row, group in sorted(by_row.items(), key=lambda kv: _row_order(kv[0][1:])):
+        what = describe_row(row[1:])
+        headline = {c.column: c for c in group if c.headline}
+        for a, b in itertools.combinations(_columns_order(headline), 2):
+            speed.append(stats.compare_throughput(what, a, b, list(headline[a].per_process.values()),
+                                                  list(headline[b].per_process.values()), confidence))
+        for c in group:
+            base = next((h for h in group if h.headline and h.framework == c.framework), None)
+            if not c.headline and base is not None:
+                variants.append(stats.compare_throughput(what, c.column, base.column, list(c.per_process.values()),
+                                                         list(base.per_process.values()), confidence))
+    return speed, variants
+
+
+def _row_order(row: tuple) -> tuple:
+    network, device, phase, batch, images = row
+    nets = {n: i for i, n in enumerate(NETWORKS)}
+    phases = {p: i for i, p in enumerate(PHASE_ORDER)}
+    return (device, nets.get(network, 99), network, phases.get(phase, 99), batch or 0, images)
+
+
+def describe_row(row: tuple) -> str:
+    network, device, phase, batch, images = row
+    what = f"{network} {phase}"
+    if phase.startswith("epoch"):
+        what += f" ({images:,} images)"
+    elif batch:
+        what += f" batch {batch}"
+    return what + f" on {device}"
+
+
+def _only_in_some(runs: Sequence[Run]) -> list[str]:
+    keys = [{(r.column, r.kind, r.network, r.device, r.phase, r.batch) for r in run.records} for run in runs]
+    union = set().union(*keys)
+    out = []
+    for key in sorted(union, key=str):
+        where = [run.path for run, ks in zip(runs, keys, strict=True) if key in ks]
+        if len(where) != len(runs):
+            column, kind, network, device, phase, batch = key
+            out.append(f"{column} {network} {phase} {device}" + (f" batch {batch}" if batch else "")
+                       + f": only in {', '.join(where)}")
+    return out
+
+
+def _accuracy_comparisons(runs: Sequence[AccuracyRun], margin: float,
+                          confidence: float) -> list[stats.AccuracyComparison]:
+    by_net: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        for t in run.trainings:
+            if t.accuracy is not None:
+                by_net[(t.network, t.device)][t.framework].append(t.accuracy)
+    comparisons = []
+    for (network, device), groups in sorted(by_net.items()):
+        for a, b in itertools.combinations(_columns_order(groups), 2):
+            comparisons.append(stats.compare_accuracy(f"{network} on {device}", a, b, groups[a], groups[b], margin,
+                                                      confidence))
+    return stats.correct_accuracy(comparisons, 1 - confidence)
+
+
+# --- rendering ------------------------------------------------------------------------------------------------
 def fmt_rate(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:,.0f}"
 
 
-def _sorted_columns(rows: Iterable[BenchRecord]) -> list[str]:
-    order = {name: i for i, name in enumerate(FRAMEWORKS)}
-    return sorted({r.column for r in rows}, key=lambda c: (order.get(c.split(" [")[0], 99), c))
+def fmt_estimate(e: stats.Estimate | None) -> str:
+    if e is None or not math.isfinite(e.value):
+        return "-"
+    if e.has_interval:
+        return f"{fmt_rate(e.value)} [{fmt_rate(e.low)}-{fmt_rate(e.high)}]"
+    return f"{fmt_rate(e.value)} (n={e.n})"
 
 
-def throughput_table(rows: list[BenchRecord], device: str) -> list[str]:
-    """images/s, frameworks as columns, (network, phase, batch) as rows."""
-    rows = [r for r in rows if r.device == device]
-    columns = _sorted_columns(rows)
-    cells: dict[tuple, dict[str, BenchRecord]] = defaultdict(dict)
-    for r in rows:
-        cells[(r.network, r.phase, r.batch, r.images)][r.column] = r
-    net_order = {n: i for i, n in enumerate(NETWORKS)}
-    phase_order = {p: i for i, p in enumerate(PHASE_ORDER)}
-    keys = sorted(cells, key=lambda k: (net_order.get(k[0], 99), phase_order.get(k[1], 99), k[2] or 0, k[3]))
-    lines = ["| network | phase | batch | " + " | ".join(columns) + " |",
-             "|---|---|---|" + "---|" * len(columns)]
-    for key in keys:
-        network, phase, batch, images = key
+def throughput_table(a: Analysis, device: str) -> list[str]:
+    """images/s with 95% CIs, frameworks as columns, (network, phase, batch) as rows."""
+    cells = [c for c in a.cells if c.device == device and c.kind in HEADLINE_KINDS]
+    columns = _columns_order(c.column for c in cells)
+    rows: dict[tuple, dict[str, Cell]] = defaultdict(dict)
+    for c in cells:
+        rows[c.row][c.column] = c
+    lines = ["| network | phase | batch | processes | " + " | ".join(columns) + " |",
+             "|---|---|---|---|" + "---|" * len(columns)]
+    for row in sorted(rows, key=_row_order):
+        network, _, phase, batch, images = row
         label = phase if not phase.startswith("epoch") else f"{phase} ({images:,} images)"
-        best = max((r.images_per_s for r in cells[key].values()), default=math.nan)
+        best = max((c.estimate.value for c in rows[row].values() if c.estimate), default=math.nan)
+        ns = sorted({c.estimate.n for c in rows[row].values() if c.estimate})
         values = []
         for column in columns:
-            r = cells[key].get(column)
-            if r is None:
+            c = rows[row].get(column)
+            if c is None:
                 values.append("")
                 continue
-            text = f"{fmt_rate(r.images_per_s)} ({spread(r)})"
-            values.append(f"**{text}**" if r.images_per_s == best and len(cells[key]) > 1 else text)
-        lines.append(f"| {network} | {label} | {batch or ''} | " + " | ".join(values) + " |")
+            text = fmt_estimate(c.estimate) + (" †" if c.disturbed else "")
+            if len(a.sources) > 1:
+                text += f" ({','.join(map(str, sorted(c.sources)))})"
+            values.append(f"**{text}**" if c.estimate and c.estimate.value == best and len(rows[row]) > 1 else text)
+        lines.append(f"| {network} | {label} | {batch or ''} | {'/'.join(map(str, ns))} | " + " | ".join(values) + " |")
     return lines
 
 
-def first_call_table(rows: list[BenchRecord]) -> list[str]:
+def ranking(comparisons: Sequence[stats.Comparison], cells: Sequence[Cell]) -> str:
+    """Frameworks from fastest to slowest, joined by what the verdict between neighbours says: ">" faster,
+    "≈" equivalent within the margin, "?" not concluded."""
+    ordered = sorted((c for c in cells if c.estimate), key=lambda c: -c.estimate.value)  # type: ignore[union-attr]
+    if not ordered:
+        return ""
+    verdicts = {(c.a, c.b): c for c in comparisons}
+    parts = [f"{ordered[0].column} {fmt_rate(ordered[0].estimate.value)}"]  # type: ignore[union-attr]
+    for upper, lower in itertools.pairwise(ordered):
+        c = verdicts.get((upper.column, lower.column)) or verdicts.get((lower.column, upper.column))
+        sign = "?"
+        if c is not None and c.verdict in ("faster", "slower"):
+            sign = ">"
+        elif c is not None and c.verdict == "equivalent":
+            sign = "≈"
+        parts.append(f" {sign} {lower.column} {fmt_rate(lower.estimate.value)}")  # type: ignore[union-attr]
+    return "".join(parts)
+
+
+def scoreboard(comparisons: Sequence[stats.Comparison]) -> list[str]:
+    """Per framework, how its comparisons with every other framework came out."""
+    tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for c in comparisons:
+        if c.verdict == "faster":
+            tally[c.a]["faster"] += 1
+            tally[c.b]["slower"] += 1
+        elif c.verdict == "slower":
+            tally[c.a]["slower"] += 1
+            tally[c.b]["faster"] += 1
+        else:
+            tally[c.a][c.verdict] += 1
+            tally[c.b][c.verdict] += 1
+    lines = ["| framework | faster | slower | equivalent | inconclusive |", "|---|---|---|---|---|"]
+    for name in _columns_order(tally):
+        t = tally[name]
+        lines.append(f"| {name} | {t['faster']} | {t['slower']} | {t['equivalent']} | {t['inconclusive']} |")
+    return lines
+
+
+def claim_check(a: Analysis, framework: str) -> list[str]:
+    """Whether ``framework`` outperforms every other framework in speed and in accuracy, as computed."""
+    speed = [c for c in a.speed if framework in (c.a, c.b)]
+    wins = sum(1 for c in speed if (c.verdict == "faster" and c.a == framework)
+               or (c.verdict == "slower" and c.b == framework))
+    losses = sum(1 for c in speed if (c.verdict == "faster" and c.b == framework)
+                 or (c.verdict == "slower" and c.a == framework))
+    ties = sum(1 for c in speed if c.verdict == "equivalent")
+    open_ = len(speed) - wins - losses - ties
+    acc = [c for c in a.accuracy_comparisons if framework in (c.a, c.b)]
+    acc_wins = sum(1 for c in acc if c.verdict in ("more accurate", "less accurate")
+                   and (c.a == framework) == (c.verdict == "more accurate"))
+    acc_losses = sum(1 for c in acc if c.verdict in ("more accurate", "less accurate")) - acc_wins
+    acc_ties = sum(1 for c in acc if c.verdict == "equivalent")
+    acc_open = len(acc) - acc_wins - acc_losses - acc_ties
+    lines = [f"Claim: *{framework} outperforms the other frameworks in speed and accuracy.*", ""]
+    lines.append(f"- Speed ({len(speed)} comparisons of {framework} with another framework on one benchmark): "
+                 f"faster in {wins}, slower in {losses}, equivalent within ±{a.margin:.0%} in {ties}, "
+                 f"inconclusive in {open_}.")
+    if acc:
+        lines.append(f"- Accuracy ({len(acc)} comparisons over seeds): more accurate in {acc_wins}, less accurate "
+                     f"in {acc_losses}, equivalent within ±{100 * acc[0].margin:.1f} points in {acc_ties}, "
+                     f"inconclusive in {acc_open}.")
+    else:
+        lines.append("- Accuracy: no accuracy results in this report (python -m frameworks accuracy).")
+    if speed and wins == len(speed) and acc and acc_wins == len(acc):
+        conclusion = "the claim holds in every comparison"
+    elif losses or acc_losses or (acc and acc_ties == len(acc) and ties):
+        conclusion = ("the claim does not hold as a general statement: "
+                      + ", ".join(p for p in (f"{losses} speed comparisons go against {framework}" if losses else "",
+                                             f"{acc_losses} accuracy comparisons go against it" if acc_losses else "",
+                                             f"{acc_ties} accuracy comparisons are equivalent" if acc_ties else "",
+                                             f"{ties} speed comparisons are equivalent" if ties else "") if p))
+    else:
+        conclusion = "the claim is neither shown nor refuted by these results"
+    lines += ["", f"**Verdict: {conclusion}.**"]
+    return lines
+
+
+def verdict_section(a: Analysis, claim: str | None) -> list[str]:
+    out = ["## Verdict", ""]
+    n_tests = sum(1 for c in a.speed + a.variants if math.isfinite(c.p))
+    out += [f"Computed from the figures below ({stats.__name__.rsplit('.', 1)[-1]}.py): each process is summarised "
+            "by its median round; a framework's figure is the geometric mean over its processes with a "
+            f"{a.confidence:.0%} bootstrap interval over processes; each pair's throughput ratio has a bootstrap "
+            "interval and an exact Mann-Whitney U test on the per-process figures, corrected with "
+            f"Benjamini-Hochberg over the {n_tests} comparisons of this report. \"Faster\" needs the interval to "
+            "exclude 1 and the corrected test to reject; \"equivalent\" needs the whole interval within "
+            f"±{a.margin:.0%}; anything else is inconclusive.", ""]
+    if claim:
+        out += ["### Claim check", ""] + claim_check(a, claim) + [""]
+    headline = [c for c in a.speed if math.isfinite(c.ratio)]
+    if headline:
+        out += ["### Speed", "", "Every framework against every other, on every benchmark:", ""] + scoreboard(
+            headline) + [""]
+        out += ["From fastest to slowest (images/s; `>` faster, `≈` equivalent, `?` not concluded, between "
+                "neighbours):", "", "| benchmark | ranking |", "|---|---|"]
+        by_what: dict[str, list[stats.Comparison]] = defaultdict(list)
+        for c in a.speed:
+            by_what[c.what].append(c)
+        for what, comparisons in by_what.items():
+            cells = [c for c in a.cells if c.kind in HEADLINE_KINDS and c.headline and describe_row(c.row) == what]
+            out.append(f"| {what} | {ranking(comparisons, cells)} |")
+        out += ["", "<details><summary>Every comparison</summary>", "",
+                "| benchmark | a / b | ratio [95% CI] | p (adjusted) | verdict |", "|---|---|---|---|---|"]
+        for c in a.speed:
+            out.append(_comparison_row(c))
+        out += ["", "</details>", ""]
+    if a.variants:
+        out += ["### Variants against their framework's default", "",
+                "| benchmark | a / b | ratio [95% CI] | p (adjusted) | verdict |", "|---|---|---|---|---|"]
+        out += [_comparison_row(c) for c in a.variants] + [""]
+    if a.accuracy:
+        out += accuracy_section(a)
+    return out
+
+
+def _comparison_row(c: stats.Comparison) -> str:
+    interval = f"{c.ratio:.3f} [{c.low:.3f}-{c.high:.3f}]" if math.isfinite(c.low) else f"{c.ratio:.3f}"
+    p = f"{c.p:.4f} ({c.p_adjusted:.4f})" if math.isfinite(c.p) else "-"
+    return f"| {c.what} | {c.a} / {c.b} | {interval} | {p} | {c.words} |"
+
+
+def accuracy_section(a: Analysis) -> list[str]:
+    trainings = [t for run in a.accuracy for t in run.trainings]
+    groups: dict[tuple[str, str, str], list] = defaultdict(list)
+    for t in trainings:
+        groups[(t.network, t.device, t.framework)].append(t)
+    nets = {n: i for i, n in enumerate(NETWORKS)}
+    order = {name: i for i, name in enumerate(FRAMEWORKS)}
+    out = ["### Accuracy", "",
+           "Test accuracy after the recipe's epochs, one training per seed (Student t interval over seeds). "
+           "Failed and diverged runs are counted, never dropped: a failed run has no accuracy, a diverged one "
+           "keeps the accuracy it ended with.", "",
+           "| network | framework | seeds | mean | sd | 95% CI | range | failed / diverged | reached target |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for key in sorted(groups, key=lambda k: (nets.get(k[0], 99), k[1], order.get(k[2], 99))):
+        network, device, framework = key
+        ts = groups[key]
+        accs = [t.accuracy for t in ts if t.accuracy is not None]
+        estimate, sd = stats.mean_with_interval(accs, a.confidence)
+        failed = sum(1 for t in ts if t.accuracy is None)
+        diverged = sum(1 for t in ts if t.diverged)
+        target = ts[0].target
+        reached = [t.seconds_to_target for t in ts if t.seconds_to_target is not None]
+        target_text = "-" if target is None else (
+            f"{len(reached)}/{len(ts)} reached {target:.1%} within {ts[0].epochs} epochs"
+            + (f" (median {sorted(reached)[len(reached) // 2]:.0f} s)" if reached else ""))
+        ci = (f"{estimate.low:.2%}-{estimate.high:.2%}" if estimate.has_interval else "-")
+        span = f"{min(accs):.2%}-{max(accs):.2%}" if accs else "-"
+        mean = f"{estimate.value:.2%}" if math.isfinite(estimate.value) else "-"
+        sd_text = f"{100 * sd:.2f} pts" if math.isfinite(sd) else "-"
+        out.append(f"| {network}{'' if device == 'cpu' else f' ({device})'} | {framework} | {len(ts)} | {mean} | "
+                   f"{sd_text} | {ci} | {span} | {failed} / {diverged} | {target_text} |")
+    if a.accuracy_comparisons:
+        out += ["", f"Pairs (Welch's t-test for a difference, two one-sided tests for equivalence within "
+                f"±{100 * a.accuracy_comparisons[0].margin:.1f} points, each corrected with Benjamini-Hochberg):", "",
+                "| network | a / b | difference [95% CI] | p difference (adj.) | p equivalence (adj.) | verdict |",
+                "|---|---|---|---|---|---|"]
+        for c in a.accuracy_comparisons:
+            diff = (f"{100 * c.difference:+.2f} [{100 * c.low:+.2f} to {100 * c.high:+.2f}] pts"
+                    if math.isfinite(c.low) else f"{100 * c.difference:+.2f} pts")
+            p = f"{c.p_adjusted:.4f}" if math.isfinite(c.p) else "-"
+            pe = f"{c.p_equivalence:.4f}" if math.isfinite(c.p_equivalence) else "-"
+            out.append(f"| {c.network} | {c.a} / {c.b} | {diff} | {p} | {pe} | {c.words} |")
+    return out + [""]
+
+
+def first_call_table(a: Analysis) -> list[str]:
     """Seconds of the first call (compilation, tracing, allocation), kept apart from the timed rounds."""
-    steps = [r for r in rows if r.phase in ("forward", "backward", "train_step") and r.first_call_s is not None]
-    if not steps:
+    grouped: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for c in a.cells:
+        if c.kind == STEP:
+            for r in c.records:
+                if r.first_call_s is not None:
+                    grouped[(c.column, c.network, c.device, c.batch)][c.phase].append(r.first_call_s)
+    if not grouped:
         return []
     lines = ["| framework | network | device | batch | forward | backward | train_step |",
              "|---|---|---|---|---|---|---|"]
-    grouped: dict[tuple, dict[str, float]] = defaultdict(dict)
-    for r in steps:
-        grouped[(r.column, r.network, r.device, r.batch)][r.phase] = r.first_call_s  # type: ignore[assignment]
-    for (column, network, device, batch), phases in sorted(grouped.items()):
-        values = [f"{phases[p]:.2f} s" if p in phases else "" for p in ("forward", "backward", "train_step")]
+    for (column, network, device, batch), phases in sorted(grouped.items(), key=lambda kv: str(kv[0])):
+        values = [f"{sorted(phases[p])[len(phases[p]) // 2]:.2f} s" if p in phases else ""
+                  for p in ("forward", "backward", "train_step")]
         lines.append(f"| {column} | {network} | {device} | {batch} | " + " | ".join(values) + " |")
     return lines
 
 
-def fidelity_table(fidelity: list[BenchRecord]) -> list[str]:
-    if not fidelity:
+def fidelity_table(a: Analysis) -> list[str]:
+    cells = [c for c in a.cells if c.kind == FIDELITY]
+    if not cells:
         return []
-    lines = ["| framework | network | phase | suite median | own tool median | suite / own | own tool drift "
-             "| own tool |",
-             "|---|---|---|---|---|---|---|---|"]
-    for row in fidelity:
-        f = row.details
-        ratio, own, drift = f.get("suite_over_own"), f.get("own_median_s"), f.get("own_drift")
-        lines.append(f"| {row.framework} | {row.network} | {row.phase} | {1e3 * row.median_s:.2f} ms | "
-                     f"{'' if own is None else f'{1e3 * own:.2f} ms'} | {'' if ratio is None else f'{ratio:.3f}'} | "
-                     f"{'' if drift is None else f'{100 * drift:+.1f}%'} | {f.get('own_tool', '')} |")
+    lines = ["| framework | network | phase | suite median | own tool median | suite / own (processes) | "
+             "own tool drift | own tool |", "|---|---|---|---|---|---|---|---|"]
+    for c in sorted(cells, key=lambda c: (_columns_order([c.column]), c.network, c.phase)):
+        ratios = [r.details["suite_over_own"] for r in c.records if r.details.get("suite_over_own")]
+        own = [r.details["own_median_s"] for r in c.records if r.details.get("own_median_s")]
+        drift = [r.details["own_drift"] for r in c.records if r.details.get("own_drift") is not None]
+        median = sorted(r.median_s for r in c.records)[len(c.records) // 2]
+        ratio = "" if not ratios else (f"{sorted(ratios)[len(ratios) // 2]:.3f}" + (
+            f" ({min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)})" if len(ratios) > 1 else ""))
+        own_text = f"{1e3 * sorted(own)[len(own) // 2]:.2f} ms" if own else ""
+        drift_text = f"{100 * sorted(drift)[len(drift) // 2]:+.1f}%" if drift else ""
+        tool = c.records[0].details.get("own_tool", "")
+        lines.append(f"| {c.column} | {c.network} | {c.phase} | {1e3 * median:.2f} ms | {own_text} | {ratio} | "
+                     f"{drift_text} | {tool} |")
     return lines
 
 
-def time_to_accuracy_table(converged: list[BenchRecord], not_converged: list[dict[str, Any]]) -> list[str]:
+def idiomatic_table(a: Analysis) -> list[str]:
+    cells = [c for c in a.cells if c.kind == IDIOMATIC]
+    if not cells:
+        return []
+    lines = ["| framework | network | tutorial-style script, images/s | the suite's epoch, images/s | suite / script "
+             "| what the script does |", "|---|---|---|---|---|---|"]
+    for c in sorted(cells, key=lambda c: (_columns_order([c.column]), c.network)):
+        suite = next((s for s in a.cells if s.kind == EPOCH and s.framework == c.framework and s.headline
+                      and s.network == c.network and s.phase == "epoch-framework" and s.device == c.device), None)
+        ratio = (f"{suite.estimate.value / c.estimate.value:.3f}"
+                 if suite and suite.estimate and c.estimate and c.estimate.value > 0 else "")
+        lines.append(f"| {c.column} | {c.network} | {fmt_estimate(c.estimate)} | "
+                     f"{fmt_estimate(suite.estimate) if suite else ''} | {ratio} | "
+                     f"{c.records[0].details.get('script', '')} |")
+    return lines
+
+
+def time_to_accuracy_table(a: Analysis) -> list[str]:
+    converged = [r for r in a.records if r.kind == TIME_TO_ACCURACY]
+    not_converged = [n for run in a.runs for n in run.not_converged]
     if not converged and not not_converged:
         return []
     lines = ["| framework | network | device | target | result | accuracy after each epoch |",
              "|---|---|---|---|---|---|"]
     for r in converged:
         t = r.details
-        accs = ", ".join(f"{a:.2%}" for a in t.get("accuracy_per_epoch", []))
+        accs = ", ".join(f"{x:.2%}" for x in t.get("accuracy_per_epoch", []))
         lines.append(f"| {r.framework} | {r.network} | {r.device} | {t['target']:.1%} | "
                      f"{r.median_s:.1f} s ({t.get('epochs')} epochs) | {accs} |")
     for t in not_converged:
-        accs = ", ".join(f"{a:.2%}" for a in t.get("accuracy_per_epoch", []))
+        accs = ", ".join(f"{x:.2%}" for x in t.get("accuracy_per_epoch", []))
         lines.append(f"| {t['framework']} | {t['network']} | {t['device']} | {t['target']:.1%} | "
                      f"not converged within {t['epoch_cap']} epochs | {accs} |")
     return lines
 
 
-def machine_lines(res: Results) -> list[str]:
-    run = res.runs[0]
-    details = run.machine
-    m = details.get("machine", {})
+def machine_lines(a: Analysis) -> list[str]:
     lines = []
-    if m:
-        lines.append(f"- Machine: {m.get('cpu_model')} ({m.get('cpu_cores')} cores, {m.get('usable_cores')} usable), "
-                     f"{m.get('memory_gib')} GiB, {m.get('os')} {m.get('machine')}, Python {m.get('python')}")
-    if details.get("threads") is not None:
-        lines.append(f"- Threads: {details['threads']} intra-op threads for every framework")
-    if details.get("versions"):
-        lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in details["versions"].items()))
-    gpu = details.get("gpu", {})
-    if gpu:
-        lines.append("- GPU: " + "; ".join(f"{k} {v}" for k, v in gpu.items()))
-    if details.get("math_libraries"):
-        lines.append("- Math libraries loaded (first process): " + ", ".join(details["math_libraries"]))
-    if run.commit.get("id"):
-        lines.append(f"- Commit: {run.commit['id'][:12]}{' (dirty)' if run.commit.get('dirty') else ''}")
+    for i, run in enumerate([*a.runs, *a.accuracy], 1):
+        details = run.machine
+        m = details.get("machine", {})
+        tag = f" [{a.sources.index(run.path) + 1}]" if len(a.sources) > 1 else ""
+        if m:
+            lines.append(f"- Machine{tag}: {m.get('cpu_model')} ({m.get('cpu_cores')} cores, {m.get('usable_cores')} "
+                         f"usable), {m.get('memory_gib')} GiB, {m.get('os')} {m.get('machine')}, Python "
+                         f"{m.get('python')}")
+        if details.get("threads") is not None:
+            lines.append(f"- Threads{tag}: {details['threads']} intra-op threads for every framework")
+        if details.get("versions"):
+            lines.append(f"- Versions{tag}: " + ", ".join(f"{k} {v}" for k, v in details["versions"].items()))
+        if details.get("gpu"):
+            lines.append(f"- GPU{tag}: " + "; ".join(f"{k} {v}" for k, v in details["gpu"].items()))
+        if isinstance(run, Run) and run.commit.get("id"):
+            lines.append(f"- Commit{tag}: {run.commit['id'][:12]}{' (dirty)' if run.commit.get('dirty') else ''}")
+        if run.settings:
+            shown = {k: v for k, v in run.settings.items() if v not in (None, [], False)}
+            lines.append(f"- Settings{tag}: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+        if run.command:
+            lines.append(f"- Command{tag}: `{' '.join(run.command)}`")
+        if i > 3 and len(a.runs) + len(a.accuracy) > 4:
+            lines.append(f"- ... and {len(a.runs) + len(a.accuracy) - i} more inputs")
+            break
     return lines
 
 
-def markdown(res: Results, charts: Sequence[Path] = ()) -> str:
+def processes_section(a: Analysis) -> list[str]:
+    processes = [(run, p) for run in a.runs for p in run.processes]
+    if not processes:
+        return []
+    disturbed = [p for _, p in processes if p.noise is not None and p.noise.disturbed]
+    out = ["## Processes", ""]
+    if disturbed:
+        out += [f"**{len(disturbed)} of {len(processes)} processes ran while the machine was busy** (marked "
+                "† in the tables): their figures are kept, not silently mixed in, and the intervals include "
+                "them; re-run on a quiet machine to remove the doubt.", ""]
+    out += ["| process | environment | outcome | results | machine while it ran |", "|---|---|---|---|---|"]
+    for run, p in processes:
+        env = ", ".join(f"{k}={v}" for k, v in p.environment.items())
+        machine = ""
+        if p.noise is not None:
+            n = p.noise
+            parts = []
+            if n.others_cpu is not None:
+                parts.append(f"others {n.others_cpu:.0%} of the CPU")
+            if n.steal is not None:
+                parts.append(f"steal {n.steal:.0%}")
+            if n.load_before is not None:
+                parts.append(f"load {n.load_before:.2f} before")
+            machine = (f"**disturbed: {n.disturbed}**" if n.disturbed else "quiet") + (
+                f" ({', '.join(parts)})" if parts else "")
+        label = p.label + (f" [{a.sources.index(run.path) + 1}]" if len(a.sources) > 1 else "")
+        out.append(f"| {label} | {env} | {p.status} | {p.benchmarks} | {machine} |")
+    return out + [""]
+
+
+def markdown(a: Analysis, charts: Sequence[Path] = (), claim: str | None = None,
+             extra_sections: Sequence[list[str]] = ()) -> str:
     """The report as Markdown."""
-    out = ["# MNIST framework benchmark report", "", f"Sources: {', '.join(res.sources)}", ""]
-    out += machine_lines(res) + [""]
-    processes = [p for run in res.runs for p in run.processes]
-    if processes:
-        out += ["## Processes", "", "| process | environment | outcome | results | machine while it ran |",
-                "|---|---|---|---|---|"]
-        for p in processes:
-            env = ", ".join(f"{k}={v}" for k, v in p.environment.items())
-            machine = "" if p.noise is None else (f"**disturbed: {p.noise.disturbed}**" if p.noise.disturbed else
-                                                  "quiet" + (f" (others {p.noise.others_cpu:.0%} of the CPU)"
-                                                             if p.noise.others_cpu is not None else ""))
-            out.append(f"| {p.label} | {env} | {p.status} | {p.benchmarks} | {machine} |")
-        out.append("")
-    out += ["## Throughput (images/s, median over the timed rounds; spread as IQR / median)", "",
-            "Warm-up and the first call are excluded (their time is below); every call ends with the device "
-            "synchronised. The best figure of each row is in bold.", ""]
-    for device in sorted({r.device for r in res.rows}):
-        out += [f"### {device}", ""] + throughput_table(res.rows, device) + [""]
-    if not res.rows:
+    out = ["# MNIST framework benchmark report", ""]
+    out += ["Sources: " + ", ".join(f"[{i}] {s}" if len(a.sources) > 1 else s
+                                    for i, s in enumerate(a.sources, 1)), ""]
+    if any(run.interrupted for run in [*a.runs, *a.accuracy]):
+        out += ["**The run was interrupted: only what finished is reported.**", ""]
+    if a.only_in_some:
+        out += ["## Benchmarks in some inputs only", "", "Not compared across inputs:", ""]
+        out += [f"- {line}" for line in a.only_in_some] + [""]
+    out += machine_lines(a) + [""]
+    if a.runs or a.accuracy:
+        out += verdict_section(a, claim)
+    out += processes_section(a)
+    devices = sorted({c.device for c in a.cells if c.kind in HEADLINE_KINDS})
+    if devices:
+        out += [f"## Throughput (images/s: geometric mean over processes [{a.confidence:.0%} CI])", "",
+                "Each process's figure is its median timed round; warm-up and the first call are excluded (their "
+                "time is below); every call ends with the device synchronised. The best figure of each row is in "
+                "bold; † marks a figure with processes that ran on a disturbed machine."
+                + (" The numbers in brackets after a figure are the inputs it came from." if len(a.sources) > 1
+                   else ""), ""]
+        for device in devices:
+            out += [f"### {device}", ""] + throughput_table(a, device) + [""]
+    elif a.runs:
         out += ["No throughput results in these files.", ""]
-    if table := first_call_table(res.rows):
-        out += ["## First call (compilation, tracing, first allocation)", ""] + table + [""]
-    if table := fidelity_table(res.fidelity):
-        out += ["## Fidelity: the suite's timing beside each framework's own tool (same model, same run)", "",
+    if table := first_call_table(a):
+        out += ["## First call (compilation, tracing, first allocation; median over processes)", ""] + table + [""]
+    if table := fidelity_table(a):
+        out += ["## Fidelity: the suite's timing beside each framework's own tool (same model, same process)", "",
                 "A ratio near 1 means the suite adds no overhead and the two agree.", ""] + table + [""]
-    if table := time_to_accuracy_table(res.time_to_accuracy, res.not_converged):
+    if table := idiomatic_table(a):
+        out += ["## Fidelity to idiomatic code: the suite's epoch beside a tutorial-style training script", "",
+                "Each script is written the way its framework's own tutorial writes it, with no suite code; a "
+                "ratio near 1 means the suite's harness does not handicap the framework.", ""] + table + [""]
+    if table := time_to_accuracy_table(a):
         out += ["## Time to accuracy (data loading, model building, training and per-epoch evaluation)", ""]
         out += table + [""]
-    for chart in charts:
-        out += [f"![{chart.stem}]({chart.name})", ""]
+    for section in extra_sections:
+        out += list(section) + [""]
+    for chart_path in charts:
+        out += [f"![{chart_path.stem}]({chart_path.name})", ""]
     return "\n".join(out)
 
 
-def chart(res: Results, device: str, path: Path) -> Path | None:
-    """A PNG of images/s per framework, one panel per phase, bars grouped by network."""
-    rows = [r for r in res.rows if r.device == device]
-    if not rows:
+def chart(a: Analysis, device: str, path: Path) -> Path | None:
+    """A PNG of images/s per framework with 95% CIs as error bars, one panel per phase, bars by network."""
+    cells = [c for c in a.cells if c.device == device and c.kind in HEADLINE_KINDS and c.estimate]
+    if not cells:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    phases = [p for p in PHASE_ORDER if any(r.phase == p for r in rows)]
-    columns = _sorted_columns(rows)
-    networks = [n for n in NETWORKS if any(r.network == n for r in rows)]
-    fig, axes = plt.subplots(1, len(phases), figsize=(4.2 * len(phases), 4.2), squeeze=False)
+    phases = [p for p in PHASE_ORDER if any(c.phase == p for c in cells)]
+    columns = _columns_order(c.column for c in cells)
+    networks = [n for n in NETWORKS if any(c.network == n for c in cells)] + sorted(
+        {c.network for c in cells} - set(NETWORKS))
+    fig, axes = plt.subplots(1, len(phases), figsize=(4.2 * len(phases), 4.4), squeeze=False)
     width = 0.8 / max(len(columns), 1)
     for ax, phase in zip(axes[0], phases, strict=True):
         for i, column in enumerate(columns):
-            values = []
+            values, low, high = [], [], []
             for network in networks:
-                match = [r for r in rows if r.phase == phase and r.network == network and r.column == column]
-                values.append(max((r.images_per_s for r in match), default=0.0))
-            ax.bar([j + i * width for j in range(len(networks))], values, width, label=column)
+                match = [c for c in cells if c.phase == phase and c.network == network and c.column == column]
+                best = max(match, key=lambda c: c.estimate.value, default=None)  # type: ignore[union-attr]
+                e = best.estimate if best else None
+                values.append(e.value if e else 0.0)
+                low.append(e.value - e.low if e and e.has_interval else 0.0)
+                high.append(e.high - e.value if e and e.has_interval else 0.0)
+            ax.bar([j + i * width for j in range(len(networks))], values, width, yerr=[low, high], capsize=2,
+                   label=column)
         ax.set_title(phase)
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(networks))], networks)
         ax.set_yscale("log")
         ax.set_ylabel("images/s")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"MNIST throughput on {device} (higher is better)")
+    fig.suptitle(f"MNIST throughput on {device}, 95% CIs over processes (higher is better)")
     fig.tight_layout()
     try:
         with atomic_path(path, suffix=".png") as tmp:
@@ -250,24 +667,34 @@ def unused_path(directory: Path, stem: str, suffix: str) -> Path:
         path = directory / f"{stem}{'' if n == 0 else f'-{n}'}{suffix}"
         if not path.exists():
             return path
-    raise RuntimeError(f"no free file name for {stem}{suffix} in {directory}")
+    raise ResultsError(f"no free file name for {stem}{suffix} in {directory}")
 
 
-def write_report(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLike | None = None) -> list[Path]:
+def write_report(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLike | None = None, *,
+                 mixed: bool = False, claim: str | None = None, margin: float = stats.SPEED_MARGIN,
+                 accuracy_margin: float = stats.ACCURACY_MARGIN, confidence: float = stats.CONFIDENCE,
+                 extra_sections: Sequence[list[str]] = ()) -> list[Path]:
     """Write the Markdown report and its charts beside the first result file (or in ``output_dir``)."""
-    res = load(paths)
+    a = analyse(paths, mixed=mixed, margin=margin, confidence=confidence, accuracy_margin=accuracy_margin)
+    if claim is not None and claim not in {c for cell in a.cells for c in (cell.column,)} | {
+            t.framework for run in a.accuracy for t in run.trainings}:
+        raise ResultsError(f"--claim {claim}: no results for that framework in these files")
     out_dir = Path(output_dir) if output_dir else Path(paths[0]).parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not out_dir.is_dir():
+        if not out_dir.parent.is_dir():  # a typo is never created
+            raise ResultsError(f"--output-dir {out_dir}: its parent {out_dir.parent} does not exist")
+        out_dir.mkdir()
     stem = Path(paths[0]).stem
     charts = []
     try:
         import matplotlib  # noqa: F401
 
-        for device in sorted({r.device for r in res.rows}):
-            made = chart(res, device, unused_path(out_dir, f"{stem}-{device}", ".png"))
+        for device in sorted({c.device for c in a.cells if c.kind in HEADLINE_KINDS}):
+            made = chart(a, device, unused_path(out_dir, f"{stem}-{device}", ".png"))
             if made:
                 charts.append(made)
     except ImportError:
         print("matplotlib is not installed: writing the Markdown report without charts")
-    md_path = write_text(unused_path(out_dir, f"{stem}-report", ".md"), markdown(res, charts))
+    md_path = write_text(unused_path(out_dir, f"{stem}-report", ".md"),
+                         markdown(a, charts, claim, extra_sections))
     return [md_path, *charts]

@@ -44,6 +44,14 @@ def _names(kind: str, valid: Callable[[], Iterable[str]]) -> Callable[[str], lis
     return parse
 
 
+def framework_name(text: str) -> str:
+    """One framework name."""
+    names = _names("framework", lambda: FRAMEWORKS)(text)
+    if len(names) != 1:
+        raise argparse.ArgumentTypeError(f"give one framework, got {len(names)}: {text!r}")
+    return names[0]
+
+
 def _all_variants() -> list[str]:
     return list(dict.fromkeys(v for info in FRAMEWORKS.values() for v in info.variants))
 
@@ -182,8 +190,24 @@ OPTIONS: tuple[Option, ...] = (
            scopes=_scopes("bench")),
     Option("--repeats", "run every framework this many times, each in a fresh process, interleaved "
            "(default 1)", positive_int, default=1, scopes=_scopes("bench"), metavar="N"),
-    Option("--output-dir", "where runs are written (default: ./bench-results)", user_path,
-           default=None, scopes=_scopes("bench", "accuracy", "export"), metavar="DIR"),
+    Option("--seeds", "train each framework and network from this many seeds, 0 to N-1 (default 5)", positive_int,
+           default=5, scopes=_scopes("accuracy"), metavar="N"),
+    Option("--epochs", "epochs per training (default: the network's recipe)", positive_int,
+           scopes=_scopes("accuracy"), metavar="N"),
+    # reading results
+    Option("--claim", "also check the claim that this framework outperforms the others in speed and accuracy",
+           framework_name, scopes=_scopes("report"), metavar="FRAMEWORK"),
+    Option("--mixed", "pool nothing across inputs that are not like for like (other settings, machine or "
+           "versions): show each file's figures apart instead of refusing", scopes=_scopes("report")),
+    Option("--margin", "speed differences within this fraction count as equivalent (default 0.05 = +-5%%)", fraction,
+           default=0.05, scopes=_scopes("report"), metavar="FRACTION"),
+    Option("--accuracy-margin", "accuracy differences within this many points count as equivalent (default 0.3)",
+           positive_float, default=0.3, scopes=_scopes("report"), metavar="POINTS"),
+    Option("--confidence", "confidence level of every interval and test (default 0.95)", fraction, default=0.95,
+           scopes=_scopes("report", "gate"), metavar="LEVEL"),
+    Option("--output-dir", "where runs are written (default: ./bench-results; accuracy: ./accuracy-results)",
+           user_path,
+           default=None, scopes=_scopes("bench", "accuracy", "export", "report"), metavar="DIR"),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
 

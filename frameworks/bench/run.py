@@ -130,14 +130,14 @@ def interleaved(groups: Sequence[ProcessGroup], repeats: int) -> list[tuple[int,
     return order
 
 
-def new_run_dir(output_dir: Path) -> Path:
+def new_run_dir(output_dir: Path, prefix: str = "bench") -> Path:
     """A fresh directory for one run's files, named by the time; never an existing one."""
     output_dir = Path(output_dir).resolve()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         output_dir.mkdir(exist_ok=True)
         for n in range(1000):
-            candidate = output_dir / (f"bench-{stamp}" + (f"-{n}" if n else ""))
+            candidate = output_dir / (f"{prefix}-{stamp}" + (f"-{n}" if n else ""))
             try:
                 candidate.mkdir()
                 return candidate
@@ -225,7 +225,7 @@ def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, r
 def merge(outcomes: list[dict[str, Any]], settings: Settings, argv: Sequence[str],
           interrupted: bool = False) -> dict[str, Any]:
     """One run document from the processes' results, with each process's record."""
-    from ..environment import runtime_details
+    from ..environment import runtime_details, source_commit
 
     machine_info: dict[str, Any] = {}
     commit_info: dict[str, Any] = {}
@@ -237,6 +237,7 @@ def merge(outcomes: list[dict[str, Any]], settings: Settings, argv: Sequence[str
         not_converged += results.get("not_converged", [])
     if not machine_info:  # no process finished its JSON: describe the machine from here
         machine_info = {"mnist_framework_bench": runtime_details(threads=settings.threads)}
+    commit_info = source_commit() or commit_info  # the processes run elsewhere: ask the suite's own checkout
     return document(command=list(argv), settings=settings.to_json(), processes=[o["record"] for o in outcomes],
                     benchmarks=[b for o in outcomes for b in o["benchmarks"]], machine_info=machine_info,
                     commit_info=commit_info, not_converged=not_converged,

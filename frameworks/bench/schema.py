@@ -28,6 +28,9 @@ STEP, EPOCH, FIDELITY, LATENCY, TIME_TO_ACCURACY, CALIBRATION, IDIOMATIC = (
     "step", "epoch", "fidelity", "latency", "time-to-accuracy", "calibration", "idiomatic")
 
 
+BENCHMARKS, ACCURACY = "benchmarks", "accuracy"  # what a results document holds (its "document" key)
+
+
 class ResultsError(BenchError, ValueError):
     """A results file that cannot be used: not the suite's, another schema version, or unreadable."""
 
@@ -197,16 +200,18 @@ def document(*, command: list[str], settings: dict[str, Any], processes: list[Pr
              not_converged: list[dict[str, Any]], datetime: str, suite_version: str,
              interrupted: bool = False) -> dict[str, Any]:
     """A merged run document (what ``bench`` writes as results.json)."""
-    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "suite_version": suite_version,
-            "datetime": datetime, "command": command, "settings": settings, "interrupted": interrupted,
-            "processes": [dataclasses.asdict(p) for p in processes], "benchmarks": benchmarks,
-            "not_converged": not_converged, "machine_info": machine_info, "commit_info": commit_info}
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "document": BENCHMARKS,
+            "suite_version": suite_version, "datetime": datetime, "command": command, "settings": settings,
+            "interrupted": interrupted, "processes": [dataclasses.asdict(p) for p in processes],
+            "benchmarks": benchmarks, "not_converged": not_converged, "machine_info": machine_info,
+            "commit_info": commit_info}
 
 
 def stamp(output_json: dict[str, Any], settings: dict[str, Any]) -> None:
     """Mark one process's pytest-benchmark JSON as the suite's (the plugin's update-json hook)."""
     output_json["schema"] = SCHEMA
     output_json["schema_version"] = SCHEMA_VERSION
+    output_json["document"] = BENCHMARKS
     output_json["settings"] = settings
 
 
@@ -229,15 +234,22 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
         raise ResultsError(f"{path}: results schema version {version!r}, but this suite (version "
                            f"{SCHEMA_VERSION}) reads only version {SCHEMA_VERSION}; re-run the benchmarks with "
                            "this version of the suite, or read the file with the version that wrote it")
-    if not isinstance(doc.get("benchmarks"), list):
-        raise ResultsError(f"{path}: no benchmarks list")
     return doc
 
 
-def load_run(path: str | os.PathLike) -> Run:
-    """Read a results file (a merged run or one process's JSON) into a ``Run``."""
-    doc = read_json(path)
+def document_kind(doc: dict[str, Any]) -> str:
+    """What a results document holds: "benchmarks" (bench, or one process's pytest JSON) or "accuracy"."""
+    return str(doc.get("document", BENCHMARKS))
+
+
+def load_run(path: str | os.PathLike, doc: dict[str, Any] | None = None) -> Run:
+    """Read a benchmark results file (a merged run or one process's JSON) into a ``Run``."""
+    doc = read_json(path) if doc is None else doc
     source = str(path)
+    if document_kind(doc) != BENCHMARKS:
+        raise ResultsError(f"{source}: holds {document_kind(doc)} results, not benchmarks")
+    if not isinstance(doc.get("benchmarks"), list):
+        raise ResultsError(f"{source}: no benchmarks list")
     records = []
     for entry in doc["benchmarks"]:
         if not isinstance(entry, dict):
@@ -255,3 +267,81 @@ def load_run(path: str | os.PathLike) -> Run:
                datetime=str(doc.get("datetime", "")),
                not_converged=[n for n in doc.get("not_converged", []) if isinstance(n, dict)],
                command=[str(c) for c in doc.get("command", [])], interrupted=bool(doc.get("interrupted")))
+
+
+# --- accuracy over seeds ------------------------------------------------------------------------------------
+@dataclass
+class TrainingRecord:
+    """One training run of the recipe from one seed: the test accuracy it reached, and how it got there."""
+
+    framework: str
+    network: str
+    device: str
+    seed: int
+    epochs: int
+    accuracy: float | None  # final test accuracy; None when the run failed
+    accuracy_per_epoch: list[float] = field(default_factory=list)
+    seconds: float | None = None  # training time (fit), evaluation excluded
+    target: float | None = None  # the spec's time-to-accuracy target
+    seconds_to_target: float | None = None  # training seconds until the first epoch at or above the target
+    diverged: bool = False  # a non-finite loss
+    error: str | None = None  # why the run failed (it is counted, never dropped)
+    version: str = ""
+    process: str | None = None
+
+    @property
+    def reached_target(self) -> bool:
+        return self.seconds_to_target is not None
+
+    @classmethod
+    def from_json(cls, payload: Any, source: str = "") -> TrainingRecord:
+        if not isinstance(payload, dict):
+            raise ResultsError(f"{source}: a training record that is not an object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in payload.items() if k in names})
+        except TypeError as exc:
+            raise ResultsError(f"{source}: a malformed training record ({exc})") from None
+
+
+@dataclass
+class AccuracyRun:
+    """An accuracy results file, read."""
+
+    path: str
+    trainings: list[TrainingRecord]
+    settings: dict[str, Any]
+    machine: dict[str, Any]
+    datetime: str
+    command: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def accuracy_document(*, command: list[str], settings: dict[str, Any], trainings: list[TrainingRecord],
+                      machine: dict[str, Any], datetime: str, suite_version: str,
+                      interrupted: bool = False) -> dict[str, Any]:
+    """An accuracy run document (what ``python -m frameworks accuracy`` writes as accuracy.json)."""
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "document": ACCURACY, "suite_version": suite_version,
+            "datetime": datetime, "command": command, "settings": settings, "interrupted": interrupted,
+            "trainings": [dataclasses.asdict(t) for t in trainings],
+            "machine_info": {"mnist_framework_bench": machine}}
+
+
+def load_accuracy(path: str | os.PathLike, doc: dict[str, Any] | None = None) -> AccuracyRun:
+    """Read an accuracy results file."""
+    doc = read_json(path) if doc is None else doc
+    source = str(path)
+    if document_kind(doc) != ACCURACY or not isinstance(doc.get("trainings"), list):
+        raise ResultsError(f"{source}: not an accuracy results file (no trainings list)")
+    machine_info = doc.get("machine_info") if isinstance(doc.get("machine_info"), dict) else {}
+    return AccuracyRun(path=source, trainings=[TrainingRecord.from_json(t, source) for t in doc["trainings"]],
+                       settings=doc.get("settings") if isinstance(doc.get("settings"), dict) else {},
+                       machine=machine_info.get("mnist_framework_bench", {}) or {},
+                       datetime=str(doc.get("datetime", "")), command=[str(c) for c in doc.get("command", [])],
+                       interrupted=bool(doc.get("interrupted")))
+
+
+def load_any(path: str | os.PathLike) -> Run | AccuracyRun:
+    """Read any results file the suite writes."""
+    doc = read_json(path)
+    return load_accuracy(path, doc) if document_kind(doc) == ACCURACY else load_run(path, doc)

@@ -1,0 +1,197 @@
+"""``python -m frameworks accuracy --seeds N``: each (framework, network) trained with its recipe from N seeds,
+the test accuracy each reached recorded, so that accuracy claims rest on a distribution, not one run.
+
+Each framework trains in a process of its own (a Keras backend is fixed per process), seeds 0..N-1 in turn,
+and appends every finished training to a journal as it finishes: an interrupted run keeps what finished. A
+run that diverges or fails is recorded as such (counted and shown, never dropped). The time to the spec's
+time-to-accuracy target is recorded when a trained epoch reaches it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING, EXIT_OK, DataError, NothingToMeasure, UsageError
+from ..fileio import append_line, write_json
+from ..processes import Interrupted, ProcessGroup, one_each, run_child
+from ..registry import FRAMEWORKS, Status, availability
+from ..specs import NETWORKS, get_network
+from .schema import TrainingRecord, accuracy_document
+
+
+def train_once(framework: str, network: str, device: str, seed: int, epochs: int | None, threads: int | None,
+               mnist: Any) -> TrainingRecord:
+    """Train ``network`` in ``framework`` from ``seed`` with the recipe, evaluating after every epoch."""
+    from .. import data
+    from ..registry import create_adapter
+
+    spec = get_network(network)
+    epochs = epochs or spec.recipe.epochs
+    target = spec.time_to_accuracy.accuracy if spec.time_to_accuracy else None
+    record = TrainingRecord(framework=framework, network=network, device=device, seed=seed, epochs=epochs,
+                            accuracy=None, target=target)
+    try:
+        model = create_adapter(framework, network, device, threads=threads, seed=seed)
+        record.version = model.version
+        x_train = data.preprocess(mnist.train_images, spec.recipe)
+        x_test = data.preprocess(mnist.test_images, spec.recipe)
+        seconds = 0.0
+        for _ in range(epochs):
+            start = time.perf_counter()
+            try:
+                model.fit(x_train, mnist.train_labels, epochs=1)
+            except FloatingPointError as exc:
+                record.diverged, record.error = True, str(exc)
+            seconds += time.perf_counter() - start
+            accuracy = model.evaluate(x_test, mnist.test_labels)
+            record.accuracy_per_epoch.append(accuracy)
+            if target is not None and record.seconds_to_target is None and accuracy >= target:
+                record.seconds_to_target = seconds
+            if record.diverged:
+                break
+        record.seconds = seconds
+        record.accuracy = record.accuracy_per_epoch[-1] if record.accuracy_per_epoch else None
+    except Exception as exc:  # recorded as a failed run, with the reason: a failure is a result here
+        record.error = record.error or f"{type(exc).__name__}: {exc}"
+    return record
+
+
+def worker(job_path: str) -> int:
+    """A child process's side: train every (network, seed) of the job and journal each result."""
+    from .. import data
+    from ..runtime import configure_process
+
+    job = json.loads(Path(job_path).read_text())
+    threads = configure_process(job["threads"])
+    mnist = data.load(job["mnist_dir"])
+    for network in job["networks"]:
+        for seed in job["seeds"]:
+            record = train_once(job["framework"], network, job["device"], seed, job["epochs"], threads, mnist)
+            record.process = job["label"]
+            append_line(job["journal"], json.dumps(asdict(record)))
+            accuracy = "failed" if record.accuracy is None else f"{record.accuracy:.2%}"
+            print(f"{job['framework']:18s} {network:10s} seed {seed}: {accuracy}"
+                  + (f" ({record.error})" if record.error else ""), flush=True)
+    return 0
+
+
+def read_journal(path: Path) -> list[TrainingRecord]:
+    records = []
+    if path.exists():
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                records.append(TrainingRecord.from_json(json.loads(line), str(path)))
+            except (json.JSONDecodeError, ValueError):
+                continue  # the line being written when the process died
+    return records
+
+
+def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | None, seeds: int,
+                 devices: Sequence[str] | None = None, epochs: int | None = None, threads: int | None = None,
+                 mnist_dir: str | None = None, output_dir: str | Path | None = None,
+                 argv: Sequence[str] = ()) -> tuple[int, Path]:
+    """Train every (framework, network) from ``seeds`` seeds; write accuracy.json and its report."""
+    from .. import data
+    from ..environment import runtime_details
+    from ..processes import handle_sigterm
+    from .run import new_run_dir
+
+    try:
+        data.locate(mnist_dir)
+    except DataError as exc:
+        raise UsageError(f"MNIST is not usable, so nothing can be trained: {exc}") from None
+    chosen = list(frameworks) if frameworks else list(FRAMEWORKS)
+    nets = list(networks) if networks else list(NETWORKS)
+    runnable, left_out = [], {}
+    for name in chosen:
+        state = availability(name, probe_device=False)
+        if state.status in (Status.NOT_INSTALLED, Status.UNSUPPORTED):
+            left_out[name] = state.reason
+        else:
+            runnable.append(name)
+    if not runnable:
+        raise NothingToMeasure("; ".join(left_out.values()) or "no framework selected")
+    out = Path(output_dir) if output_dir else Path.cwd() / "accuracy-results"
+    if not out.exists() and not out.parent.is_dir():
+        raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
+    handle_sigterm()
+    run_dir = new_run_dir(out, "accuracy")
+    trainings: list[TrainingRecord] = []
+    interrupted = False
+    devs = list(devices) if devices else ["cpu"]
+    for device in devs:
+        for group in one_each(runnable):
+            state = availability(group.frameworks[0], device, probe_device=False)
+            if state.status is Status.NO_DEVICE:
+                left_out[f"{group.label} on {device}"] = state.reason
+                continue
+            records, interrupted = _run_group(group, nets, seeds, device, epochs, threads, mnist_dir, run_dir)
+            trainings += records
+            if interrupted:
+                break
+        if interrupted:
+            break
+    settings = {"frameworks": chosen, "networks": nets, "seeds": list(range(seeds)), "devices": devs,
+                "epochs": epochs, "threads": threads}
+    doc = accuracy_document(command=["python -m frameworks", *argv], settings=settings, trainings=trainings,
+                            machine=runtime_details(threads=threads), suite_version=__version__,
+                            datetime=dt.datetime.now(dt.timezone.utc).isoformat(), interrupted=interrupted)
+    path = write_json(run_dir / "accuracy.json", doc)
+    from ..analysis.report import write_report
+
+    for written in write_report([path], run_dir):
+        print(f"report: {written}")
+    failed = [t for t in trainings if t.accuracy is None]
+    for name, why in left_out.items():
+        print(f"not run: {name}: {why}")
+    print(f"accuracy: {path} ({len(trainings)} trainings, {len(failed)} failed)")
+    if interrupted:
+        return EXIT_INTERRUPTED, path
+    if not trainings:
+        return EXIT_NOTHING, path
+    return (EXIT_FAILED if failed or (frameworks and left_out) else EXIT_OK), path
+
+
+def _run_group(group: ProcessGroup, networks: list[str], seeds: int, device: str, epochs: int | None,
+               threads: int | None, mnist_dir: str | None, run_dir: Path) -> tuple[list[TrainingRecord], bool]:
+    framework = group.frameworks[0]
+    stem = f"{group.label}-{device}"
+    journal = run_dir / f"{stem}.journal.jsonl"
+    job = write_json(run_dir / f"{stem}.job.json", {
+        "framework": framework, "networks": networks, "seeds": list(range(seeds)), "device": device,
+        "epochs": epochs, "threads": threads, "mnist_dir": mnist_dir, "journal": str(journal), "label": group.label})
+    print(f"\n=== {group.label} on {device}: {len(networks)} networks x {seeds} seeds", flush=True)
+    interrupted = False
+    try:
+        code = run_child([sys.executable, "-m", __name__, str(job)], env=group.environment)
+    except Interrupted:
+        code, interrupted = None, True
+    records = read_journal(journal)
+    done = {(r.network, r.seed) for r in records}
+    if not interrupted and code != 0:  # a crash: the trainings it never reported are failures, with the reason
+        for network in networks:
+            for seed in range(seeds):
+                if (network, seed) not in done:
+                    records.append(TrainingRecord(framework=framework, network=network, device=device, seed=seed,
+                                                  epochs=epochs or get_network(network).recipe.epochs,
+                                                  accuracy=None, error=f"the process ended with exit {code} "
+                                                                       "before this training finished",
+                                                  process=group.label))
+    return records, interrupted
+
+
+def finite(values: Sequence[float | None]) -> list[float]:
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
+if __name__ == "__main__":
+    sys.exit(worker(sys.argv[1]))
