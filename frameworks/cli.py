@@ -117,7 +117,7 @@ def cmd_gate(args: argparse.Namespace, rest: list[str]) -> int:
     """Compare base and head benchmark runs; exit 1 on a regression, 2 without a usable baseline."""
     from .analysis.gate import gate
 
-    code, text = gate(args.base, args.head, threshold=args.threshold, noise_factor=args.noise_factor)
+    code, text = gate(args.base, args.head, min_effect=args.min_effect, alpha=args.alpha, removed=args.removed)
     print(text)
     if args.summary:
         append_line(args.summary, text)
@@ -152,12 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_to_argparse(report, "report")
 
     gate = sub.add_parser("gate", help="fail when head benchmarks are slower than base (pull-request gate)")
-    gate.add_argument("--base", nargs="+", required=True, help="the base branch's result JSON, one per repeat")
-    gate.add_argument("--head", nargs="+", required=True, help="the head's result JSON, one per repeat")
-    gate.add_argument("--threshold", type=opts.fraction, default=0.10, help="allowed slowdown (default 0.10 = 10%%)")
-    gate.add_argument("--noise-factor", type=opts.positive_float, default=2.0,
-                      help="the threshold widens to this many times the spread between repeats (default 2)")
-    gate.add_argument("--summary", help="also append the Markdown to this file (e.g. $GITHUB_STEP_SUMMARY)")
+    gate.add_argument("--base", nargs="+", required=True, help="the base branch's results.json files, one per repeat")
+    gate.add_argument("--head", nargs="+", required=True, help="the head's results.json files, one per repeat")
+    opts.add_to_argparse(gate, "gate")
 
     for info in FRAMEWORKS.values():  # a framework's own commands (its registry entry names them)
         if info.command:
@@ -168,8 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
 PASSES_REST = {"test", "bench"}  # commands whose unknown arguments go to pytest
 
 
+def absolute_environment_paths() -> None:
+    """Paths users give through the environment, resolved where they were typed: child processes run in other
+    directories."""
+    import os
+
+    for name in ("MNIST_DIR", "MFB_CACHE", "XDG_CACHE_HOME"):
+        if os.environ.get(name):
+            os.environ[name] = os.path.abspath(os.path.expanduser(os.environ[name]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    absolute_environment_paths()
     parser = build_parser()
     try:
         args, rest = parser.parse_known_args(argv)

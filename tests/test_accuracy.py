@@ -27,3 +27,23 @@ def test_accuracy_after_the_recipe_epochs(framework, network, device, make_model
         f"{framework}/{network}: {accuracy:.2%} test accuracy after {recipe.epochs} epochs, "
         f"below the bar of {model.spec.accuracy_bar:.1%}"
     )
+
+
+def test_the_accuracy_command_trains_each_seed_and_reports_the_distribution(tmp_path, mnist):
+    """Two seeds of one short training each: the records, the document and the report's accuracy section."""
+    from frameworks import FRAMEWORKS, availability
+    from frameworks.bench.accuracy import run_accuracy
+    from frameworks.bench.schema import load_any
+
+    trainers = [f for f in FRAMEWORKS if availability(f).ready and FRAMEWORKS[f].process is None]
+    if not trainers:
+        pytest.skip("no framework that trains can run in this process")
+    code, path = run_accuracy(frameworks=[trainers[0]], networks=["mlp_bn"], seeds=2, epochs=1,
+                              mnist_dir=str(mnist.directory), output_dir=tmp_path)
+    assert code == 0
+    run = load_any(path)
+    assert [(t.seed, t.epochs, len(t.accuracy_per_epoch)) for t in run.trainings] == [(0, 1, 1), (1, 1, 1)]
+    assert all(t.accuracy > 0.9 and t.seconds > 0 and t.error is None for t in run.trainings)
+    assert run.trainings[0].accuracy != run.trainings[1].accuracy  # two seeds, two trainings
+    (report,) = path.parent.glob("accuracy-report.md")
+    assert "### Accuracy" in report.read_text() and f"| mlp_bn | {trainers[0]} | 2 |" in report.read_text()

@@ -31,7 +31,7 @@ if not availability("caffe").ready:
     pytest.skip(availability("caffe").reason, allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = Path(__file__).resolve().parent / "data" / "caffe_examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "frameworks" / "adapters" / "caffe" / "examples"
 
 
 @pytest.fixture

@@ -54,6 +54,15 @@ class PeakMemory:
     kind: str
 
 
+@dataclass(frozen=True)
+class IdiomaticScript:
+    """A training script written as the framework's own tutorial writes it, ready to run in a fresh process."""
+
+    label: str  # what it is, for the report
+    argv: list[str]  # the command (python -m ..., with its data paths, images, epochs)
+    environment: dict[str, str]  # what the process needs besides the suite's thread settings
+
+
 class Adapter(abc.ABC):
     """One network built in one framework on one device, behind the suite's uniform interface.
 
@@ -154,6 +163,11 @@ class Adapter(abc.ABC):
         """(description, run) where ``run()`` trains one epoch over the first ``images`` training images
         through the framework's own input pipeline, from the uint8 data to the update."""
         raise FrameworkUnavailable(f"{self.framework} has no input pipeline of its own in the suite")
+
+    def idiomatic_scripts(self, mnist: Any, images: int, epochs: int) -> list[IdiomaticScript]:
+        """Tutorial-style training scripts for this network (none by default), prepared to train ``epochs``
+        epochs of ``images`` images from the verified data."""
+        return []
 
     def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0) -> OwnTiming:
         """Time ``phase`` on ``batch`` with the framework's own timing tool (for the fidelity check)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 from ..errors import FrameworkUnavailable
 from ..specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU, unknown_layer
 from ..weights import Weights
-from .base import Adapter, OwnTiming, PeakMemory, Staged
+from .base import Adapter, IdiomaticScript, OwnTiming, PeakMemory, Staged
 from .import_guards import triton_crash_risk
 
 
@@ -294,6 +295,22 @@ class PyTorchAdapter(Adapter):
     def pipeline_epoch(self, mnist: Any, images: int) -> tuple[str, Any]:
         loader = torchvision_loader(mnist, self.spec, limit=images, generator=self._shuffle)
         return "torchvision MNIST, ToTensor + Normalize, DataLoader", lambda: self.train_epoch(loader)
+
+    def idiomatic_scripts(self, mnist: Any, images: int, epochs: int) -> list[IdiomaticScript]:
+        """PyTorch's official MNIST example, for the network it trains (``keras_cnn``): as written (it shuffles
+        only on CUDA, so not here) and with shuffling, as the suite's epoch does."""
+        if self.spec.name != "keras_cnn" or self.device != "cpu":
+            return []
+        from .. import data
+
+        root = data.raw_copy(mnist, "torchvision/MNIST/raw").parent.parent
+        argv = [sys.executable, "-m", "frameworks.adapters.idiomatic.pytorch_mnist", "--root", str(root),
+                "--images", str(images), "--epochs", str(epochs), "--batch-size", str(self.batch_size)]
+        if self.threads:
+            argv += ["--threads", str(self.threads)]
+        return [IdiomaticScript("PyTorch's official MNIST example (no shuffling, as it runs on a CPU)", argv, {}),
+                IdiomaticScript("the same example with shuffle=True (as the suite's epoch shuffles)",
+                                [*argv, "--shuffle"], {})]
 
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
         x, y, epochs = self.check_fit_inputs(x, y, epochs)

@@ -106,6 +106,14 @@ def epoch_images(text: str) -> int:
     return positive_int(text, maximum=FULL_EPOCH)
 
 
+def text_list(text: str) -> list[str]:
+    """A comma list of non-empty names."""
+    names = [p.strip() for p in str(text).split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"an empty name in {text!r}")
+    return names
+
+
 def user_path(text: str) -> str:
     """A path as the user typed it, made absolute against the directory they typed it in (child processes
     may run elsewhere); the path is not created."""
@@ -169,6 +177,8 @@ OPTIONS: tuple[Option, ...] = (
            scopes=RUN, metavar="N"),
     Option("--time-to-accuracy", "also measure time to each network's target accuracy (minutes per run)",
            scopes=RUN),
+    Option("--idiomatic", "also time tutorial-style training scripts beside the suite's epochs (fidelity to "
+           "idiomatic code)", scopes=RUN),
     Option("--shared-init", "start every framework from the same seed-fixed weights instead of its own "
            "initialisers", scopes=_scopes(PYTEST)),
     Option("--equivalence-frameworks", "comma list of frameworks the equivalence tests compare (default: the "
@@ -204,7 +214,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("--accuracy-margin", "accuracy differences within this many points count as equivalent (default 0.3)",
            positive_float, default=0.3, scopes=_scopes("report"), metavar="POINTS"),
     Option("--confidence", "confidence level of every interval and test (default 0.95)", fraction, default=0.95,
-           scopes=_scopes("report", "gate"), metavar="LEVEL"),
+           scopes=_scopes("report"), metavar="LEVEL"),
+    Option("--min-effect", "the gate fails a benchmark only if the head is slower by more than this fraction "
+           "(default 0.10)", fraction, default=0.10, scopes=_scopes("gate"), metavar="FRACTION"),
+    Option("--alpha", "the gate's significance level, after the Benjamini-Hochberg correction (default 0.05)",
+           fraction, default=0.05, scopes=_scopes("gate"), metavar="LEVEL"),
+    Option("--removed", "comma list of frameworks or benchmarks this pull request removes on purpose (not "
+           "counted as missing)", text_list, default=(), scopes=_scopes("gate"), metavar="LIST"),
+    Option("--summary", "also append the Markdown to this file (e.g. $GITHUB_STEP_SUMMARY)", user_path,
+           scopes=_scopes("gate"), metavar="FILE"),
     Option("--output-dir", "where runs are written (default: ./bench-results; accuracy: ./accuracy-results)",
            user_path,
            default=None, scopes=_scopes("bench", "accuracy", "export", "report"), metavar="DIR"),
@@ -245,6 +263,7 @@ class Settings:
     epoch_images: int | None = None
     epoch_rounds: int = 1
     time_to_accuracy: bool = False
+    idiomatic: bool = False
     round_seconds: float | None = None  # pytest-benchmark's --benchmark-max-time
     min_rounds: int | None = None  # pytest-benchmark's --benchmark-min-rounds
 
@@ -259,6 +278,7 @@ class Settings:
             variants=values.get("variants"), batch_sizes=list(batch_sizes), threads=values.get("threads"),
             mnist_dir=values.get("mnist_dir"), epoch_images=values.get("epoch_images"),
             epoch_rounds=values.get("epoch_rounds") or 1, time_to_accuracy=bool(values.get("time_to_accuracy")),
+            idiomatic=bool(values.get("idiomatic")),
             round_seconds=values.get("benchmark_max_time"), min_rounds=values.get("benchmark_min_rounds"))
 
     def with_quick(self, explicit: set[str]) -> tuple[Settings, list[str]]:

@@ -38,6 +38,7 @@ MARKERS = (
     "slow: trains on the full MNIST (minutes); deselect with -m 'not slow'",
     "gpu: needs a CUDA GPU; skipped with the reason where there is none",
     "time_to_accuracy: trains until a target accuracy; runs only with --time-to-accuracy",
+    "idiomatic: times tutorial-style scripts beside the suite's epochs; runs only with --idiomatic",
 )
 
 
@@ -128,6 +129,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     settings = config.stash.get(SETTINGS, None)
     if settings is None or not settings.time_to_accuracy:
         keep = [i for i in keep if i.get_closest_marker("time_to_accuracy") is None]
+    if settings is None or not settings.idiomatic:
+        keep = [i for i in keep if i.get_closest_marker("idiomatic") is None]
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep

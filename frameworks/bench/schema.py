@@ -14,6 +14,8 @@ import json
 import math
 import os
 import statistics
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,43 @@ BENCHMARKS, ACCURACY = "benchmarks", "accuracy"  # what a results document holds
 
 class ResultsError(BenchError, ValueError):
     """A results file that cannot be used: not the suite's, another schema version, or unreadable."""
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's type (ints count as floats; bools are not numbers)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is list:
+        (arg,) = typing.get_args(hint) or (Any,)
+        return isinstance(value, list) and all(_conforms(v, arg) for v in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, dict)
+    return True
+
+
+def _checked(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``values`` for ``cls``'s fields, each checked against its type; raises ``ResultsError`` naming the field."""
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        if name in hints and not _conforms(value, hints[name]):
+            raise ResultsError(f"{where}: field {name!r} holds {type(value).__name__} {str(value)[:40]!r}, "
+                               f"not {hints[name]}")
+    return values
 
 
 @dataclass
@@ -111,9 +150,9 @@ class BenchRecord:
                    and f.default_factory is dataclasses.MISSING and f.name not in values]
         if missing:
             raise ResultsError(f"{source}: benchmark {values['name']!r} lacks {', '.join(missing)}")
-        samples = values.get("samples_s")
-        if not isinstance(samples, list) or not all(isinstance(v, int | float) and v >= 0 for v in samples):
-            raise ResultsError(f"{source}: benchmark {values['name']!r} has no valid samples_s list")
+        _checked(cls, values, f"{source}: benchmark {values['name']!r}")
+        if any(v < 0 for v in values["samples_s"]):
+            raise ResultsError(f"{source}: benchmark {values['name']!r} has negative times in samples_s")
         return cls(**values)
 
 
@@ -163,13 +202,23 @@ class ProcessRecord:
     noise: ProcessNoise | None = None
 
     @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> ProcessRecord:
-        values = dict(payload)
+    def from_json(cls, payload: Any, source: str = "") -> ProcessRecord:
+        if not isinstance(payload, dict):
+            raise ResultsError(f"{source}: a process record that is not an object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = _checked(cls, {k: v for k, v in payload.items() if k in names}, f"{source}: process record")
+        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING and f.name not in values]
+        if missing:
+            raise ResultsError(f"{source}: a process record lacks {', '.join(missing)}")
         if isinstance(values.get("noise"), dict):
             noise_fields = {f.name for f in dataclasses.fields(ProcessNoise)}
-            values["noise"] = ProcessNoise(**{k: v for k, v in values["noise"].items() if k in noise_fields})
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+            noise = _checked(ProcessNoise, {k: v for k, v in values["noise"].items() if k in noise_fields},
+                             f"{source}: process noise")
+            if "seconds" not in noise:
+                raise ResultsError(f"{source}: process noise without seconds")
+            values["noise"] = ProcessNoise(**noise)
+        return cls(**values)
 
 
 @dataclass
@@ -255,11 +304,12 @@ def load_run(path: str | os.PathLike, doc: dict[str, Any] | None = None) -> Run:
         if not isinstance(entry, dict):
             raise ResultsError(f"{source}: a benchmark entry that is not an object")
         records.append(BenchRecord.from_benchmark(entry, source))
-    try:
-        processes = [ProcessRecord.from_json(p) for p in doc.get("processes", [])]
-    except TypeError as exc:
-        raise ResultsError(f"{source}: a malformed process record ({exc})") from None
+    if not isinstance(doc.get("processes", []), list):
+        raise ResultsError(f"{source}: processes is not a list")
+    processes = [ProcessRecord.from_json(p, source) for p in doc.get("processes", [])]
     machine_info = doc.get("machine_info") if isinstance(doc.get("machine_info"), dict) else {}
+    if not isinstance(doc.get("not_converged", []), list):
+        raise ResultsError(f"{source}: not_converged is not a list")
     return Run(path=source, records=records, processes=processes,
                settings=doc.get("settings") if isinstance(doc.get("settings"), dict) else {},
                machine=machine_info.get("mnist_framework_bench", {}) or {},
@@ -298,8 +348,9 @@ class TrainingRecord:
         if not isinstance(payload, dict):
             raise ResultsError(f"{source}: a training record that is not an object")
         names = {f.name for f in dataclasses.fields(cls)}
+        values = _checked(cls, {k: v for k, v in payload.items() if k in names}, f"{source}: training record")
         try:
-            return cls(**{k: v for k, v in payload.items() if k in names})
+            return cls(**values)
         except TypeError as exc:
             raise ResultsError(f"{source}: a malformed training record ({exc})") from None
 

@@ -8,6 +8,9 @@ epoch. Each result's ``extra_info`` is a ``schema.BenchRecord``.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 
 import numpy as np
@@ -16,7 +19,7 @@ import pytest
 from frameworks import data
 from frameworks.adapters.base import PHASES
 from frameworks.bench.plugin import TEST_EPOCH
-from frameworks.bench.schema import CALIBRATION, EPOCH, FIDELITY, STEP, TIME_TO_ACCURACY, BenchRecord
+from frameworks.bench.schema import CALIBRATION, EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, BenchRecord
 from frameworks.bench.timing import measure, publish, record_for
 from frameworks.clock import timed_call
 from frameworks.errors import FrameworkUnavailable
@@ -129,6 +132,38 @@ def test_fidelity(benchmark, request, settings, built, mnist, framework, network
                           own_drift=after.median_s / before.median_s - 1)
     if benchmark.enabled:
         record.details["suite_over_own"] = record.median_s / own_median
+    publish(benchmark, record)
+
+
+@pytest.mark.idiomatic
+@pytest.mark.parametrize("script", [0, 1])
+def test_idiomatic(benchmark, settings, make_model, mnist, framework, network, device, script):
+    """A training script written as the framework's own tutorial writes it (no suite code), run in a fresh
+    process on the same data and network as the suite's epoch benchmark; its second epoch (the first includes
+    start-up work) against the suite's epoch is the report's fidelity-to-idiomatic-code ratio."""
+    model = make_model(framework, network, device)
+    images = settings.epoch_images or (FULL_EPOCH if benchmark.enabled else TEST_EPOCH)
+    epochs = 2
+    scripts = model.idiomatic_scripts(mnist, images, epochs)
+    if script >= len(scripts):
+        pytest.skip(f"no{' other' if script else ''} tutorial-style script for {framework}/{network} in the suite")
+    chosen = scripts[script]
+    epochs_out: list[dict] = []
+
+    def run() -> None:
+        proc = subprocess.run(chosen.argv, env={**os.environ, **chosen.environment}, capture_output=True,
+                              text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{chosen.label} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+        epochs_out[:] = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+    benchmark.group = f"idiomatic {network} {device}"
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    assert len(epochs_out) == epochs, epochs_out
+    record = record_for(model, kind=IDIOMATIC, phase=f"idiomatic-{script}", images=epochs_out[0]["images"],
+                        batch=model.batch_size, first_call_s=epochs_out[0]["seconds"], script=chosen.label,
+                        epochs=epochs, command=" ".join(chosen.argv[1:]))
+    record.samples_s = [e["seconds"] for e in epochs_out[1:]]  # steady state: after the first epoch
     publish(benchmark, record)
 
 

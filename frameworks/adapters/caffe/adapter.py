@@ -35,7 +35,7 @@ from ... import data
 from ...errors import FrameworkUnavailable
 from ...specs import BatchNorm, Conv2D, Dense
 from ...weights import Weights
-from ..base import Adapter, OwnTiming, Staged
+from ..base import Adapter, IdiomaticScript, OwnTiming, Staged
 from . import mnist_lmdb
 from . import prototxt as caffe_prototxt
 from .prototxt import DATA, LABEL, LOSS, PROB
@@ -302,6 +302,25 @@ class CaffeAdapter(Adapter):
         steps = self.steps_per_epoch(images)
         self._lmdb_solver(mnist)  # converts and builds now, outside the timed epoch
         return description, lambda: self._lmdb_steps(steps, mnist)
+
+    def idiomatic_scripts(self, mnist: Any, images: int, epochs: int) -> list[IdiomaticScript]:
+        """Caffe's own MNIST example (its LeNet solver and net files), for the network it trains (``lenet``):
+        only the data paths change, and its periodic tests are left out (an epoch is training only)."""
+        if self.spec.name != "lenet":
+            return []
+        import sys
+
+        from .user_solver import prepare_solver
+
+        examples = Path(__file__).resolve().with_name("examples")
+        directory = Path(self._dir.name) / "idiomatic"
+        directory.mkdir(exist_ok=True)
+        solver = prepare_solver(examples / "lenet_solver.prototxt", mnist_lmdb.ensure(mnist), directory,
+                                train_only=True)
+        argv = [sys.executable, "-m", "frameworks.adapters.idiomatic.caffe_lenet", "--solver", str(solver),
+                "--images", str(images), "--epochs", str(epochs), "--batch-size", str(self.batch_size)]
+        return [IdiomaticScript("Caffe's examples/mnist LeNet solver and net, stepped by pycaffe (caffe train's loop)",
+                                argv, {})]
 
     def _lmdb_steps(self, steps: int, mnist: data.MNIST | None) -> float:
         """``steps`` iterations of the pipeline solver; returns their mean loss."""

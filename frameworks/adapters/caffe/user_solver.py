@@ -64,34 +64,51 @@ def run_user_solver(solver_path: str | os.PathLike, iterations: int | None = Non
     steps (default: the solver's ``max_iter``), then each test net over its ``test_iter`` batches.
     """
     solver_path = Path(solver_path)
-    sp = caffe_prototxt.parse(solver_path, "solver").message
     dbs = mnist_lmdb.ensure(mnist)
-    pb2 = caffe_prototxt.caffe_pb2()
     with tempfile.TemporaryDirectory(prefix="mfb-caffe-user-") as tmp:
-        root = Path(tmp)
-        pointed = 0
-        for field in ("net", "train_net"):
-            if sp.HasField(field):
-                path, count = _rewritten_net(getattr(sp, field), solver_path, net_path, dbs, root)
-                setattr(sp, field, str(path))
-                pointed += count
-        for i, name in enumerate(sp.test_net):
-            path, count = _rewritten_net(name, solver_path, net_path, dbs, root)
-            sp.test_net[i] = str(path)
-            pointed += count
-        for inline in (sp.net_param, sp.train_net_param, *sp.test_net_param):
-            pointed += caffe_prototxt.point_data_at(inline, dbs.train, dbs.test)
-        if not pointed:
-            raise CaffeError(f"{solver_path}: its nets have no Data layer to read the MNIST LMDBs")
-        sp.snapshot_prefix = str(root / "snapshot")
-        sp.solver_mode = pb2.SolverParameter.CPU
-        if seed is not None and not sp.HasField("random_seed"):
-            sp.random_seed = seed
-        path = caffe_prototxt.write(sp, root / solver_path.name)
+        path = prepare_solver(solver_path, dbs, Path(tmp), net_path=net_path, seed=seed)
+        sp = caffe_prototxt.parse(path, "solver").message
         steps = sp.max_iter if iterations is None else iterations
         result = _run_child({"action": "solve", "path": str(path), "iterations": steps,
                              "test_iter": list(sp.test_iter)}, timeout, what=str(solver_path))
     return SolverResult(**result)
+
+
+def prepare_solver(solver_path: Path, dbs: mnist_lmdb.MnistLmdb, directory: Path, *,
+                   net_path: str | os.PathLike | None = None, seed: int | None = 0,
+                   train_only: bool = False) -> Path:
+    """A copy of a solver (and its nets) in ``directory`` reading the MNIST LMDBs; returns the solver's path.
+
+    Only what must change changes: every ``Data`` layer's ``source``, the nets' paths, ``snapshot_prefix``,
+    ``solver_mode`` (CPU), and ``random_seed`` when the solver sets none. ``train_only`` also moves the
+    periodic tests and snapshots out of reach and silences the display (for timing training alone).
+    """
+    sp = caffe_prototxt.parse(solver_path, "solver").message
+    pb2 = caffe_prototxt.caffe_pb2()
+    pointed = 0
+    for field in ("net", "train_net"):
+        if sp.HasField(field):
+            path, count = _rewritten_net(getattr(sp, field), solver_path, net_path, dbs, directory)
+            setattr(sp, field, str(path))
+            pointed += count
+    for i, name in enumerate(sp.test_net):
+        path, count = _rewritten_net(name, solver_path, net_path, dbs, directory)
+        sp.test_net[i] = str(path)
+        pointed += count
+    for inline in (sp.net_param, sp.train_net_param, *sp.test_net_param):
+        pointed += caffe_prototxt.point_data_at(inline, dbs.train, dbs.test)
+    if not pointed:
+        raise CaffeError(f"{solver_path}: its nets have no Data layer to read the MNIST LMDBs")
+    sp.snapshot_prefix = str(directory / "snapshot")
+    sp.solver_mode = pb2.SolverParameter.CPU
+    if seed is not None and not sp.HasField("random_seed"):
+        sp.random_seed = seed
+    if train_only:
+        sp.test_interval = caffe_prototxt.MAX_ITER
+        sp.test_initialization = False
+        sp.snapshot = 0
+        sp.display = 0
+    return caffe_prototxt.write(sp, directory / solver_path.name)
 
 
 def _rewritten_net(name: str, solver_path: Path, net_path: str | os.PathLike | None, dbs: mnist_lmdb.MnistLmdb,

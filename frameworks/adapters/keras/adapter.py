@@ -32,7 +32,7 @@ from ...specs import (
     unknown_layer,
 )
 from ...weights import Weights, from_keras, to_keras
-from ..base import Adapter, OwnTiming, PeakMemory, Staged
+from ..base import Adapter, IdiomaticScript, OwnTiming, PeakMemory, Staged
 from ..import_guards import prepare_for_tensorflow
 from .backends import BACKENDS, Backend
 
@@ -262,6 +262,15 @@ class KerasAdapter(Adapter):
                 return self.model.fit(*inputs, epochs=1, verbose=0, **kwargs).history["loss"][-1]
 
         return description, run
+
+    def idiomatic_scripts(self, mnist: Any, images: int, epochs: int) -> list[IdiomaticScript]:
+        """Keras' mnist_cnn example (the seed article's script), for the network it trains (``keras_cnn``)."""
+        if self.spec.name != "keras_cnn" or self.device != "cpu":
+            return []
+        argv = [sys.executable, "-m", "frameworks.adapters.idiomatic.keras_mnist_cnn", "--data", str(mnist.directory),
+                "--images", str(images), "--epochs", str(epochs), "--batch-size", str(self.batch_size)]
+        return [IdiomaticScript("Keras' mnist_cnn example (fit over numpy arrays, one-hot labels, accuracy metric)",
+                                argv, {"KERAS_BACKEND": self.backend.name})]
 
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None) -> list[float]:
         x, y, epochs = self.check_fit_inputs(x, y, epochs)

@@ -1,0 +1,330 @@
+"""Hard edges: every bad input is a clear error naming what to fix (or a correct result), nothing silently
+wrong, and nothing the user ran is lost on an interrupt or a full disk."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from frameworks import data, register, unregister
+from frameworks.analysis import report
+from frameworks.bench import options
+from frameworks.bench import run as bench_run
+from frameworks.bench.options import Settings
+from frameworks.bench.schema import ProcessNoise, ProcessRecord, ResultsError, load_any
+from frameworks.cli import main
+from frameworks.errors import BenchError, OutputError, UsageError
+from frameworks.fileio import write_json
+from frameworks.registry import FrameworkInfo
+
+from . import numpy_reference
+from .helpers import bench_entry, results_doc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# --- options: validated once, up front, with the option and the valid range named --------------------------
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+    (["--epoch-rounds", "0"], "--epoch-rounds: must be at least 1, got 0"),
+    (["--batch-sizes", "128,abc"], "--batch-sizes: 'abc' in '128,abc': 'abc' is not a whole number"),
+    (["--epoch-images", "0"], "--epoch-images: must be at least 1, got 0"),
+    (["--epoch-images", "-1"], "--epoch-images: must be at least 1, got -1"),
+    (["--epoch-images", "70000"], "--epoch-images: must be at most 60,000, got 70,000"),
+    (["--frameworks="], "--frameworks: an empty list; give one or more of: pytorch"),
+    (["--networks", "LeNet"], "--networks: unknown network 'LeNet'; valid networks: keras_cnn, mlp_bn, lenet"),
+    (["--threads", "0"], "--threads: must be at least 1"),
+    (["--repeats", "0"], "--repeats: must be at least 1"),
+    (["--benchmark-max-time", "0"], "--benchmark-max-time: must be a finite number above 0"),
+    (["--batch-size", "128", "--batch-sizes", "256"], "--batch-size and --batch-sizes contradict each other"),
+    (["--benchmark-json", "x.json"], "bench does not take --benchmark-json"),
+])
+def test_bad_bench_options_are_usage_errors_before_anything_runs(in_tmp, capsys, args, message):
+    assert main(["bench", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (in_tmp / "bench-results").exists()  # no run directory, no report
+
+
+def test_the_test_command_reports_a_bad_option_once(in_tmp, capsys):
+    assert main(["test", "--networks", "LeNet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("unknown network 'LeNet'") == 1
+
+
+def test_quick_keeps_what_was_given_explicitly():
+    argv = ["--quick", "--epoch-images", "256"]
+    values = {"epoch_images": 256, "quick": True}
+    quick, notes = Settings.from_values(values).with_quick(options.explicit_dests(argv))
+    assert quick.epoch_images == 256 and quick.round_seconds == options.QUICK["round_seconds"]
+    assert "--quick: keeping your epoch-images 256" in notes
+
+
+def test_settings_files_are_validated_like_options(tmp_path):
+    good = Settings(frameworks=["pytorch"], batch_sizes=[64], epoch_images=512)
+    assert Settings.read(good.write(tmp_path / "s.json")) == good
+    for bad, message in (({"epoch_images": 0}, "must be at least 1"), ({"frameworks": ["mxnet"]}, "unknown framework"),
+                         ({"nonsense": 1}, "unknown settings"), ([], "not a settings object")):
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        with pytest.raises(UsageError, match=message):
+            Settings.read(tmp_path / "bad.json")
+
+
+# --- nothing to measure is not success ---------------------------------------------------------------------------
+def test_cuda_on_a_machine_without_a_gpu_is_nothing_to_measure(in_tmp, capsys):
+    from frameworks.registry import gpu_present
+
+    if gpu_present():
+        pytest.skip("this machine has a GPU")
+    assert main(["bench", "--devices", "cuda"]) == 3
+    assert "no framework can use a GPU here" in capsys.readouterr().err
+    assert not (in_tmp / "bench-results").exists()
+
+
+def test_a_framework_that_is_not_installed_is_nothing_to_measure(in_tmp, capsys):
+    register(FrameworkInfo("test-absent", "nowhere:Adapter", ("a_module_that_is_not_installed",),
+                           install_hint="pip install test-absent"))
+    try:
+        assert main(["bench", "--frameworks", "test-absent"]) == 3
+    finally:
+        unregister("test-absent")
+    err = capsys.readouterr().err
+    assert "a_module_that_is_not_installed not installed" in err and "pip install test-absent" in err
+
+
+def test_calibration_alone_is_not_a_result():
+    outcome = {"record": ProcessRecord(label="x", frameworks=["x"], environment={}, exit_code=0, status="",
+                                       outcome="nothing", benchmarks=0, json="x.json"),
+               "benchmarks": [], "tests": [{"nodeid": "a", "outcome": "skipped", "reason": "why"}], "results": {}}
+    plan = bench_run.Plan(Settings(), [], 1, Path("."), [])
+    code, lines = bench_run.summary(plan, [outcome], interrupted=False)
+    assert code == 3 and any("nothing was measured" in line for line in lines)
+    assert any("1 x why" in line for line in lines)
+
+
+# --- MNIST and paths ----------------------------------------------------------------------------------------------
+def test_an_unusable_mnist_is_one_message_before_anything_runs(in_tmp, mnist, capsys, monkeypatch):
+    broken = in_tmp / "broken"
+    broken.mkdir()
+    for f in data.FILES:
+        (broken / (f.name + ".gz")).symlink_to(mnist.directory / (f.name + ".gz"))
+    (broken / (data.FILES[1].name + ".gz")).unlink()
+    (broken / (data.FILES[1].name + ".gz")).write_bytes(b"not mnist")
+    monkeypatch.setenv(data.ENV_DIR, str(broken))
+    assert main(["info"]) == 2
+    assert main(["bench", "--frameworks", "pytorch"]) == 2
+    err = capsys.readouterr().err
+    assert "MNIST is not usable" in err and "does not match the expected" in err
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(ROOT / "tests" / "test_shapes.py"), "-k", "forward_is_repeatable"],
+                          env={**os.environ, data.ENV_DIR: str(broken)}, capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
+    assert proc.returncode == 4, proc.stdout[-2000:]
+    assert (proc.stdout + proc.stderr).count("does not match the expected") == 1
+
+
+def test_a_mistyped_mnist_directory_is_never_created(in_tmp):
+    typo = in_tmp / "mnsit"
+    with pytest.raises(BenchError, match="does not exist"):
+        data.locate(typo)
+    assert not typo.exists()
+
+
+def test_an_unreadable_mnist_directory_is_named(in_tmp, monkeypatch):
+    folder = in_tmp / "locked"
+    folder.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == folder else real(p, mode, **kw))
+    with pytest.raises(BenchError, match="cannot be read: no permission"):
+        data.locate(folder)
+
+
+def test_an_output_directory_under_a_missing_parent_is_refused(in_tmp, capsys):
+    assert main(["bench", "--output-dir", str(in_tmp / "typo" / "results"), "--frameworks", "pytorch"]) == 2
+    assert "does not exist (a typo?)" in capsys.readouterr().err
+    assert not (in_tmp / "typo").exists()
+
+
+# --- files: atomic, and a full disk names the path ------------------------------------------------------------
+def test_a_failed_write_leaves_no_file_and_names_the_path(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    write_json(target, {"old": True})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutputError, match=f"could not write {target}: No space left on device"):
+        write_json(target, {"new": True})
+    assert json.loads(target.read_text()) == {"old": True}  # the old file intact
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB file system (tmpfs), where the machine lets this process mount one."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {proc.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_gives_a_message_and_no_truncated_file(small_disk, tmp_path):
+    doc = results_doc([bench_entry("pytorch", "lenet", "train_step", 0.01, rounds=2000)])
+    with pytest.raises(OutputError, match=f"could not write {small_disk}/results.json: No space left"):
+        write_json(small_disk / "results.json", doc)
+    assert list(small_disk.iterdir()) == []
+    source = tmp_path / "r.json"
+    write_json(source, doc)
+    with pytest.raises(OutputError, match="No space left"):
+        report.write_report([source], small_disk)
+    assert all(p.stat().st_size > 0 for p in small_disk.iterdir())  # whatever was written is complete
+
+
+# --- reading results: refuse what cannot be used, say where each figure came from ---------------------------------
+def test_report_refuses_runs_that_are_not_like_for_like_unless_mixed(tmp_path):
+    a = tmp_path / "a.json"
+    b = tmp_path / "b.json"
+    a.write_text(json.dumps(results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)],
+                                        settings={"batch_sizes": [128]})))
+    b.write_text(json.dumps(results_doc([bench_entry("pytorch", "lenet", "forward", 0.02),
+                                         bench_entry("pytorch", "mlp_bn", "forward", 0.02)],
+                                        settings={"batch_sizes": [256]})))
+    with pytest.raises(ResultsError, match="not like for like.*other settings"):
+        report.analyse([a, b])
+    md = report.write_report([a, b], tmp_path, mixed=True)[0].read_text()
+    assert "pytorch (1)" in md and "pytorch (2)" in md  # each file's figures apart, labelled
+    assert "## Benchmarks in some inputs only" in md and "mlp_bn forward cpu batch 128: only in" in md
+
+
+def test_compatible_runs_are_pooled_and_each_figure_names_its_files(tmp_path):
+    paths = []
+    for i, median in enumerate((0.010, 0.011)):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json.dumps(results_doc([bench_entry("pytorch", "lenet", "forward", median, process="p")])))
+        paths.append(path)
+    a = report.analyse(paths)
+    (cell,) = [c for c in a.cells if c.network == "lenet"]
+    assert cell.sources == {1, 2} and len(cell.per_process) == 2
+    assert "(1,2)" in report.markdown(a)
+
+
+def test_a_disturbed_process_is_flagged_in_the_summary_and_the_report(tmp_path):
+    noise = ProcessNoise(seconds=10, others_cpu=0.5, steal=0.0)
+    assert "other processes used 50% of the CPU" in noise.disturbed
+    record = ProcessRecord(label="pytorch", frameworks=["pytorch"], environment={}, exit_code=0, status="ok",
+                           outcome="ok", benchmarks=1, json="p.json", noise=noise)
+    outcome = {"record": record, "benchmarks": [bench_entry("pytorch", "lenet", "forward", 0.01)], "tests": [],
+               "results": {}}
+    _, lines = bench_run.summary(bench_run.Plan(Settings(), [], 1, Path("."), []), [outcome], False)
+    assert any("[disturbed: other processes used 50% of the CPU]" in line for line in lines)
+    merged = bench_run.merge([outcome], Settings(), ["bench"])
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(merged))
+    md = report.write_report([path], tmp_path)[0].read_text()
+    assert "1 of 1 processes ran while the machine was busy" in md and " †" in md
+
+
+# --- interrupts: what finished is kept, merged and reported --------------------------------------------------------
+def test_ctrl_c_keeps_what_finished_merges_reports_and_exits_130(tmp_path, mnist):
+    site = tmp_path / "site" / "numpy_reference_plugin-1.0.dist-info"
+    site.mkdir(parents=True)
+    (site / "METADATA").write_text("Metadata-Version: 2.1\nName: numpy-reference-plugin\nVersion: 1.0\n")
+    (site / "entry_points.txt").write_text(
+        f"[mnist_framework_bench.frameworks]\n{numpy_reference.NAME} = tests.numpy_reference:INFO\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site.parent), str(ROOT)]),
+           data.ENV_DIR: str(mnist.directory)}
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "frameworks", "bench", "--frameworks", numpy_reference.NAME,
+                             "--networks", "lenet,mlp_bn", "--quick", "--repeats", "3", "--output-dir", str(out)],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in proc.stdout:  # interrupt while the second repeat's process runs
+        seen.append(line)
+        if "[2/3]" in line:
+            time.sleep(3)
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130, "".join(seen)[-2000:] + rest[-2000:]
+    (results,) = out.glob("bench-*/results.json")
+    run = load_any(results)
+    assert run.interrupted
+    assert [p.outcome for p in run.processes][:1] == ["ok"] and run.processes[-1].outcome == "interrupted"
+    assert any(r.repeat == 1 for r in run.records)  # the finished process's results survive
+    (md,) = out.glob("bench-*/results-report.md")
+    assert "The run was interrupted" in md.read_text()
+
+
+# --- properties: arbitrary input gives a result or a clear message, never a traceback ----------------------------
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                  max_size=4), max_leaves=20)
+FIELDS = st.sampled_from(["schema", "schema_version", "document", "benchmarks", "processes", "settings",
+                          "extra_info", "samples_s", "kind", "framework", "images", "machine_info", "trainings"])
+
+
+def documents():
+    """Mostly-plausible results documents with arbitrary values in them."""
+    entry = st.fixed_dictionaries({"name": st.text(max_size=5), "extra_info": st.dictionaries(
+        st.sampled_from(["kind", "framework", "network", "device", "phase", "samples_s", "images", "batch",
+                         "process", "details"]), JSON, max_size=10)})
+    return st.fixed_dictionaries({"schema": st.just("mnist-framework-bench") | JSON,
+                                  "schema_version": st.just(2) | JSON,
+                                  "benchmarks": st.lists(entry, max_size=3) | JSON,
+                                  "processes": st.lists(st.dictionaries(st.text(max_size=6), JSON), max_size=2)},
+                                 optional={"settings": JSON, "document": JSON, "trainings": JSON}) | JSON
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=documents())
+def test_any_file_gives_report_and_gate_a_result_or_a_message(tmp_path, doc):
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps(doc, allow_nan=True))
+    try:
+        report.write_report([path], tmp_path)
+    except BenchError:
+        pass
+    from frameworks.analysis.gate import gate
+
+    code, text = gate([str(path)], [str(path)])
+    assert code in (0, 1, 2) and text
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=12), option=st.sampled_from([o for o in options.OPTIONS if o.parse is not None]))
+def test_any_option_value_is_parsed_or_refused_with_a_message(text, option):
+    import argparse
+
+    try:
+        option.parse(text)  # type: ignore[misc]
+    except argparse.ArgumentTypeError as exc:
+        assert str(exc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(payload=JSON)
+def test_any_settings_file_is_read_or_refused_with_a_message(payload):
+    try:
+        Settings.from_json(payload)
+    except UsageError as exc:
+        assert str(exc)
