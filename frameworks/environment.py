@@ -10,6 +10,7 @@ import platform
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -80,7 +81,35 @@ def machine() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "gpu_present": gpu_present(),
+        "host": platform.node(),
     }
+
+
+def source_commit() -> dict[str, Any]:
+    """The commit of the checkout this package runs from (pytest-benchmark's ``commit_info`` keys), or {} when
+    it is not a git checkout (an installed wheel) or git is missing.
+
+    Benchmark processes run in their run directory, where git may find another repository or none, so the
+    run's commit is taken here, from the package's own source.
+    """
+    package = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise subprocess.SubprocessError(done.stderr.strip())
+        return done.stdout.strip()
+
+    try:
+        top = Path(git("rev-parse", "--show-toplevel")).resolve()
+        if top / package.name != package:  # an installed copy inside some other repository
+            return {}
+        return {"id": git("rev-parse", "HEAD"), "time": git("show", "-s", "--format=%cI", "HEAD"),
+                "author_time": git("show", "-s", "--format=%aI", "HEAD"),
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+                "project": top.name, "branch": git("rev-parse", "--abbrev-ref", "HEAD")}
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 def loaded_math_libraries() -> list[str]:

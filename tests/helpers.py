@@ -43,3 +43,33 @@ def results_doc(benchmarks: list[dict], **more) -> dict:
 
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "benchmarks": benchmarks, "machine_info": {},
             "commit_info": {}, "settings": {}, **more}
+
+
+def run_doc(entries: list[tuple[str, str, str, str, float]], *, versions: dict[str, str] | None = None,
+            repeats: int = 5, when: str = "2026-11-01T10:00:00+00:00", commit: str = "0123456789abcdef",
+            host: str = "test-host", cpu: str = "Test CPU (hand-made data)", jitter: float = 0.02,
+            device: str = "cpu") -> dict:
+    """A merged run document as ``bench --repeats`` writes it: one process per framework and repeat, each with
+    its records of ``entries`` (framework, variant, network, phase, median seconds), the medians moved by up to
+    +-``jitter`` between processes. Hand-made, to test code paths; never a measurement."""
+    versions = versions or {}
+    frameworks = list(dict.fromkeys(e[0] for e in entries))
+    benchmarks, processes = [], []
+    for r in range(1, repeats + 1):
+        factor = 1 + jitter * (((r - 1) % 5) - 2) / 2
+        for framework in frameworks:
+            label = framework if repeats == 1 else f"{framework}/{r}"
+            mine = [e for e in entries if e[0] == framework]
+            for _, variant, network, phase, median in mine:
+                entry = bench_entry(framework, network, phase, median * factor, variant=variant, device=device,
+                                    process=label, repeat=r)
+                entry["extra_info"].update(version=versions.get(framework, "1.0"), threads=2)
+                benchmarks.append(entry)
+            processes.append({"label": label, "frameworks": [framework], "environment": {}, "exit_code": 0,
+                              "status": "ok", "outcome": "ok", "benchmarks": len(mine), "json": f"{label}.json",
+                              "repeat": r})
+    machine = {"machine": {"cpu_model": cpu, "cpu_cores": 2, "usable_cores": 2, "python": "3.11.7", "host": host},
+               "versions": dict(versions), "threads": 2}
+    return results_doc(benchmarks, processes=processes, datetime=when, command=["python -m frameworks", "bench"],
+                       machine_info={"mnist_framework_bench": machine},
+                       commit_info={"id": commit, "dirty": False} if commit else {})
