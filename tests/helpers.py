@@ -73,3 +73,49 @@ def run_doc(entries: list[tuple[str, str, str, str, float]], *, versions: dict[s
     return results_doc(benchmarks, processes=processes, datetime=when, command=["python -m frameworks", "bench"],
                        machine_info={"mnist_framework_bench": machine},
                        commit_info={"id": commit, "dirty": False} if commit else {})
+
+
+def step_entries(frameworks: dict[str, float], networks: dict[str, float] | None = None,
+                 phases: dict[str, float] | None = None) -> list[tuple[str, str, str, str, float]]:
+    """``run_doc`` entries: every (framework [variant]) x network x phase, the median seconds the product of
+    the three factors. ``frameworks`` maps "name" or "name [variant]" to its factor."""
+    networks = networks or {"lenet": 0.03, "mlp_bn": 0.005}
+    phases = phases or {"forward": 0.3, "train_step": 1.0}
+    out = []
+    for column, f in frameworks.items():
+        name, _, variant = column.partition(" [")
+        for network, n in networks.items():
+            for phase, p in phases.items():
+                out.append((name, variant.rstrip("]"), network, phase, f * n * p))
+    return out
+
+
+def example_store(directory) -> list:
+    """A results store of hand-made runs (test data, never measurements): two runs comparing pytorch (eager and
+    compile) and keras-tensorflow at two versions each, then one pytorch-only run per version, plus files the
+    store must skip. Returns the paths of the runs."""
+    import json
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    both = {"pytorch [eager]": 1.0, "pytorch [compile]": 0.8, "keras-tensorflow [default]": 1.1}
+    old = {"pytorch": "2.13.0+cpu", "keras-tensorflow": "3.11.3 (tensorflow 2.20.0)"}
+    new = {"pytorch": "2.14.1+cu130", "keras-tensorflow": "3.15.1 (tensorflow 2.21.0)"}
+    docs = {
+        "a.json": run_doc(step_entries(both), versions=old, when="2026-11-01T10:00:00+00:00", commit="a" * 40),
+        "b.json": run_doc(step_entries({**both, "pytorch [eager]": 0.9, "pytorch [compile]": 0.72}), versions=new,
+                          when="2026-11-02T10:00:00+00:00", commit="b" * 40),
+        "c.json": run_doc(step_entries({"pytorch [eager]": 1.0}), versions=old, when="2026-11-03T10:00:00+00:00",
+                          commit="c" * 40),
+        "d.json": run_doc(step_entries({"pytorch [eager]": 0.85}), versions=new, when="2026-11-03T11:00:00+00:00",
+                          commit="c" * 40),
+    }
+    paths = []
+    for name, doc in docs.items():
+        path = directory / name
+        path.write_text(json.dumps(doc))
+        paths.append(path)
+    (directory / "broken.json").write_text("{not json")
+    (directory / "other-project.json").write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
+    return paths

@@ -61,6 +61,7 @@ class OpenPage:
 
     page: Any  # playwright's Page
     errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)  # every URL the page asked for
 
     @property
     def sections(self) -> list[str]:
@@ -105,6 +106,7 @@ def open_page(index: str | os.PathLike, width: int = 1400, height: int = 1000) -
             opened = OpenPage(page)
             page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda exc: opened.errors.append(f"uncaught: {exc}"))
+            page.on("request", lambda request: opened.requests.append(request.url))
             page.goto(Path(index).resolve().as_uri())
             if page.query_selector("#charts") is not None:
                 page.wait_for_selector("#charts svg", timeout=LOAD_TIMEOUT_MS)
@@ -120,11 +122,13 @@ class Check:
     browser: str
     marks: dict[str, int]
     errors: list[str]
+    fetched: list[str]  # what the page asked for beyond its own file (nothing, for a page that works offline)
 
     @property
     def problems(self) -> list[str]:
         empty = [f"the {name} chart drew nothing" for name, count in self.marks.items() if count == 0]
-        return [f"console: {e}" for e in self.errors] + empty
+        remote = [f"the page fetched {url} (it must work offline)" for url in self.fetched]
+        return [f"console: {e}" for e in self.errors] + empty + remote
 
 
 def check(index: str | os.PathLike, screenshot: str | os.PathLike | None = None) -> Check:
@@ -137,4 +141,5 @@ def check(index: str | os.PathLike, screenshot: str | os.PathLike | None = None)
             with atomic_path(screenshot, suffix=".png") as tmp:
                 opened.page.screenshot(path=str(tmp), full_page=True)
         version = opened.page.context.browser.version
-        return Check(f"Chromium {version}", marks, list(opened.errors))
+        own = Path(index).resolve().as_uri()
+        return Check(f"Chromium {version}", marks, list(opened.errors), [u for u in opened.requests if u != own])

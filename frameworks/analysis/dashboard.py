@@ -14,6 +14,7 @@ Statistics come from ``stats`` (through ``throughputs`` and ``versions``); no fi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 import math
@@ -387,6 +388,7 @@ if (spec) {{
 """
 
 
+@functools.lru_cache(maxsize=1)
 def javascript() -> str:
     """Vega, Vega-Lite and vega-embed in one script (from vl-convert-python, matching altair's Vega-Lite)."""
     _altair()
