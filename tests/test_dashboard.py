@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+pytest.importorskip("scipy", reason="the statistics need scipy: pip install scipy")
+
 from frameworks.analysis import dashboard
 from frameworks.analysis.store import load_store
 from frameworks.cli import main
@@ -88,3 +90,15 @@ def test_the_command_refuses_an_empty_store_and_a_file_as_output(tmp_path, capsy
     assert "is a file, not a directory" in capsys.readouterr().err
     assert main(["dashboard", str(tmp_path / "store"), "--output", str(tmp_path / "site")]) == 0
     assert (tmp_path / "site" / "index.html").exists() and "wrote" in capsys.readouterr().out
+
+
+def test_runs_of_one_framework_compare_nothing_but_still_chart(tmp_path):
+    (tmp_path / "s").mkdir()
+    for day, version in ((1, "2.13.0"), (2, "2.14.1")):
+        doc = run_doc(step_entries({"pytorch [eager]": 1.0}), versions={"pytorch": version},
+                      when=f"2026-11-0{day}T00:00:00")
+        (tmp_path / "s" / f"{day}.json").write_text(json.dumps(doc))
+    index, _ = dashboard.build([tmp_path / "s"], tmp_path / "site")
+    page = index.read_text()
+    assert 'data-sections="throughput,history,versions"' in page
+    assert "No run here compares two frameworks" in page

@@ -11,6 +11,7 @@ from frameworks.cli import main
 
 from .helpers import example_store
 
+pytest.importorskip("scipy", reason="the statistics need scipy: pip install scipy")
 pytest.importorskip("altair", reason="the dashboard needs altair: pip install 'mnist-framework-bench[dashboard]'")
 pytest.importorskip("vl_convert", reason="the dashboard needs vl-convert-python (it inlines the JavaScript)")
 if why := browser.unavailable():

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+pytest.importorskip("scipy", reason="the statistics need scipy: pip install scipy")
+
 from frameworks.analysis.store import load_store
 from frameworks.analysis.throughputs import natural_key
 from frameworks.analysis.versions import compare_versions

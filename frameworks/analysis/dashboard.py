@@ -51,17 +51,18 @@ class FrameworkComparison:
     comparison: Comparison | None  # None for the fastest itself
 
 
+def columns_on(stored: StoredRun, device: str) -> set[str]:
+    """The frameworks (with their variants) a run measured throughput of on ``device``."""
+    return {r.column for r in stored.run.records if r.kind in THROUGHPUT_KINDS and r.device == device}
+
+
 def latest_runs(store: Store) -> dict[tuple[str, str], StoredRun]:
-    """The run shown per (machine, device): the latest one comparing two or more frameworks there, else the
-    latest one (a run of one framework, e.g. one version's environment, compares nothing)."""
+    """The run shown per (machine, device): the latest one comparing two or more frameworks (or variants)
+    there, else the latest one (a run of one framework, e.g. one version's environment, compares nothing)."""
     best: dict[tuple[str, str], tuple[bool, StoredRun]] = {}
     for stored in store.runs:  # oldest first
-        columns: dict[str, set[str]] = {}
-        for r in stored.run.records:
-            if r.kind in THROUGHPUT_KINDS:
-                columns.setdefault(r.device, set()).add(r.framework)
-        for device, frameworks in columns.items():
-            several = len(frameworks) > 1
+        for device in sorted({r.device for r in stored.run.records if r.kind in THROUGHPUT_KINDS}):
+            several = len(columns_on(stored, device)) > 1
             key = (stored.machine, device)
             if key not in best or several or not best[key][0]:
                 best[key] = (several, stored)
@@ -100,6 +101,8 @@ def _filters(bench: Benchmark, framework: str) -> dict[str, Any]:
 def comparison_rows(latest: dict[tuple[str, str], StoredRun]) -> list[dict[str, Any]]:
     rows = []
     for (_, device), stored in latest.items():
+        if len(columns_on(stored, device)) < 2:
+            continue  # one framework: nothing to compare
         for fc in framework_comparisons(stored, device):
             c = fc.comparison
             rows.append({**_filters(fc.benchmark, fc.framework), "run": fc.run, "column": fc.column,
@@ -311,7 +314,7 @@ def comparison_tables(rows: list[dict[str, Any]]) -> str:
             [[r["row"].split(" | ")[0], r["column"], _rate(r["images_per_s"]), r["n"],
               "-" if r["ratio"] is None else f"{r['ratio']:.3f}", _interval(r["low"], r["high"]), r["words"]]
              for r in where_rows]))
-    return "".join(parts) or "<p>No runs with throughput results.</p>"
+    return "".join(parts) or "<p>No run here compares two frameworks (or variants) on one machine and device.</p>"
 
 
 def version_table(rows: list[dict[str, Any]]) -> str:
