@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..fileio import write_text
-from .stats import CONFIDENCE, Comparison, compare_throughput, correct
+from .stats import CONFIDENCE, Comparison, Estimate, compare_throughput, correct
 from .store import Store, StoredRun, load_store
 from .throughputs import PHASE_ORDER, THROUGHPUT_KINDS, Benchmark, Unit, estimate, group, units
 from .versions import VersionComparison, compare_versions
@@ -47,7 +47,7 @@ class FrameworkComparison:
     framework: str
     fastest: str
     run: str
-    estimate: Any  # stats.Estimate of the framework's throughput
+    estimate: Estimate  # the framework's throughput over processes
     comparison: Comparison | None  # None for the fastest itself
 
 
