@@ -1,5 +1,5 @@
-"""Command line: ``python -m frameworks`` (or ``mnist-framework-bench``) ``info | test | bench | report | gate``,
-and the commands frameworks bring (their registry entries name them).
+"""Command line: ``python -m frameworks`` (or ``mnist-framework-bench``) ``info | test | bench | accuracy | report |
+gate | versions | dashboard``, and the commands frameworks bring (their registry entries name them).
 
 Options come from the one option table (``bench/options.py``) and are validated here, once, before any
 process starts. Exit statuses are the same for every command (``errors.EXIT_*``): 0 done, 1 failed,
@@ -86,7 +86,7 @@ def cmd_bench(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) ->
     if args.quick:
         settings, notes = settings.with_quick(opts.explicit_dests(argv))
         print("\n".join(notes))
-    checked = plan(settings, repeats=args.repeats, output_dir=args.output_dir, pytest_args=rest)
+    checked = plan(settings, repeats=args.repeats, output_dir=args.output_dir, pytest_args=rest, store=args.store)
     for name, why in checked.left_out.items():
         print(f"not run: {name}: {why}")
     code, _ = run_bench(checked, argv=["python -m frameworks", *argv])
@@ -124,6 +124,53 @@ def cmd_gate(args: argparse.Namespace, rest: list[str]) -> int:
     return code
 
 
+def _read_store(paths: Sequence[str]):
+    from .analysis.store import load_store
+
+    store = load_store(paths)
+    for path, why in store.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    if not store.runs:
+        raise UsageError(f"no usable runs in {', '.join(paths)}: give a results store (bench --store DIR) or "
+                         "results.json files written by bench")
+    return store
+
+
+def cmd_versions(args: argparse.Namespace, rest: list[str]) -> int:
+    """Compare each framework's versions on every benchmark: newer / older throughput, its CI, the verdict."""
+    from .analysis.versions import compare_versions, markdown
+    from .fileio import write_new
+
+    store = _read_store(args.results)
+    comparisons = compare_versions(store.runs, frameworks=args.frameworks, networks=args.networks,
+                                   all_runs=args.all_runs)
+    text = markdown(comparisons, store, all_runs=args.all_runs)
+    print(text)
+    if args.output:
+        print(f"wrote {write_new(args.output, text.encode())}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_dashboard(args: argparse.Namespace, rest: list[str]) -> int:
+    """Write the static dashboard site from a results store; with --screenshot, check it in a headless browser."""
+    from .analysis.dashboard import build
+
+    index, store = build(args.results, args.output, title=args.title)
+    for path, why in store.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    print(f"wrote {index} ({len(store.runs)} runs; open it in a browser, no server needed)")
+    if args.screenshot:
+        from .analysis.browser import check
+
+        result = check(index, screenshot=args.screenshot)
+        print(f"checked in {result.browser}: " + ", ".join(f"{k} {v} marks" for k, v in result.marks.items()))
+        print(f"screenshot: {args.screenshot}")
+        if result.problems:
+            print("the page has problems:\n  " + "\n  ".join(result.problems), file=sys.stderr)
+            return EXIT_FAILED
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m frameworks", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,6 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--head", nargs="+", required=True, help="the head's results.json files, one per repeat")
     opts.add_to_argparse(gate, "gate")
 
+    stored = "results store directories (python -m frameworks bench --store DIR) or results.json files"
+    versions = sub.add_parser("versions", help="compare each framework's versions per benchmark from a results store "
+                                               "(newer / older throughput, 95%% CI, verdict), as Markdown")
+    versions.add_argument("results", nargs="+", help=stored)
+    opts.add_to_argparse(versions, "versions")
+    versions.add_argument("--all-runs", action="store_true",
+                          help="pool every run of a version (default: each version's latest run on the machine)")
+    versions.add_argument("--output", type=opts.user_path,
+                          help="also write the Markdown to this file (a new name if it exists)")
+
+    dashboard = sub.add_parser("dashboard", help="a static site (index.html, opens from the file system) with the "
+                                                 "comparisons, history and versions of a results store")
+    dashboard.add_argument("results", nargs="+", help=stored)
+    dashboard.add_argument("--output", type=opts.user_path, required=True,
+                           help="the site's directory (created; its index.html is replaced)")
+    dashboard.add_argument("--title", default="MNIST framework benchmark", help="the page's title")
+    dashboard.add_argument("--screenshot", type=opts.user_path, metavar="PNG",
+                           help="open the page in headless Chromium, check it (no console errors, every chart "
+                                "drawn) and save a full-page screenshot here")
+
     for info in FRAMEWORKS.values():  # a framework's own commands (its registry entry names them)
         if info.command:
             importlib.import_module(info.command).add_parser(sub)
@@ -186,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest and args.command not in PASSES_REST:
         print(f"{parser.prog} {args.command}: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
         return EXIT_USAGE
-    commands = {"info": cmd_info, "test": cmd_test, "report": cmd_report, "gate": cmd_gate}
+    commands = {"info": cmd_info, "test": cmd_test, "report": cmd_report, "gate": cmd_gate,
+                "versions": cmd_versions, "dashboard": cmd_dashboard}
     try:
         if args.command == "bench":
             return cmd_bench(args, rest, argv)

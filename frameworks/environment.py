@@ -10,6 +10,7 @@ import platform
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -80,7 +81,35 @@ def machine() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "gpu_present": gpu_present(),
+        "host": platform.node(),
     }
+
+
+def source_commit() -> dict[str, Any]:
+    """The commit of the checkout this package runs from (pytest-benchmark's ``commit_info`` keys), or {} when
+    it is not a git checkout (an installed wheel) or git is missing.
+
+    Benchmark processes run in their run directory, where git may find another repository or none, so the
+    run's commit is taken here, from the package's own source.
+    """
+    package = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise subprocess.SubprocessError(done.stderr.strip())
+        return done.stdout.strip()
+
+    try:
+        top = Path(git("rev-parse", "--show-toplevel")).resolve()
+        if top / package.name != package:  # an installed copy inside some other repository
+            return {}
+        return {"id": git("rev-parse", "HEAD"), "time": git("show", "-s", "--format=%cI", "HEAD"),
+                "author_time": git("show", "-s", "--format=%aI", "HEAD"),
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+                "project": top.name, "branch": git("rev-parse", "--abbrev-ref", "HEAD")}
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 def loaded_math_libraries() -> list[str]:
@@ -122,25 +151,6 @@ def runtime_details(threads: int | None = None, adapters: Any = ()) -> dict[str,
     for adapter in adapters:
         details.setdefault("frameworks", {})[f"{adapter.framework} on {adapter.device}"] = adapter.runtime_details()
     return details
-
-
-def source_commit() -> dict[str, Any]:
-    """The git commit of the suite's own source, when it runs from a checkout: id, branch, time, and whether
-    the working tree has changes (an installed package has none of these)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    if git("rev-parse", "--show-toplevel") != root:
-        return {}
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"id": git("rev-parse", "HEAD"), "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-            "time": git("log", "-1", "--format=%cI"), "dirty": bool(status), "project": "mnist-framework-bench"}
 
 
 def framework_rows(probe_cuda: bool = False) -> list[dict[str, Any]]:

@@ -78,3 +78,46 @@ def exclusive_lock(path: str | os.PathLike) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def create_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to a new file at ``path`` atomically, never replacing one: ``FileExistsError`` if ``path``
+    exists (the temporary file is linked into place, which fails rather than overwrites)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: check, then rename (the check is not atomic)
+            if path.exists():
+                raise FileExistsError(path) from None
+            os.replace(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"could not write {path}: {exc.strerror or exc}") from exc
+    finally:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return path
+
+
+def write_new(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` atomically to ``path``, or, when that exists, to ``stem-1.ext``, ``stem-2.ext``...: never
+    over an existing file. Returns the path written."""
+    path = Path(path)
+    for n in range(10_000):
+        candidate = path if n == 0 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            return create_bytes(candidate, data)
+        except FileExistsError:
+            continue
+    raise OutputError(f"no free file name for {path.name} in {path.parent}")

@@ -5,6 +5,7 @@
 #   PYTHON=python3.11   interpreter the venv is made from (default: python3)
 #   MFB_VENV=.venv      where the venv lives (default: .venv in the repository)
 #   MFB_SKIP_CAFFE=1    do not build Caffe (its tests are then skipped with the reason)
+#   MFB_SKIP_BROWSER=1  do not install Chromium (the dashboard's browser test is then skipped with the reason)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${MFB_VENV:-$root/.venv}
@@ -20,10 +21,24 @@ want=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' 
 if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
   say "installing the suite with PyTorch, TensorFlow, Keras, JAX and the test tools (about 2 minutes the first time)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$root/constraints.txt" \
-    -e "$root[all,test]"
+    -e "$root[all,test,browser]"
   echo "$want" >"$stamp"
 else
   say "Python packages are up to date"
+fi
+
+# The dashboard's browser test drives Debian's Chromium through playwright (never playwright's own download).
+if [[ ${MFB_SKIP_BROWSER:-0} == 1 ]]; then
+  say "not installing Chromium (MFB_SKIP_BROWSER=1): the dashboard's browser test will be skipped"
+elif command -v chromium >/dev/null 2>&1 || [[ -n ${MFB_CHROMIUM:-} ]]; then
+  say "Chromium is installed"
+elif [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  say "installing Chromium for the dashboard's browser test (apt-get, about a minute the first time)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+else
+  say "Chromium is missing and cannot be installed here (needs root and apt-get): the dashboard's browser test" \
+    "will be skipped; install chromium, or set MFB_CHROMIUM to a Chromium or Chrome binary"
 fi
 
 if [[ ${MFB_SKIP_CAFFE:-0} == 1 ]]; then

@@ -155,9 +155,9 @@ RUN = _scopes(PYTEST, "bench")  # what shapes a benchmark run
 OPTIONS: tuple[Option, ...] = (
     Option("--frameworks", "comma list of frameworks (default: every one that can run; each Keras backend in "
            "its own process from the command line)", _names("framework", lambda: FRAMEWORKS),
-           scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export"), metavar="LIST"),
+           scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export", "versions"), metavar="LIST"),
     Option("--networks", f"comma list of networks: {', '.join(NETWORKS)} (default: all)",
-           _names("network", lambda: NETWORKS), scopes=_scopes(PYTEST, "bench", "accuracy", "export"),
+           _names("network", lambda: NETWORKS), scopes=_scopes(PYTEST, "bench", "accuracy", "export", "versions"),
            metavar="LIST"),
     Option("--devices", "comma list of devices: cpu, cuda (default: cpu, plus cuda where a GPU is present)",
            _names("device", lambda: DEVICES), scopes=_scopes(PYTEST, "bench", "accuracy"), metavar="LIST"),
@@ -226,6 +226,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--output-dir", "where runs are written (default: ./bench-results; accuracy: ./accuracy-results)",
            user_path,
            default=None, scopes=_scopes("bench", "accuracy", "export", "report"), metavar="DIR"),
+    Option("--store", "also copy the run's merged results.json into this results store (a directory; the copy is "
+           "named by machine, date and commit, never overwritten), which versions and dashboard read", user_path,
+           default=None, scopes=_scopes("bench"), metavar="DIR"),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
 

@@ -63,6 +63,7 @@ class Plan:
     pytest_args: list[str]
     left_out: dict[str, str] = field(default_factory=dict)  # framework -> why it cannot run here
     asked_by_name: bool = False  # the user named the frameworks (then one left out is a failure)
+    store: Path | None = None  # a results store the merged run is copied into
 
 
 def check_pytest_args(args: Sequence[str]) -> list[str]:
@@ -76,7 +77,7 @@ def check_pytest_args(args: Sequence[str]) -> list[str]:
 
 
 def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None = None,
-         pytest_args: Sequence[str] = ()) -> Plan:
+         pytest_args: Sequence[str] = (), store: str | Path | None = None) -> Plan:
     """Check everything a run needs before any process starts: MNIST, the output directory, the frameworks
     and the devices. Raises ``UsageError`` (fix the input) or ``NothingToMeasure`` (nothing can run here)."""
     from .. import data
@@ -91,6 +92,12 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
         raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output-dir {out} is a file, not a directory")
+    store_dir = Path(store) if store is not None else None
+    if store_dir is not None and store_dir.exists() and not store_dir.is_dir():
+        raise UsageError(f"--store {store_dir} is a file, not a directory")
+    if store_dir is not None and not store_dir.exists() and not store_dir.parent.is_dir():
+        raise UsageError(f"--store {store_dir}: its parent {store_dir.parent} does not exist (a typo?); create it "
+                         "first")
     by_name = settings.frameworks is not None
     chosen = list(settings.frameworks) if by_name else list(FRAMEWORKS)
     runnable, left_out = [], {}
@@ -114,7 +121,8 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
     if not runnable:
         reasons = "; ".join(left_out.values()) or "no framework selected"
         raise NothingToMeasure(f"none of the frameworks can run here: {reasons}")
-    return Plan(settings, one_each(runnable), repeats, out, args, left_out, by_name or settings.devices is not None)
+    return Plan(settings, one_each(runnable), repeats, out, args, left_out, by_name or settings.devices is not None,
+                store_dir)
 
 
 def interleaved(groups: Sequence[ProcessGroup], repeats: int) -> list[tuple[int, int, ProcessGroup]]:
@@ -225,7 +233,8 @@ def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, r
 
 def merge(outcomes: list[dict[str, Any]], settings: Settings, argv: Sequence[str],
           interrupted: bool = False) -> dict[str, Any]:
-    """One run document from the processes' results, with each process's record."""
+    """One run document from the processes' results, with each process's record. The commit is the package's
+    own checkout's (the processes ran in the run directory, where git may see another repository or none)."""
     from ..environment import runtime_details, source_commit
 
     machine_info: dict[str, Any] = {}
@@ -302,7 +311,8 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
         if outcome["interrupted"]:
             interrupted = True
             break
-    merged_path = write_json(run_dir / "results.json", merge(outcomes, plan.settings, argv or sys.argv, interrupted))
+    merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
+    merged_path = write_json(run_dir / "results.json", merged)
     code, lines = summary(plan, outcomes, interrupted)
     print(f"\nresults: {merged_path}")
     print("\n".join(lines))
@@ -310,4 +320,11 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
 
     for path in write_report([merged_path], run_dir):
         print(f"report: {path}")
+    if plan.store is not None:
+        if merged["benchmarks"]:
+            from ..analysis.store import store_run
+
+            print(f"stored: {store_run(merged_path, plan.store)}")
+        else:
+            print(f"not stored in {plan.store}: the run has no results")
     return code, merged_path

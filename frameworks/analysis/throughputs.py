@@ -1,0 +1,111 @@
+"""Per-process throughputs from stored runs: the units every comparison over runs and versions is computed from.
+
+A process is one unit (``stats`` explains why): its median round as images/s. ``bench --repeats N`` gives N
+processes per framework in one run. Figures are comparable only within a ``Benchmark``: the same machine,
+device, kind, network, phase, batch, images per call and thread count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..bench.schema import EPOCH, STEP
+from .stats import Estimate, throughput
+from .store import StoredRun
+
+THROUGHPUT_KINDS = (STEP, EPOCH)
+PHASE_ORDER = ("forward", "backward", "train_step", "epoch-staged", "epoch-framework")
+
+
+@dataclass(frozen=True, order=True)
+class Benchmark:
+    """What makes two figures comparable."""
+
+    machine: str
+    device: str
+    network: str
+    phase: str
+    kind: str
+    batch: int | None
+    images: int
+    threads: int | None
+
+    @property
+    def size(self) -> str:
+        """How much one timed call processes: the batch, or an epoch's images."""
+        return f"{self.images:,} images" if self.kind == EPOCH else f"batch {self.batch}"
+
+    @property
+    def label(self) -> str:
+        """The benchmark in words, without the machine and device (``where`` says those)."""
+        threads = f", {self.threads} threads" if self.threads else ""
+        return f"{self.network} {self.phase}, {self.size}{threads}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.device} on {self.machine}"
+
+    @property
+    def order(self) -> tuple:
+        """A reading order: machine, device, network, phase as the report orders them, size."""
+        phase = PHASE_ORDER.index(self.phase) if self.phase in PHASE_ORDER else len(PHASE_ORDER)
+        return (self.machine, self.device, self.network, phase, self.phase, self.batch or 0, self.images)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One process's throughput on one benchmark."""
+
+    benchmark: Benchmark
+    column: str  # the framework as reports label it (with a non-default variant)
+    framework: str
+    version: str
+    run: str  # the stored run's name
+    when: dt.datetime
+    commit: str
+    process: str
+    images_per_s: float
+
+
+def units(runs: Iterable[StoredRun]) -> list[Unit]:
+    """Every process's throughput on every step and epoch benchmark of ``runs``."""
+    out = []
+    for stored in runs:
+        grouped: dict[tuple, list] = defaultdict(list)
+        for r in stored.run.records:
+            if r.kind not in THROUGHPUT_KINDS or not math.isfinite(r.images_per_s) or r.images_per_s <= 0:
+                continue
+            bench = Benchmark(stored.machine, r.device, r.network, r.phase, r.kind, r.batch, r.images, r.threads)
+            grouped[(bench, r.column, r.framework, r.version, r.process or stored.name)].append(r.images_per_s)
+        for (bench, column, framework, version, process), values in grouped.items():
+            out.append(Unit(bench, column, framework, version, stored.name, stored.when, stored.commit, process,
+                            statistics.median(values)))
+    return out
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def group(items: Iterable[Unit], key: Callable[[Unit], K]) -> dict[K, list[Unit]]:
+    """``items`` grouped by ``key``, in first-seen order."""
+    out: dict[K, list[Unit]] = defaultdict(list)
+    for item in items:
+        out[key(item)].append(item)
+    return dict(out)
+
+
+def estimate(group_units: Sequence[Unit]) -> Estimate:
+    """Throughput over the processes of ``group_units`` (geometric mean, bootstrap CI over processes)."""
+    return throughput([u.images_per_s for u in group_units])
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders version strings by their numbers: 2.9 < 2.10 < 2.10.1."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part)

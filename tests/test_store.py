@@ -1,0 +1,146 @@
+"""The results store and bench --store, on hand-made results documents (code paths, not measurements)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from frameworks import environment
+from frameworks.analysis.store import load_store, store_run
+from frameworks.bench import run as bench
+from frameworks.bench.options import Settings
+from frameworks.bench.schema import ProcessRecord, ResultsError
+from frameworks.cli import build_parser
+from frameworks.errors import UsageError
+from frameworks.processes import ProcessGroup
+
+from .helpers import bench_entry, run_doc, step_entries
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(path: Path, doc: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def a_run(**more) -> dict:
+    return run_doc(step_entries({"pytorch [eager]": 1.0}), repeats=2, **more)
+
+
+def test_a_run_is_stored_by_machine_date_and_commit_and_never_overwritten(tmp_path):
+    results = write(tmp_path / "bench-1" / "results.json", a_run(when="2026-11-05T08:09:10+00:00"))
+    first = store_run(results, tmp_path / "store")
+    second = store_run(results, tmp_path / "store")
+    assert first.name == "test-host_20261105-080910_0123456789ab.json"
+    assert second.name == "test-host_20261105-080910_0123456789ab-1.json"
+    assert first.read_bytes() == second.read_bytes() == results.read_bytes()  # a copy, byte for byte
+
+
+def test_a_dirty_checkout_or_an_unknown_commit_shows_in_the_name(tmp_path):
+    dirty = a_run(commit="")
+    dirty["commit_info"] = {"id": "f" * 40, "dirty": True}
+    assert store_run(write(tmp_path / "d.json", dirty), tmp_path / "s").name.endswith("_ffffffffffff-dirty.json")
+    assert store_run(write(tmp_path / "n.json", a_run(commit="")), tmp_path / "s").name.endswith("_no-commit.json")
+
+
+def test_only_merged_runs_of_this_schema_are_stored(tmp_path):
+    process_json = a_run()
+    del process_json["processes"]  # one benchmark process's own JSON has no process records
+    with pytest.raises(ResultsError, match="one benchmark process's JSON"):
+        store_run(write(tmp_path / "p.json", process_json), tmp_path / "store")
+    with pytest.raises(ResultsError, match="schema version 1"):
+        store_run(write(tmp_path / "old.json", {**a_run(), "schema_version": 1}), tmp_path / "store")
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").iterdir())
+
+
+def test_loading_a_store_reports_and_skips_what_is_not_a_run(tmp_path):
+    store = tmp_path / "store"
+    good = write(store / "laptop" / "x_20261101-000000_abc.json", a_run(when="2026-11-02T00:00:00+00:00"))
+    write(store / "ci" / "y.json", a_run(when="2026-11-01T00:00:00+00:00", host="ci-runner"))  # copied in
+    (store / "z-copy.json").write_bytes(good.read_bytes())  # the same run twice
+    (store / "broken.json").write_text("{not json")
+    write(store / "other.json", {"benchmarks": [], "machine_info": {}})
+    write(store / "old.json", {**a_run(), "schema_version": 1})
+    process_json = a_run()
+    del process_json["processes"]
+    write(store / "process.json", process_json)
+    malformed = a_run()
+    malformed["benchmarks"][0]["extra_info"]["samples_s"] = ["slow"]
+    write(store / "malformed.json", malformed)
+    (store / "notes.txt").write_text("not a run")
+    loaded = load_store([store])
+    assert [r.name for r in loaded.runs] == ["y.json", "x_20261101-000000_abc.json"]  # oldest first
+    assert loaded.runs[0].host == "ci-runner" and loaded.runs[0].machine == "Test CPU (hand-made data), 2 cores"
+    why = {Path(p).name: reason for p, reason in loaded.skipped}
+    assert set(why) == {"z-copy.json", "broken.json", "other.json", "old.json", "process.json", "malformed.json"}
+    assert why["z-copy.json"] == "a copy of x_20261101-000000_abc.json"
+    assert why["broken.json"].startswith("not JSON")
+    assert "another project" in why["other.json"] and "schema version 1" in why["old.json"]
+    assert "not a merged run" in why["process.json"] and "samples_s" in why["malformed.json"]
+
+
+def test_a_missing_store_path_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="no such file or directory"):
+        load_store([tmp_path / "absent"])
+
+
+def test_bench_store_is_checked_before_anything_runs(tmp_path):
+    args = build_parser().parse_args(["bench", "--store", "relative/store"])
+    assert Path(args.store).is_absolute()
+    with pytest.raises(UsageError, match="--store .*its parent .* does not exist"):
+        bench.plan(Settings(frameworks=["pytorch"]), store=tmp_path / "missing" / "store")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="is a file, not a directory"):
+        bench.plan(Settings(frameworks=["pytorch"]), store=tmp_path / "file")
+
+
+def fake_process(benchmarks: list[dict]):
+    def run_process(group, repeat, position, repeats, run_dir, settings_file, pytest_args):
+        record = ProcessRecord(label=group.label, frameworks=list(group.frameworks), environment={}, exit_code=0,
+                               status="ok", outcome="ok", benchmarks=len(benchmarks), json="x.json", repeat=repeat)
+        details = {"machine": {"cpu_model": "Test CPU", "cpu_cores": 2, "host": "bench-host"}}
+        return {"record": record, "benchmarks": benchmarks, "tests": [], "interrupted": False,
+                "results": {"machine_info": {"mnist_framework_bench": details}}}
+
+    return run_process
+
+
+@pytest.mark.parametrize("measured", [True, False])
+def test_bench_copies_its_merged_run_into_the_store(tmp_path, monkeypatch, capsys, measured):
+    from frameworks import processes
+
+    entries = [bench_entry("pytorch", "lenet", "train_step", 0.01, variant="eager", process="pytorch")]
+    monkeypatch.setattr(bench, "run_process", fake_process(entries if measured else []))
+    monkeypatch.setattr(processes, "handle_sigterm", lambda: None)
+    plan = bench.Plan(Settings(), [ProcessGroup(("pytorch",))], 1, tmp_path / "out", [], store=tmp_path / "store")
+    _, merged = bench.run_bench(plan, argv=["bench"])
+    stored = sorted((tmp_path / "store").glob("*.json")) if measured else []
+    if measured:
+        commit = environment.source_commit()
+        assert len(stored) == 1 and stored[0].read_bytes() == merged.read_bytes()
+        assert stored[0].name.startswith("bench-host_") and commit["id"][:12] in stored[0].name
+        assert f"stored: {stored[0]}" in capsys.readouterr().out
+    else:
+        assert not (tmp_path / "store").exists() and "not stored" in capsys.readouterr().out
+
+
+def test_the_commit_is_the_package_checkouts(monkeypatch):
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("the suite is not running from a git checkout")
+    commit = environment.source_commit()
+    assert commit["id"] == head.stdout.strip() and isinstance(commit["dirty"], bool)
+    merged = bench.merge([], Settings(), ["bench"])
+    assert merged["commit_info"] == commit
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(environment.subprocess, "run", no_git)
+    assert environment.source_commit() == {}
+
