@@ -233,12 +233,14 @@ class Availability:
         return f"{self.framework} ({self.device}): {self.status.value}" + (f": {self.reason}" if self.reason else "")
 
 
-def availability(framework: str, device: str = "cpu", *, probe_device: bool = True) -> Availability:
+def availability(framework: str, device: str = "cpu", *, probe_device: bool = True,
+                 in_this_process: bool = True) -> Availability:
     """Whether ``framework`` can run here on ``device`` in this process, and if not, why.
 
     Checks, in order: installed, supported on this platform, this process's settings (a Keras backend is
-    fixed per process), then the device. Asking about the GPU imports the framework to ask it, unless
-    ``probe_device`` is False (then only the registry and the driver are consulted).
+    fixed per process; skipped with ``in_this_process=False``, for a process of its own), then the device.
+    Asking about the GPU imports the framework to ask it, unless ``probe_device`` is False (then only the
+    registry and the driver are consulted).
     """
     info = framework_info(framework)
     check_device(device)
@@ -251,7 +253,7 @@ def availability(framework: str, device: str = "cpu", *, probe_device: bool = Tr
         return answer(Status.NOT_INSTALLED, f"{', '.join(missing)} not installed ({info.install_hint})")
     if info.platform is not None and (why := info.platform()):
         return answer(Status.UNSUPPORTED, why)
-    if info.process is not None:
+    if info.process is not None and in_this_process:
         setting, value = info.process
         if (current := setting.current()) != value:
             return answer(Status.OWN_PROCESS, f"needs {setting.variable}={value}, fixed per process, and this "

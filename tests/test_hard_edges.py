@@ -131,7 +131,7 @@ def test_an_unusable_mnist_is_one_message_before_anything_runs(in_tmp, mnist, ca
     err = capsys.readouterr().err
     assert "MNIST is not usable" in err and "does not match the expected" in err
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(ROOT / "tests" / "test_shapes.py"), "-k", "forward_is_repeatable"],
+                           str(ROOT / "tests" / "test_data.py"), "-k", "real_mnist or preprocess"],
                           env={**os.environ, data.ENV_DIR: str(broken)}, capture_output=True, text=True, timeout=300,
                           cwd=ROOT)
     assert proc.returncode == 4, proc.stdout[-2000:]
@@ -189,15 +189,17 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_gives_a_message_and_no_truncated_file(small_disk, tmp_path):
-    doc = results_doc([bench_entry("pytorch", "lenet", "train_step", 0.01, rounds=2000)])
+    doc = results_doc([bench_entry("pytorch", "lenet", "train_step", 0.01, rounds=20000)])
     with pytest.raises(OutputError, match=f"could not write {small_disk}/results.json: No space left"):
         write_json(small_disk / "results.json", doc)
-    assert list(small_disk.iterdir()) == []
+    assert list(small_disk.iterdir()) == []  # no truncated file, no temporary file
     source = tmp_path / "r.json"
-    write_json(source, doc)
+    write_json(source, results_doc([bench_entry("pytorch", "lenet", "train_step", 0.01)]))
+    free = os.statvfs(small_disk)
+    (small_disk / "filler").write_bytes(b"x" * max(0, free.f_bavail * free.f_frsize - 2048))
     with pytest.raises(OutputError, match="No space left"):
         report.write_report([source], small_disk)
-    assert all(p.stat().st_size > 0 for p in small_disk.iterdir())  # whatever was written is complete
+    assert [p.name for p in small_disk.iterdir()] == ["filler"]  # the report and chart left nothing behind
 
 
 # --- reading results: refuse what cannot be used, say where each figure came from ---------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -297,5 +296,5 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
     # Written here, atomically (a full disk never leaves a truncated file), instead of by pytest-benchmark.
     session = getattr(config, "_benchmarksession", None)
     if session is not None and session.json:
-        write_json(session.json, output_json)
-        session.json = Path(os.devnull)
+        path = write_json(session.json, output_json)
+        session.save_json = lambda _: session.logger.info(f"Wrote benchmark data in: {path}", purple=True)

@@ -108,7 +108,7 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
         else:
             runnable.append(name)
     if settings.devices is not None and "cuda" in settings.devices:  # asked for by name: it must be there
-        states = {f: availability(f, "cuda", probe_device=False) for f in runnable}
+        states = {f: availability(f, "cuda", probe_device=False, in_this_process=False) for f in runnable}
         usable = [f for f, state in states.items() if state.status is not Status.NO_DEVICE]
         if not usable:
             why = "; ".join(sorted({state.reason for state in states.values()})) or "no framework to run"
