@@ -1,5 +1,5 @@
 """Command line: ``python -m frameworks`` (or ``mnist-framework-bench``) ``info | test | bench | report | gate |
-caffe``.
+export | caffe``.
 
 Options come from the one option table (``bench/options.py``) and are validated here, once, before any
 process starts. Exit statuses are the same for every command (``errors.EXIT_*``): 0 done, 1 failed,
@@ -112,6 +112,22 @@ def cmd_gate(args: argparse.Namespace, rest: list[str]) -> int:
     return code
 
 
+def cmd_export(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
+    """Export every framework's deployment artifacts, check each against its source, time its serving."""
+    from .deployment import plan, run_export
+    from .runtime import configure_process
+
+    checked = plan(args.frameworks, args.networks, args.output_dir, args.weights, args.mnist_dir)
+    for name, why in checked.left_out.items():
+        print(f"not exported: {name}: {why}")
+    threads = configure_process(args.threads)
+    code, path = run_export(checked, threads=threads, requests=args.latency_requests or 1000,
+                            latency_batches=args.latency_batches or [1], mnist_dir=args.mnist_dir,
+                            argv=["python -m frameworks", *argv])
+    print(f"\nsummary: {path}\nreport: {path.with_name('export-report.md')}")
+    return code
+
+
 def cmd_caffe(args: argparse.Namespace, rest: list[str]) -> int:
     """Train a user's own Caffe solver on the suite's MNIST LMDBs and print its outputs."""
     from . import data
@@ -164,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the threshold widens to this many times the spread between repeats (default 2)")
     gate.add_argument("--summary", help="also append the Markdown to this file (e.g. $GITHUB_STEP_SUMMARY)")
 
+    export = sub.add_parser("export", help="write each framework's deployment artifacts (ONNX, torch.export, "
+                                           "SavedModel, Caffe's deploy pair), prove each equal to its source in a "
+                                           "fresh process, and time its cold start and per-request latency")
+    opts.add_to_argparse(export, "export")
+
     caffe = sub.add_parser("caffe", help="train your own Caffe solver prototxt on the suite's verified MNIST LMDBs")
     caffe.add_argument("solver", help="the solver prototxt (its net's Data layers are pointed at the MNIST LMDBs)")
     caffe.add_argument("--iterations", type=opts.positive_int,
@@ -192,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":
             return cmd_bench(args, rest, argv)
+        if args.command == "export":
+            return cmd_export(args, rest, argv)
         return commands[args.command](args, rest)
     except (UsageError, DataError) as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)

@@ -130,14 +130,14 @@ def interleaved(groups: Sequence[ProcessGroup], repeats: int) -> list[tuple[int,
     return order
 
 
-def new_run_dir(output_dir: Path) -> Path:
-    """A fresh directory for one run's files, named by the time; never an existing one."""
+def new_run_dir(output_dir: Path, prefix: str = "bench") -> Path:
+    """A fresh directory for one run's files, named ``<prefix>-<date>-<time>``; never an existing one."""
     output_dir = Path(output_dir).resolve()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         output_dir.mkdir(exist_ok=True)
         for n in range(1000):
-            candidate = output_dir / (f"bench-{stamp}" + (f"-{n}" if n else ""))
+            candidate = output_dir / (f"{prefix}-{stamp}" + (f"-{n}" if n else ""))
             try:
                 candidate.mkdir()
                 return candidate
