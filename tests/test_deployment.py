@@ -57,11 +57,11 @@ def records_of(summary, framework, network):
     return [r for r in summary.records if r.framework == framework and r.network == network]
 
 
-def test_every_artifact_equals_its_source_and_serves(exported, framework, network):
+def test_every_artifact_equals_its_source_and_serves(request, framework, network):
     if own_process(framework):
         pytest.skip(f"{framework} needs a process of its own: test_a_keras_backend_exports_in_its_own_process "
                     "checks its exports from the main test process, through a child process")
-    code, summary, path = exported
+    code, summary, path = request.getfixturevalue("exported")
     records = records_of(summary, framework, network)
     if not records:
         pytest.skip(f"{framework} was not exported in this process: {availability(framework).reason}")
