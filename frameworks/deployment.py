@@ -361,16 +361,18 @@ def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests:
                 records.append(ExportRecord(framework, network, "-", FAILED, reason=source["error"]))
                 continue
             for attempt in source["attempts"]:
-                print(f"  {network} {attempt.format}: "
-                      + ("serving it in a fresh process" if attempt.artifact else attempt.reason), flush=True)
+                if attempt.artifact is not None:
+                    print(f"  {network} {attempt.format}: exported in {attempt.seconds:.1f} s; serving it in a fresh "
+                          "process", flush=True)
                 record, served = check_artifact(attempt, framework, network, source["version"], source["outputs"],
                                                 images[network], root, requests=requests,
                                                 latency_batches=list(latency_batches), threads=threads)
                 if served is not None:
                     outputs[len(records)] = served
                 records.append(record)
-                print(f"    {record.status}" + (f": {record.reason}" if record.reason and record.status != OK
-                                                else ""), flush=True)
+                detail = f": {record.reason}" if record.reason and record.status != OK else (
+                    f" (max relative error {record.max_relative_error:.1e})" if record.status == OK else "")
+                print(f"  {network} {attempt.format}: {record.status}{detail}", flush=True)
     weights = {n: (str(p) if p else "shared initial weights (weights.initial_weights, seed 0)")
                for n, p in export_plan.weights.items()}
     settings = {"frameworks": export_plan.frameworks, "networks": export_plan.networks, "threads": threads,
