@@ -274,3 +274,40 @@ def test_an_adapter_without_exports_says_so():
     with pytest.raises(FrameworkUnavailable, match="no deployment export"):
         model.export(Path("."))
     assert ExportAttempt("onnx").artifact is None
+
+
+def test_the_section_shows_each_frameworks_own_latency_from_a_benchmark_run():
+    from frameworks.bench.schema import BenchRecord
+
+    from .helpers import bench_entry
+
+    entries = [bench_entry("pytorch", "lenet", "latency", 0.002, kind="latency", batch=1, rounds=100, process=p)
+               for p in ("pytorch/1", "pytorch/2")]
+    entries.append(bench_entry("onnxruntime", "lenet", "latency", 0.0005, kind="latency", batch=1, rounds=100))
+    entries.append(bench_entry("pytorch", "lenet", "forward", 0.01))  # not a latency record: not in the section
+    records = [BenchRecord.from_benchmark(e) for e in entries]
+    lines = deployment_section(records, [])
+    assert lines[0] == "## Deployment" and "### lenet" in lines
+    rows = [line for line in lines if line.startswith("| pytorch |") or line.startswith("| onnxruntime |")]
+    assert len(rows) == 2  # the two pytorch processes pooled into one row
+    assert rows[0].startswith("| pytorch | cpu | 1 | 200 (2) | 2 ms |")
+    assert rows[1].startswith("| onnxruntime | cpu | 1 | 100 (1) | 0.5 ms |")
+    assert deployment_section([records[-1]], []) == []
+
+
+def test_a_directory_written_atomically_is_moved_into_place_or_removed(tmp_path):
+    from frameworks.errors import OutputError
+    from frameworks.fileio import atomic_path
+
+    with atomic_path(tmp_path / "saved_model") as tmp:
+        tmp.mkdir()
+        (tmp / "saved_model.pb").write_bytes(b"graph")
+    assert (tmp_path / "saved_model" / "saved_model.pb").read_bytes() == b"graph"
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "broken") as tmp:
+        tmp.mkdir()
+        (tmp / "half").write_bytes(b"")
+        raise RuntimeError("the writer failed half way")
+    with pytest.raises(OutputError, match="could not write"), atomic_path(tmp_path / "saved_model") as tmp:
+        tmp.mkdir()
+        (tmp / "other").write_bytes(b"")  # the target exists and is not empty: never overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved_model"]

@@ -96,17 +96,6 @@ class Artifact:
         """Its size on disk: the sum of its files' sizes."""
         return sum(os.path.getsize(p) for p in self.files)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"format": self.format, "path": str(self.path), "runtime": self.runtime,
-                "input_layout": self.input_layout, "companions": [str(p) for p in self.companions],
-                "tool": self.tool}
-
-    @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> Artifact:
-        return cls(format=payload["format"], path=Path(payload["path"]), runtime=payload["runtime"],
-                   input_layout=payload.get("input_layout", NCHW),
-                   companions=tuple(Path(p) for p in payload.get("companions", ())), tool=payload.get("tool", ""))
-
 
 @dataclass(frozen=True)
 class ExportAttempt:
