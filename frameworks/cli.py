@@ -1,5 +1,5 @@
 """Command line: ``python -m frameworks`` (or ``mnist-framework-bench``) ``info | test | bench | accuracy | report |
-gate | versions | dashboard``, and the commands frameworks bring (their registry entries name them).
+gate | versions | dashboard | export``, and the commands frameworks bring (their registry entries name them).
 
 Options come from the one option table (``bench/options.py``) and are validated here, once, before any
 process starts. Exit statuses are the same for every command (``errors.EXIT_*``): 0 done, 1 failed,
@@ -124,6 +124,22 @@ def cmd_gate(args: argparse.Namespace, rest: list[str]) -> int:
     return code
 
 
+def cmd_export(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
+    """Export every framework's deployment artifacts, check each against its source, time its serving."""
+    from .deployment import plan, run_export
+    from .runtime import configure_process
+
+    checked = plan(args.frameworks, args.networks, args.output_dir, args.weights, args.mnist_dir)
+    for name, why in checked.left_out.items():
+        print(f"not exported: {name}: {why}")
+    threads = configure_process(args.threads)
+    code, path = run_export(checked, threads=threads, requests=args.latency_requests or 1000,
+                            latency_batches=args.latency_batches or [1], mnist_dir=args.mnist_dir,
+                            argv=["python -m frameworks", *argv])
+    print(f"\nsummary: {path}\nreport: {path.with_name('export-report.md')}")
+    return code
+
+
 def _read_store(paths: Sequence[str]):
     from .analysis.store import load_store
 
@@ -223,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="open the page in headless Chromium, check it (no console errors, every chart "
                                 "drawn) and save a full-page screenshot here")
 
+    export = sub.add_parser("export", help="write each framework's deployment artifacts (ONNX, torch.export, "
+                                           "SavedModel, Caffe's deploy pair), prove each equal to its source in a "
+                                           "fresh process, and time its cold start and per-request latency")
+    opts.add_to_argparse(export, "export")
+
     for info in FRAMEWORKS.values():  # a framework's own commands (its registry entry names them)
         if info.command:
             importlib.import_module(info.command).add_parser(sub)
@@ -260,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_bench(args, rest, argv)
         if args.command == "accuracy":
             return cmd_accuracy(args, rest, argv)
+        if args.command == "export":
+            return cmd_export(args, rest, argv)
         if args.command in commands:
             return commands[args.command](args, rest)
         return args.run(args)  # a framework's own command

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,8 @@ from .errors import OutputError
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` to write to; on success it is renamed to ``path``.
+    """Yield a temporary path beside ``path`` to write to (a file, or a directory a writer makes); on success it
+    is renamed to ``path``.
 
     ``suffix`` ends the temporary name, for writers that insist on an extension (``np.savez``, ``savefig``).
     """
@@ -29,7 +31,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         raise OutputError(f"could not write {path}: {exc.strerror or exc}") from exc
     finally:
         try:
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir():  # a writer that makes a directory (a saved model)
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
         except OSError:
             pass
 

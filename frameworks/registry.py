@@ -140,6 +140,10 @@ _BUILTIN = (
         install_hint="scripts/install_caffe.sh (Linux x86_64, Python 3.11)", variants={"default": ("cpu",)},
         platform=_python_311_only, quiet={"GLOG_minloglevel": "2"},
         versions="frameworks.adapters.caffe:installed_versions", command="frameworks.adapters.caffe.command"),
+    FrameworkInfo(
+        "onnxruntime", "frameworks.adapters.onnxruntime:OnnxRuntimeAdapter", ("onnxruntime", "onnx"),
+        ("onnxruntime", "onnxruntime-gpu", "onnx"), install_hint="pip install 'mnist-framework-bench[onnxruntime]'",
+        variants={"default": DEVICES}),
 )
 
 _FRAMEWORKS: dict[str, FrameworkInfo] = {info.name: info for info in _BUILTIN}

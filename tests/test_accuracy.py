@@ -10,6 +10,7 @@ import pytest
 from frameworks import data
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_accuracy_after_the_recipe_epochs(framework, network, device, make_model, mnist, record_accuracy):
     model = make_model(framework, network, device)

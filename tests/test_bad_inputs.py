@@ -40,6 +40,7 @@ BAD_LABELS = {
 }
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("case", list(BAD_LABELS))
 def test_training_rejects_bad_labels_and_changes_nothing(framework, network, device, make_model, case):
     model = make_model(framework, network, device)
@@ -55,6 +56,7 @@ def test_training_rejects_bad_labels_and_changes_nothing(framework, network, dev
     assert_weights_equal(model.get_weights(), before)
 
 
+@pytest.mark.trains
 def test_training_rejects_bad_inputs_and_changes_nothing(framework, network, device, make_model):
     model = make_model(framework, network, device)
     before = model.get_weights()

@@ -34,6 +34,7 @@ def test_cpu_and_gpu_outputs_agree(gpu, framework, network, make_model, mnist):
     assert err <= GPU_CPU_TOL, f"{framework}/{network}: GPU and CPU outputs differ by {err:.2e}"
 
 
+@pytest.mark.trains
 def test_one_epoch_on_the_gpu_reaches_a_real_accuracy(gpu, framework, network, make_model, mnist,
                                                       record_accuracy):
     import time

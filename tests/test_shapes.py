@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -54,6 +55,7 @@ def test_forward_is_repeatable(model):
     np.testing.assert_array_equal(model.forward(x), model.forward(x))
 
 
+@pytest.mark.trains
 def test_gradients_are_shaped_like_parameters(framework, network, device, make_model):
     model = make_model(framework, network, device)
     x, y = random_batch(32, seed=3, labels=True)
@@ -67,6 +69,7 @@ def test_gradients_are_shaped_like_parameters(framework, network, device, make_m
     assert any(np.abs(g).max() > 0 for g in grads.values())
 
 
+@pytest.mark.trains
 def test_backward_does_not_update_parameters(framework, network, device, make_model):
     model = make_model(framework, network, device)
     before = {k: v for k, v in model.get_weights().items() if "running" not in k}
@@ -85,6 +88,7 @@ def test_weights_round_trip_in_the_canonical_layout(framework, network, device, 
     assert_weights_equal(model.get_weights(), target)
 
 
+@pytest.mark.trains
 def test_same_seed_same_model_and_training(framework, network, device, make_model):
     x, y = random_batch(32, seed=5, labels=True)
     runs = []
@@ -101,6 +105,7 @@ def test_same_seed_same_model_and_training(framework, network, device, make_mode
     assert any(not np.array_equal(other[k], runs[0][0][k]) for k in other if k.endswith(".weight"))
 
 
+@pytest.mark.trains
 def test_training_steps_reduce_the_loss_on_a_batch(framework, network, device, make_model):
     model = make_model(framework, network, device)
     rng = np.random.default_rng(6)  # noise images in the recipe's input range (lenet's SGD diverges at 3x it)

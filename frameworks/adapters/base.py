@@ -8,14 +8,21 @@ Two levels:
 
 Inputs are float32 arrays shaped (N, 1, 28, 28), already scaled by the recipe (``data.preprocess``),
 labels are integer class indices; adapters convert to their framework's layout in ``stage``.
+
+Deployment: ``export`` writes the model's deployment artifacts (each an ``Artifact`` naming the runtime that
+loads it), and the runtime's adapter class loads one back (``import_runtime``, then ``load_artifact``) in a
+process that has not built any model, so that its cold start and its outputs can be measured.
 """
 
 from __future__ import annotations
 
 import abc
 import math
+import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,6 +59,109 @@ class PeakMemory:
 
     mib: float
     kind: str
+
+
+#: Input layouts of deployment artifacts: the suite's canonical (N, C, H, W), or channels-last (N, H, W, C).
+NCHW, NHWC = "NCHW", "NHWC"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A deployment artifact written by an adapter's ``export``: what it is, where, and what loads it.
+
+    ``runtime`` is the registry name of the framework whose adapter class loads it back
+    (``load_artifact``); ``input_layout`` is the image layout the artifact takes.
+    """
+
+    format: str  # "onnx", "torch.export", "tf_saved_model", "caffe"...
+    path: Path  # the file or directory that holds it
+    runtime: str
+    input_layout: str = NCHW
+    companions: tuple[Path, ...] = ()  # other files that belong to it (Caffe's deploy prototxt)
+    tool: str = ""  # what wrote it, in words
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file of the artifact (a directory's files included)."""
+        out = []
+        for path in (self.path, *self.companions):
+            if path.is_dir():
+                out += sorted(p for p in path.rglob("*") if p.is_file())
+            elif path.exists():
+                out.append(path)
+        return out
+
+    @property
+    def size_bytes(self) -> int:
+        """Its size on disk: the sum of its files' sizes."""
+        return sum(os.path.getsize(p) for p in self.files)
+
+
+@dataclass(frozen=True)
+class ExportAttempt:
+    """One format an adapter tried to export: the artifact, or why there is none.
+
+    ``skipped`` means the exporter is not installed here (a missing converter package); otherwise a missing
+    artifact is a failure of the exporter itself.
+    """
+
+    format: str
+    artifact: Artifact | None = None
+    reason: str = ""
+    skipped: bool = False
+    seconds: float | None = None  # how long the exporter ran
+
+
+@dataclass
+class LoadedArtifact:
+    """An artifact loaded in its runtime: ``predict`` takes canonical (N, 1, 28, 28) float32 images and returns
+    class probabilities as numpy; ``details`` says what ran it (version, execution provider, threads)."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def reset_process_peak() -> None:
+    """Start a new peak resident set of this process (Linux: resets VmHWM to the current resident set)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def process_peak() -> PeakMemory | None:
+    """This process's peak resident set since the last reset (or its start), or None where it cannot be read."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return PeakMemory(int(line.split()[1]) / 1024, "process peak resident set (VmHWM)")
+    except OSError:
+        pass
+    return None
+
+
+def attempt_export(fmt: str, write: Callable[[], Artifact]) -> ExportAttempt:
+    """Run one exporter: its artifact, or the reason it did not produce one (a missing package is a skip)."""
+    start = time.perf_counter()
+    try:
+        artifact = write()
+    except ImportError as exc:
+        return ExportAttempt(fmt, reason=f"{type(exc).__name__}: {exc}", skipped=True)
+    except Exception as exc:  # the exporter's own failure is a result to report, not a crash of the command
+        text = " ".join(str(exc).split())
+        return ExportAttempt(fmt, reason=f"{type(exc).__name__}: {text[:600]}", seconds=time.perf_counter() - start)
+    return ExportAttempt(fmt, artifact, seconds=time.perf_counter() - start)
+
+
+def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    """Canonical (N, C, H, W) images in an artifact's input layout."""
+    if layout == NCHW:
+        return np.ascontiguousarray(x, dtype=np.float32)
+    if layout == NHWC:
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
+    raise ValueError(f"unknown input layout {layout!r}; known: {NCHW}, {NHWC}")
 
 
 @dataclass(frozen=True)
@@ -177,6 +287,20 @@ class Adapter(abc.ABC):
         """What only the loaded framework can tell about the run: its device, CUDA and cuDNN, its BLAS."""
         return {"version": self.version}
 
+    def export(self, directory: Path) -> list[ExportAttempt]:
+        """Write the model's deployment artifacts (eval mode, class probabilities out, the current weights)
+        into ``directory``, one attempt per format."""
+        raise FrameworkUnavailable(f"{self.framework} has no deployment export in the suite")
+
+    @classmethod  # noqa: B027 - a hook: a loader may import everything itself
+    def import_runtime(cls, artifact: Artifact) -> None:
+        """Import what loading ``artifact`` needs (timed apart, as a cold start's first part)."""
+
+    @classmethod
+    def load_artifact(cls, artifact: Artifact, *, device: str = "cpu", threads: int | None = None) -> LoadedArtifact:
+        """Load an artifact this framework's runtime serves (its ``runtime`` names this framework)."""
+        raise FrameworkUnavailable(f"{cls.__name__} cannot load {artifact.format} artifacts")
+
     def _reset_device_peak_memory(self) -> None:  # noqa: B027 - a hook: most frameworks have nothing to reset
         """Start a new peak of the device allocator (GPU adapters)."""
 
@@ -210,24 +334,13 @@ class Adapter(abc.ABC):
         if self.device != "cpu":
             self._reset_device_peak_memory()
             return
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # resets VmHWM, the peak resident set size (Linux)
-        except OSError:
-            pass
+        reset_process_peak()
 
     def peak_memory(self) -> PeakMemory | None:
         """The peak since ``reset_peak_memory``, or None where it cannot be read."""
         if self.device != "cpu":
             return self._device_peak_memory()
-        try:
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return PeakMemory(int(line.split()[1]) / 1024, "process peak resident set (VmHWM)")
-        except OSError:
-            pass
-        return None
+        return process_peak()
 
     def staged_epoch(self, x: np.ndarray, y: np.ndarray, images: int) -> Callable[[], Any]:
         """``run()`` trains one epoch over the first ``images`` samples, batched and staged beforehand (in

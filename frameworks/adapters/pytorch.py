@@ -7,14 +7,28 @@ import math
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import FrameworkUnavailable
+from ..fileio import atomic_path
 from ..specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU, unknown_layer
 from ..weights import Weights
-from .base import Adapter, IdiomaticScript, OwnTiming, PeakMemory, Staged
+from .base import (
+    NCHW,
+    Adapter,
+    Artifact,
+    ExportAttempt,
+    IdiomaticScript,
+    LoadedArtifact,
+    OwnTiming,
+    PeakMemory,
+    Staged,
+    attempt_export,
+    to_layout,
+)
 from .import_guards import triton_crash_risk
 
 
@@ -275,6 +289,60 @@ class PyTorchAdapter(Adapter):
             for key, tensor in self._tensors.items():
                 tensor.copy_(torch.from_numpy(weights[key]))
 
+    # --- deployment ---------------------------------------------------------------------------------------
+    def export(self, directory: Path) -> list[ExportAttempt]:
+        """The eval-mode model with its softmax, batch dimension dynamic: a ``torch.export`` ExportedProgram
+        (``.pt2``) and an ONNX file from ``torch.onnx.export``'s dynamo exporter."""
+        torch = _torch()
+        directory = Path(directory)
+        module = probabilities_module(torch, self.model).eval()
+        sample = (torch.zeros(2, *self.spec.input_shape),)  # 2, not 1: torch.export fixes size-1 dimensions
+        shapes = {"x": {0: torch.export.Dim("batch", min=1)}}
+
+        def exported_program() -> Artifact:
+            program = torch.export.export(module, sample, dynamic_shapes=shapes)
+            path = directory / "model.pt2"
+            with atomic_path(path, suffix=".pt2") as tmp:
+                torch.export.save(program, tmp)
+            return Artifact("torch.export", path, "pytorch", NCHW, tool=f"torch.export.export, torch {self.version}")
+
+        def onnx_file() -> Artifact:
+            import onnxscript  # noqa: F401 - the dynamo exporter needs it: a clear skip where it is missing
+
+            program = torch.onnx.export(module, sample, dynamo=True, dynamic_shapes=shapes, input_names=["image"],
+                                        output_names=["probabilities"], verbose=False)
+            path = directory / "model.onnx"
+            with atomic_path(path, suffix=".onnx") as tmp:
+                program.save(str(tmp))
+            return Artifact("onnx", path, "onnxruntime", NCHW,
+                            tool=f"torch.onnx.export(dynamo=True), torch {self.version}")
+
+        with torch.no_grad():
+            return [attempt_export("torch.export", exported_program), attempt_export("onnx", onnx_file)]
+
+    @classmethod
+    def import_runtime(cls, artifact: Artifact) -> None:
+        _torch()
+
+    @classmethod
+    def load_artifact(cls, artifact: Artifact, *, device: str = "cpu", threads: int | None = None) -> LoadedArtifact:
+        """A ``torch.export`` ExportedProgram (from PyTorch or Keras on torch), run as its module."""
+        if artifact.format != "torch.export":
+            raise FrameworkUnavailable(f"pytorch loads torch.export programs, not {artifact.format}")
+        torch = _torch()
+        if threads is not None:
+            torch.set_num_threads(threads)
+        module = torch.export.load(str(artifact.path)).module().to(device)
+        layout = artifact.input_layout
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                out = module(torch.from_numpy(to_layout(x, layout)).to(device))
+            return out.cpu().numpy()
+
+        return LoadedArtifact(predict, {"runtime": f"torch {torch.__version__} (torch.export.load, "
+                                                   "ExportedProgram.module())", "threads": torch.get_num_threads()})
+
     def data_loader(self, x: np.ndarray, y: np.ndarray) -> Any:
         """A shuffling ``DataLoader`` over in-memory arrays, drawing orders from the adapter's seeded stream."""
         torch = _torch()
@@ -319,6 +387,20 @@ class PyTorchAdapter(Adapter):
         if not all(math.isfinite(v) for v in losses):
             raise FloatingPointError(f"pytorch/{self.spec.name}: training diverged, losses {losses}")
         return losses
+
+
+def probabilities_module(torch: Any, model: Any) -> Any:
+    """``model`` followed by a softmax over classes, as one module (what a deployed classifier returns)."""
+
+    class Probabilities(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: Any) -> Any:
+            return torch.softmax(self.model(x), dim=1)
+
+    return Probabilities()
 
 
 def torchvision_loader(mnist: Any, spec: NetworkSpec, *, train: bool = True, limit: int | None = None,

@@ -114,6 +114,19 @@ def text_list(text: str) -> list[str]:
     return names
 
 
+MAX_LATENCY_BATCH = 256  # latency is about single requests and small batches; throughput has --batch-sizes
+
+
+def latency_batches(text: str) -> list[int]:
+    """A comma list of small batch sizes (1 to ``MAX_LATENCY_BATCH``)."""
+    values = positive_ints(text)
+    large = [v for v in values if v > MAX_LATENCY_BATCH]
+    if large:
+        raise argparse.ArgumentTypeError(f"latency batches must be at most {MAX_LATENCY_BATCH} (small batches; "
+                                         f"--batch-sizes measures throughput), got {large[0]}")
+    return values
+
+
 def user_path(text: str) -> str:
     """A path as the user typed it, made absolute against the directory they typed it in (child processes
     may run elsewhere); the path is not created."""
@@ -168,7 +181,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("--batch-sizes", "comma list of step batch sizes to sweep, e.g. 128,1024,8192 (instead of --batch-size)",
            positive_ints, scopes=RUN, metavar="LIST"),
     Option("--threads", "intra-op threads for every framework (default: every core this process may use)",
-           positive_int, scopes=_scopes(PYTEST, "bench", "test", "accuracy"), metavar="N"),
+           positive_int, scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export"), metavar="N"),
+    Option("--latency-batches", f"comma list of batch sizes for the per-request latency benchmarks, 1 to "
+           f"{MAX_LATENCY_BATCH} (default: 1; e.g. 1,8 adds a small batch)", latency_batches,
+           scopes=_scopes(PYTEST, "bench", "export"), metavar="LIST"),
+    Option("--latency-requests", "timed requests per latency benchmark, one after another (default 1000, enough "
+           "for a stable p99; bench runs more when --benchmark-max-time allows)", positive_int,
+           scopes=_scopes(PYTEST, "bench", "export"), metavar="N"),
     Option("--mnist-dir", "directory holding the four MNIST files (default: $MNIST_DIR, then the cache)",
            user_path, scopes=_scopes(PYTEST, "bench", "test", "info", "accuracy", "export", "command"), metavar="DIR"),
     Option("--epoch-images", f"images per epoch benchmark, 1 to {FULL_EPOCH:,} (default: {FULL_EPOCH:,}; "
@@ -229,6 +248,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--store", "also copy the run's merged results.json into this results store (a directory; the copy is "
            "named by machine, date and commit, never overwritten), which versions and dashboard read", user_path,
            default=None, scopes=_scopes("bench"), metavar="DIR"),
+    Option("--weights", "canonical weights to export (.npz written by weights.save_weights): one file with one "
+           "network, or a directory of <network>.npz (default: the suite's shared initial weights, seed 0)",
+           user_path, scopes=_scopes("export"), metavar="PATH"),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
 
@@ -269,6 +291,8 @@ class Settings:
     idiomatic: bool = False
     round_seconds: float | None = None  # pytest-benchmark's --benchmark-max-time
     min_rounds: int | None = None  # pytest-benchmark's --benchmark-min-rounds
+    latency_batches: list[int] = field(default_factory=lambda: [1])
+    latency_requests: int = 1000
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> Settings:
@@ -282,7 +306,9 @@ class Settings:
             mnist_dir=values.get("mnist_dir"), epoch_images=values.get("epoch_images"),
             epoch_rounds=values.get("epoch_rounds") or 1, time_to_accuracy=bool(values.get("time_to_accuracy")),
             idiomatic=bool(values.get("idiomatic")),
-            round_seconds=values.get("benchmark_max_time"), min_rounds=values.get("benchmark_min_rounds"))
+            round_seconds=values.get("benchmark_max_time"), min_rounds=values.get("benchmark_min_rounds"),
+            latency_batches=list(values.get("latency_batches") or [1]),
+            latency_requests=values.get("latency_requests") or 1000)
 
     def with_quick(self, explicit: set[str]) -> tuple[Settings, list[str]]:
         """``--quick``'s shorter settings, keeping what the user gave explicitly; returns the notes to print."""
@@ -316,7 +342,9 @@ class Settings:
                     values[name] = parse(",".join(map(str, values[name])))  # type: ignore[misc]
             if values.get("batch_sizes") is not None:
                 values["batch_sizes"] = positive_ints(",".join(map(str, values["batch_sizes"])))
-            for name in ("threads", "epoch_rounds", "min_rounds"):
+            if values.get("latency_batches") is not None:
+                values["latency_batches"] = latency_batches(",".join(map(str, values["latency_batches"])))
+            for name in ("threads", "epoch_rounds", "min_rounds", "latency_requests"):
                 if values.get(name) is not None:
                     values[name] = positive_int(str(values[name]))
             if values.get("epoch_images") is not None:
@@ -342,7 +370,8 @@ class Settings:
 
     def comparable(self) -> dict[str, Any]:
         """The settings that change what a figure means (not which frameworks or networks were chosen)."""
-        keep = ("batch_sizes", "threads", "epoch_images", "epoch_rounds", "round_seconds", "min_rounds")
+        keep = ("batch_sizes", "threads", "epoch_images", "epoch_rounds", "round_seconds", "min_rounds",
+                "latency_batches", "latency_requests")
         return {k: v for k, v in self.to_json().items() if k in keep}
 
 

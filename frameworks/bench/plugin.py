@@ -17,7 +17,7 @@ import pytest
 
 from ..errors import BenchError, FrameworkUnavailable
 from ..fileio import append_line
-from ..registry import FRAMEWORKS, apply_process_settings, availability, create_adapter
+from ..registry import FRAMEWORKS, adapter_class, apply_process_settings, availability, create_adapter
 from ..runtime import configure_process
 from . import options as opts
 from .options import Settings
@@ -38,6 +38,7 @@ MARKERS = (
     "gpu: needs a CUDA GPU; skipped with the reason where there is none",
     "time_to_accuracy: trains until a target accuracy; runs only with --time-to-accuracy",
     "idiomatic: times tutorial-style scripts beside the suite's epochs; runs only with --idiomatic",
+    "trains: trains the model; skipped with the reason for an inference runtime (its adapter's trains is False)",
 )
 
 
@@ -119,6 +120,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "batch_size" in names:
         metafunc.parametrize("batch_size", settings.batch_sizes, scope="session",
                              ids=[f"batch{v}" for v in settings.batch_sizes])
+    if "latency_batch" in names:
+        metafunc.parametrize("latency_batch", settings.latency_batches, scope="session",
+                             ids=[f"batch{v}" for v in settings.latency_batches])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -151,6 +155,21 @@ def check_mnist() -> None:
         return
     pytest.exit(f"MNIST is not usable, so the tests and benchmarks that need it cannot run: {problem}",
                 returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test marked ``trains`` for a framework that only runs inference, saying so."""
+    if item.get_closest_marker("trains") is None or not hasattr(item, "callspec"):
+        return
+    framework = item.callspec.params.get("framework")
+    if framework is None:
+        return
+    try:
+        trains = adapter_class(framework).trains
+    except BenchError:
+        return  # cannot run here at all: the model fixture skips with that reason
+    if not trains:
+        pytest.skip(f"{framework} is an inference runtime: it does not train")
 
 
 # --- the journal: every finished benchmark and test outcome, appended as it happens ---------------------------

@@ -139,7 +139,7 @@ def interleaved(groups: Sequence[ProcessGroup], repeats: int) -> list[tuple[int,
 
 
 def new_run_dir(output_dir: Path, prefix: str = "bench") -> Path:
-    """A fresh directory for one run's files, named by the time; never an existing one."""
+    """A fresh directory for one run's files, named ``<prefix>-<date>-<time>``; never an existing one."""
     output_dir = Path(output_dir).resolve()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:

@@ -5,6 +5,10 @@ dashboard and the tests read it back through ``load_run``.
 A run document is pytest-benchmark JSON (its ``benchmarks`` list, ``machine_info``, ``commit_info``) with
 the suite's fields added: a schema name and version at the top, the settings, one record per process, and
 in each benchmark's ``extra_info`` the fields of a ``BenchRecord``, every timed round included.
+
+An export summary (``python -m frameworks export``) is a document of its own (``EXPORT_SCHEMA``): one
+``ExportRecord`` per artifact, with its cold start and every request's time, and the ``Agreement`` of one
+format's artifacts across frameworks; ``load_exports`` reads it back.
 """
 
 from __future__ import annotations
@@ -396,3 +400,172 @@ def load_any(path: str | os.PathLike) -> Run | AccuracyRun:
     """Read any results file the suite writes."""
     doc = read_json(path)
     return load_accuracy(path, doc) if document_kind(doc) == ACCURACY else load_run(path, doc)
+
+
+# --- latency ---------------------------------------------------------------------------------------------
+def latency_percentiles(samples_s: list[float]) -> dict[str, float | int]:
+    """Per-request latency figures of a list of request times (numpy percentiles, linear interpolation)."""
+    import numpy as np
+
+    if not samples_s:
+        raise ValueError("no request times to summarise")
+    values = np.asarray(samples_s, np.float64)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"requests": len(values), "p50_s": float(p50), "p90_s": float(p90), "p99_s": float(p99),
+            "max_s": float(values.max()), "mean_s": float(values.mean())}
+
+
+# --- deployment exports: python -m frameworks export writes one summary per run ------------------------------
+EXPORT_SCHEMA = "mnist-framework-bench-export"
+EXPORT_SCHEMA_VERSION = 1
+EXPORT_SUMMARY = "export-summary.json"
+
+# What became of an artifact (ExportRecord.status).
+OK, UNEQUAL, FAILED, SKIPPED = "ok", "unequal", "failed", "skipped"
+STATUSES = (OK, UNEQUAL, FAILED, SKIPPED)
+
+
+@dataclass
+class ColdStart:
+    """A fresh process serving an artifact: seconds to import its runtime, to load the artifact, and to answer
+    the first request (one image)."""
+
+    import_s: float
+    load_s: float
+    first_prediction_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.import_s + self.load_s + self.first_prediction_s
+
+
+@dataclass
+class Latency:
+    """Every request's time at one batch size, served one request after another (a warm process)."""
+
+    batch: int
+    samples_s: list[float]
+
+    @property
+    def percentiles(self) -> dict[str, float | int]:
+        return latency_percentiles(self.samples_s)
+
+
+@dataclass
+class ExportRecord:
+    """One artifact of one framework's network: how it was exported, whether its runtime computes what its
+    source framework computes, and how it serves (cold start, latency, memory)."""
+
+    framework: str  # the source framework that exported it
+    network: str
+    format: str  # "onnx", "torch.export", "tf_saved_model", "caffe"
+    status: str  # OK, UNEQUAL, FAILED, SKIPPED
+    reason: str = ""  # why it is not OK
+    runtime: str = ""  # the registry framework whose runtime served it
+    runtime_details: dict[str, Any] = field(default_factory=dict)  # version, execution provider, threads
+    tool: str = ""  # what wrote it
+    source_version: str = ""
+    path: str = ""  # relative to the summary's directory
+    files: list[str] = field(default_factory=list)
+    size_bytes: int | None = None
+    input_layout: str = ""
+    export_s: float | None = None
+    images: int = 0  # real MNIST test images compared with the source framework's forward
+    max_relative_error: float | None = None  # the worst image's ||artifact - source|| / ||source||
+    max_abs_error: float | None = None
+    cold_start: ColdStart | None = None
+    latency: list[Latency] = field(default_factory=list)
+    serving_peak_memory_mib: float | None = None  # peak resident set of the serving process while serving
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any], source: str = "") -> ExportRecord:
+        values = {k: v for k, v in payload.items() if k in {f.name for f in dataclasses.fields(cls)}}
+        try:
+            if isinstance(values.get("cold_start"), dict):
+                parts = {f.name for f in dataclasses.fields(ColdStart)}
+                values["cold_start"] = ColdStart(**{k: v for k, v in values["cold_start"].items() if k in parts})
+            values["latency"] = [Latency(batch=int(item["batch"]), samples_s=[float(t) for t in item["samples_s"]])
+                                 for item in values.get("latency") or []]
+            record = cls(**values)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ResultsError(f"{source}: a malformed export record ({exc})") from None
+        if record.status not in STATUSES:
+            raise ResultsError(f"{source}: export status {record.status!r} is not one of {', '.join(STATUSES)}")
+        return record
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for item, latency in zip(out["latency"], self.latency, strict=True):
+            item.update(latency.percentiles)
+        if self.cold_start is not None:
+            out["cold_start"]["total_s"] = self.cold_start.total_s
+        return out
+
+
+@dataclass
+class Agreement:
+    """Two artifacts of one format and network, from different source frameworks, served by the same runtime
+    on the same images: the worst image's relative difference between their outputs."""
+
+    network: str
+    format: str
+    frameworks: list[str]
+    max_relative_error: float
+    tolerance: float
+
+    @property
+    def agree(self) -> bool:
+        return self.max_relative_error <= self.tolerance
+
+
+@dataclass
+class ExportSummary:
+    """An export run, read: every artifact's record, the cross-framework agreements, and the run's settings."""
+
+    path: str
+    records: list[ExportRecord]
+    agreements: list[Agreement]
+    settings: dict[str, Any]
+    machine: dict[str, Any]
+    left_out: dict[str, str]
+    datetime: str
+    command: list[str] = field(default_factory=list)
+
+
+def export_document(*, command: list[str], settings: dict[str, Any], machine: dict[str, Any],
+                    records: list[ExportRecord], agreements: list[Agreement], left_out: dict[str, str],
+                    datetime: str, suite_version: str) -> dict[str, Any]:
+    """The summary ``export`` writes beside the artifacts."""
+    return {"schema": EXPORT_SCHEMA, "schema_version": EXPORT_SCHEMA_VERSION, "suite_version": suite_version,
+            "datetime": datetime, "command": command, "settings": settings, "machine": machine,
+            "left_out": left_out, "records": [r.to_json() for r in records],
+            "agreements": [{**dataclasses.asdict(a), "agree": a.agree} for a in agreements]}
+
+
+def load_exports(path: str | os.PathLike) -> ExportSummary:
+    """Read an export summary written by ``python -m frameworks export``."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != EXPORT_SCHEMA:
+        raise ResultsError(f"{path}: not an export summary (no \"schema\": \"{EXPORT_SCHEMA}\" marker); give the "
+                           f"{EXPORT_SUMMARY} written by python -m frameworks export")
+    if doc.get("schema_version") != EXPORT_SCHEMA_VERSION:
+        raise ResultsError(f"{path}: export summary version {doc.get('schema_version')!r}, but this suite reads "
+                           f"version {EXPORT_SCHEMA_VERSION}; re-run python -m frameworks export")
+    source = str(path)
+    if not isinstance(doc.get("records"), list):
+        raise ResultsError(f"{source}: no records list")
+    records = [ExportRecord.from_json(r, source) for r in doc["records"] if isinstance(r, dict)]
+    try:
+        agreements = [Agreement(**{k: v for k, v in a.items() if k != "agree"}) for a in doc.get("agreements", [])]
+    except TypeError as exc:
+        raise ResultsError(f"{source}: a malformed agreement ({exc})") from None
+    return ExportSummary(path=source, records=records, agreements=agreements,
+                         settings=doc.get("settings") if isinstance(doc.get("settings"), dict) else {},
+                         machine=doc.get("machine") if isinstance(doc.get("machine"), dict) else {},
+                         left_out=doc.get("left_out") if isinstance(doc.get("left_out"), dict) else {},
+                         datetime=str(doc.get("datetime", "")), command=[str(c) for c in doc.get("command", [])])

@@ -1,5 +1,6 @@
 """The benchmarks: forward, backward and train step at a batch size, full epochs through two input
-pipelines, the fidelity check against each framework's own timing tool, and time to accuracy.
+pipelines, the fidelity check against each framework's own timing tool, per-request latency at batch 1 (and
+small batches), and time to accuracy.
 
 Shipped inside the package: ``pytest --pyargs frameworks --benchmark-only`` (or ``python -m frameworks
 bench``, one process per framework) times them; a plain test run runs each once as a test, on a shortened
@@ -19,10 +20,20 @@ import pytest
 from frameworks import data
 from frameworks.adapters.base import PHASES
 from frameworks.bench.plugin import TEST_EPOCH
-from frameworks.bench.schema import CALIBRATION, EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, BenchRecord
-from frameworks.bench.timing import measure, publish, record_for
+from frameworks.bench.schema import (
+    CALIBRATION,
+    EPOCH,
+    FIDELITY,
+    IDIOMATIC,
+    LATENCY,
+    STEP,
+    TIME_TO_ACCURACY,
+    BenchRecord,
+)
+from frameworks.bench.timing import measure, measure_requests, publish, record_for
 from frameworks.clock import timed_call
 from frameworks.errors import FrameworkUnavailable
+from frameworks.registry import FRAMEWORKS
 from frameworks.specs import get_network
 
 FULL_EPOCH = 60_000
@@ -167,6 +178,36 @@ def test_idiomatic(benchmark, settings, make_model, mnist, framework, network, d
     publish(benchmark, record)
 
 
+LATENCY_IMAGES = 1_000  # real test images the requests cycle through
+
+
+def test_latency(benchmark, request, settings, built, mnist, framework, variant, device, network, latency_batch):
+    """Per-request latency as a server sees it: each request is a new batch of real test images (numpy),
+    converted to the framework's tensors, run in eval mode, and its probabilities fetched back as numpy."""
+    if not benchmark.enabled and variant != FRAMEWORKS[framework].default_variant:
+        pytest.skip("run once as a test, latency covers each framework's default variant: compiling another "
+                    "variant again for a new batch size costs seconds (benchmarks time every variant)")
+    model = built(framework, network, device, variant)
+    images = data.preprocess(mnist.test_images[:LATENCY_IMAGES], model.spec.recipe)
+    requests = [np.ascontiguousarray(images[i:i + latency_batch])
+                for i in range(0, len(images) - latency_batch + 1, latency_batch)]
+
+    def serve(x: np.ndarray) -> np.ndarray:
+        out = model.run_forward(model.stage(x))
+        model.synchronize()
+        return model.to_numpy(out)
+
+    record = record_for(model, kind=LATENCY, phase="latency", images=latency_batch, batch=latency_batch,
+                        request="numpy in, the framework's tensors, eval-mode forward, numpy probabilities out")
+    rounds = options(request, settings)
+    measure_requests(benchmark, model, serve, requests, record, group=f"latency {network} {device} batch "
+                     f"{latency_batch}", min_requests=settings.latency_requests,
+                     target_seconds=rounds["target_seconds"])
+    probabilities = serve(requests[-1])
+    assert probabilities.shape == (latency_batch, model.spec.num_classes)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_calibration(benchmark):
     """A fixed numpy workload timed in every benchmark process: the gate divides by it to cancel a shared
     machine's speed drift between runs."""
@@ -199,6 +240,8 @@ def test_time_to_accuracy(benchmark, make_model, record_not_converged, framework
     if goal is None:
         pytest.skip(f"{network} has no time-to-accuracy target in its spec")
     target, cap = goal.accuracy, goal.epoch_cap
+    if not make_model(framework, network, device).trains:
+        pytest.skip(f"{framework} is an inference runtime: it does not train")
     history: list[float] = []
 
     def run() -> int:

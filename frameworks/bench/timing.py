@@ -1,6 +1,7 @@
 """How the suite times a benchmark: the first call (compilation, tracing, allocation) timed apart, untimed
 warm-up calls, then timed rounds with garbage collection off and the device synchronised after each, peak
-memory over the timed rounds, and every round kept in the result."""
+memory over the timed rounds, and every round kept in the result. Latency benchmarks time requests: each
+round is one request on its own batch of images, from numpy in to numpy out."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..clock import gc_paused, rounds_for, timed_call
-from .schema import BenchRecord
+from .schema import BenchRecord, latency_percentiles
 
 
 def record_for(adapter: Adapter, *, kind: str, phase: str, images: int, batch: int | None,
@@ -55,5 +56,46 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
     if peak is not None:
         record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
     record.samples_s = [float(t) for t in benchmark.stats.stats.data]
+    publish(benchmark, record)
+    return record
+
+
+def measure_requests(benchmark: Any, adapter: Adapter, serve: Callable[[Any], Any], requests: list[Any],
+                     record: BenchRecord, *, group: str, min_requests: int, target_seconds: float,
+                     warmup_calls: int = 10, max_requests: int = 100_000) -> BenchRecord:
+    """Time ``serve(batch)`` once per request, cycling through ``requests`` (a different batch each time).
+
+    The first request is timed apart into ``record.first_call_s``; ``warmup_calls`` more follow untimed; then
+    at least ``min_requests`` timed requests, more if they fit in ``target_seconds`` (up to ``max_requests``),
+    with garbage collection off. Every request's time goes to ``record.samples_s``, the p50/p90/p99/max to
+    ``record.details``, the peak memory of the timed requests to the record. With benchmarks disabled (a
+    test run) one request is served.
+    """
+    benchmark.group = group
+    feed = iter(range(1 << 62))
+
+    def next_request() -> tuple[tuple[Any], dict[str, Any]]:
+        return (requests[next(feed) % len(requests)],), {}
+
+    def one() -> float:
+        (batch,), _ = next_request()
+        return timed_call(lambda: serve(batch))
+
+    record.first_call_s = one()
+    publish(benchmark, record)
+    if not benchmark.enabled:
+        benchmark.pedantic(serve, setup=next_request, rounds=1, iterations=1)
+        return record
+    warm = [one() for _ in range(warmup_calls)]
+    per_call = statistics.median(warm) if warm else record.first_call_s
+    n = max(min_requests, rounds_for(per_call, target_seconds, min_requests, max_requests))
+    adapter.reset_peak_memory()
+    with gc_paused():
+        benchmark.pedantic(serve, setup=next_request, rounds=n, iterations=1, warmup_rounds=0)
+    peak = adapter.peak_memory()
+    if peak is not None:
+        record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
+    record.samples_s = [float(t) for t in benchmark.stats.stats.data]
+    record.details.update(latency_percentiles(record.samples_s))
     publish(benchmark, record)
     return record

@@ -33,9 +33,20 @@ import numpy as np
 
 from ... import data
 from ...errors import FrameworkUnavailable
+from ...fileio import atomic_path
 from ...specs import BatchNorm, Conv2D, Dense
 from ...weights import Weights
-from ..base import Adapter, IdiomaticScript, OwnTiming, Staged
+from ..base import (
+    NCHW,
+    Adapter,
+    Artifact,
+    ExportAttempt,
+    IdiomaticScript,
+    LoadedArtifact,
+    OwnTiming,
+    Staged,
+    attempt_export,
+)
 from . import mnist_lmdb
 from . import prototxt as caffe_prototxt
 from .prototxt import DATA, LABEL, LOSS, PROB
@@ -215,6 +226,53 @@ class CaffeAdapter(Adapter):
             self._has_gradients = False  # accumulated over the iterations
         return OwnTiming(statistics.median(times), "caffe time's layer loop via pycaffe (Net ForwardFromTo/"
                          "BackwardFromTo), median iteration", iterations)
+
+    # --- deployment ------------------------------------------------------------------------------------
+    def export(self, directory: Path) -> list[ExportAttempt]:
+        """Caffe's native deployment pair: the deploy prototxt (``Input`` of one image, ``Softmax`` out; a
+        server reshapes it per request) and the weights as a ``.caffemodel`` (BatchNorm's sums and factor
+        included)."""
+        directory = Path(directory)
+
+        def write() -> Artifact:
+            proto = caffe_prototxt.write(caffe_prototxt.deploy_net(self.spec, 1), directory / "deploy.prototxt")
+            weights = directory / "model.caffemodel"
+            with atomic_path(weights, suffix=".caffemodel") as tmp:
+                self.deploy.save(str(tmp))
+            return Artifact("caffe", weights, "caffe", NCHW, companions=(proto,),
+                            tool=f"caffe {self.version}: deploy prototxt and Net.save")
+
+        return [attempt_export("caffe", write)]
+
+    @classmethod
+    def import_runtime(cls, artifact: Artifact) -> None:
+        _caffe()
+
+    @classmethod
+    def load_artifact(cls, artifact: Artifact, *, device: str = "cpu", threads: int | None = None) -> LoadedArtifact:
+        """A deploy prototxt and ``.caffemodel`` as a TEST-phase ``caffe.Net``; each request reshapes its input
+        blob to the request's batch (a no-op when the batch is unchanged)."""
+        if artifact.format != "caffe":
+            raise FrameworkUnavailable(f"caffe loads deploy prototxt + caffemodel pairs, not {artifact.format}")
+        if device != "cpu":
+            raise FrameworkUnavailable(cls.cuda_unavailable_reason() or "caffe runs on the CPU only here")
+        caffe = _caffe()
+        lib = openblas()
+        if threads is not None and lib is not None:
+            lib.openblas_set_num_threads(threads)
+        (proto,) = artifact.companions
+        net = caffe.Net(str(proto), caffe.TEST, weights=str(artifact.path))
+        data_blob = net.blobs[DATA]
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            if data_blob.data.shape[0] != len(x):
+                data_blob.reshape(len(x), *x.shape[1:])
+                net.reshape()
+            data_blob.data[...] = x
+            return net.forward()[PROB].copy()
+
+        return LoadedArtifact(predict, {"runtime": f"caffe {caffe.__version__} (caffe.Net, TEST phase)",
+                                        "threads": int(lib.openblas_get_num_threads()) if lib is not None else None})
 
     # --- weights ---------------------------------------------------------------------------------------
     def gradients(self) -> Weights:

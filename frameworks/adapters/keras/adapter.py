@@ -13,12 +13,14 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...clock import gc_paused
 from ...errors import FrameworkUnavailable
+from ...fileio import atomic_path
 from ...specs import (
     BatchNorm,
     Conv2D,
@@ -32,9 +34,21 @@ from ...specs import (
     unknown_layer,
 )
 from ...weights import Weights, from_keras, to_keras
-from ..base import Adapter, IdiomaticScript, OwnTiming, PeakMemory, Staged
+from ..base import (
+    NHWC,
+    Adapter,
+    Artifact,
+    ExportAttempt,
+    IdiomaticScript,
+    LoadedArtifact,
+    OwnTiming,
+    PeakMemory,
+    Staged,
+    attempt_export,
+    to_layout,
+)
 from ..import_guards import prepare_for_tensorflow
-from .backends import BACKENDS, Backend
+from .backends import BACKENDS, Backend, KerasExport
 
 
 def import_keras(backend: str) -> Any:
@@ -253,6 +267,55 @@ class KerasAdapter(Adapter):
         with self._scope():
             for k, v in self._variables.items():
                 v.assign(to_keras(self.spec, k, weights[k]))
+
+    # --- deployment ---------------------------------------------------------------------------------------
+    def export(self, directory: Path) -> list[ExportAttempt]:
+        """``Model.export`` of the inference model (softmax included, batch dimension free) in every format the
+        backend offers (``Backend.exports``); Keras models take channels-last images."""
+        return [attempt_export(e.format, lambda e=e: self._export(e, Path(directory))) for e in self.backend.exports]
+
+    def _export(self, export: KerasExport, directory: Path) -> Artifact:
+        if why := export.missing():
+            raise ImportError(why)
+        keras = self.keras
+        path = directory / export.filename
+        suffix = Path(export.filename).suffix
+        with self._scope():
+            # One flat functional model (nested models trip some exporters), called once (ONNX needs a called model).
+            model = keras.Model(self.model.inputs[0], keras.layers.Softmax(name="softmax")(self.model.outputs[0]),
+                                name=f"{self.spec.name}_deploy")
+            model(self.stage(np.zeros((1, *self.spec.input_shape), np.float32)).x)
+            with atomic_path(path, suffix=suffix) as tmp:
+                model.export(str(tmp), format=export.keras_format, verbose=False, **export.options())
+        return Artifact(export.format, path, export.runtime, NHWC,
+                        tool=f"keras {self.keras.__version__} Model.export(format={export.keras_format!r}) on "
+                             f"{self.backend.version()}")
+
+    @classmethod
+    def import_runtime(cls, artifact: Artifact) -> None:
+        import tensorflow  # noqa: F401 - a SavedModel needs TensorFlow only, not Keras
+
+    @classmethod
+    def load_artifact(cls, artifact: Artifact, *, device: str = "cpu", threads: int | None = None) -> LoadedArtifact:
+        """A TensorFlow SavedModel (from Keras on any backend) through ``tf.saved_model.load``, called through
+        the ``serve`` endpoint Keras writes; TensorFlow alone, as TensorFlow Serving would load it."""
+        if artifact.format != "tf_saved_model":
+            raise FrameworkUnavailable(f"keras-tensorflow loads TensorFlow SavedModels, not {artifact.format}")
+        import tensorflow as tf
+
+        if threads is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        place = "/GPU:0" if device == "cuda" else "/CPU:0"
+        with tf.device(place):
+            loaded = tf.saved_model.load(str(artifact.path))
+        layout = artifact.input_layout
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            with tf.device(place):
+                return np.asarray(loaded.serve(tf.constant(to_layout(x, layout))).numpy())
+
+        return LoadedArtifact(predict, {"runtime": f"tensorflow {tf.__version__} (tf.saved_model.load, serve)",
+                                        "threads": tf.config.threading.get_intra_op_parallelism_threads()})
 
     def pipeline_epoch(self, mnist: Any, images: int) -> tuple[str, Any]:
         description, inputs, kwargs = self.backend.pipeline(self, mnist, images)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import abc
 import importlib
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,10 +19,43 @@ from ...errors import FrameworkUnavailable
 from ..base import PeakMemory
 
 
+@dataclass(frozen=True)
+class KerasExport:
+    """One deployment format of ``Model.export`` on a backend: Keras' name for it, the suite's, the file or
+    directory it is written to, the registry framework whose runtime loads it, and extra export arguments."""
+
+    keras_format: str
+    format: str
+    filename: str
+    runtime: str
+    requires: tuple[str, ...] = ()  # modules the exporter needs (a missing one is a skip, with its name)
+    options: Callable[[], dict[str, Any]] = field(default=dict)
+
+    def missing(self) -> str | None:
+        """Why the exporter cannot run here (a module it needs is not installed), or None."""
+        from ..import_guards import installed
+
+        absent = [m for m in self.requires if not installed(m)]
+        if not absent:
+            return None
+        return f"{', '.join(absent)} not installed (Keras' {self.keras_format} export needs it here)"
+
+
+SAVED_MODEL = KerasExport("tf_saved_model", "tf_saved_model", "saved_model", "keras-tensorflow", ("tensorflow",))
+
+
+def _torch_batch_dimension() -> dict[str, Any]:
+    import torch
+
+    return {"dynamic_shapes": {0: torch.export.Dim("batch", min=1)}}  # else Keras fixes the batch at 1
+
+
 class Backend(abc.ABC):
     """One Keras backend."""
 
     name: str  # KERAS_BACKEND's value
+    #: what ``Model.export`` can write on this backend (a format needing a missing package is a skip)
+    exports: tuple[KerasExport, ...] = ()
 
     def module(self) -> Any:
         """The backend's own top-level module."""
@@ -77,6 +112,7 @@ class Backend(abc.ABC):
 
 class TensorFlowBackend(Backend):
     name = "tensorflow"
+    exports = (SAVED_MODEL, KerasExport("onnx", "onnx", "model.onnx", "onnxruntime", ("onnx", "tf2onnx")))
 
     def cuda_unavailable_reason(self) -> str | None:
         import tensorflow as tf
@@ -133,6 +169,7 @@ class TensorFlowBackend(Backend):
 
 class JaxBackend(Backend):
     name = "jax"
+    exports = (SAVED_MODEL, KerasExport("onnx", "onnx", "model.onnx", "onnxruntime", ("onnx", "jax2onnx")))
 
     def cuda_unavailable_reason(self) -> str | None:
         import jax
@@ -190,6 +227,10 @@ class JaxBackend(Backend):
 
 class TorchBackend(Backend):
     name = "torch"
+    exports = (  # Keras' SavedModel export on torch goes through torch_xla's StableHLO
+        KerasExport("tf_saved_model", "tf_saved_model", "saved_model", "keras-tensorflow", ("tensorflow", "torch_xla")),
+        KerasExport("onnx", "onnx", "model.onnx", "onnxruntime", ("onnx",)),
+        KerasExport("torch", "torch.export", "model.pt2", "pytorch", options=_torch_batch_dimension))
 
     def cuda_unavailable_reason(self) -> str | None:
         import torch

@@ -1,0 +1,418 @@
+"""``python -m frameworks export``: every framework's deployment artifacts, each proven to compute what its
+source framework computes, with its size, cold start, per-request latency and serving memory.
+
+For each framework and network, from the suite's shared initial weights (or given canonical weights), the
+adapter writes its artifacts (``Adapter.export``) and computes its own forward on real MNIST test images.
+Frameworks that cannot share this process (another Keras backend) do both in a child process. Then each
+artifact is served in a fresh process with the environment of the runtime that loads it (``Artifact.runtime``):
+the runtime's import, the artifact's load and the first one-image prediction are timed apart (the cold
+start), its outputs on the same images are compared with the source's (the worst image's relative error
+against the suite's equivalence tolerance), and requests are served one after another to time each
+(p50/p90/p99/max) while the process's peak resident set is watched. Artifacts of one format from different
+frameworks (the ONNX files of PyTorch, Keras and the spec-built graph) are compared with each other too.
+
+Everything is written under ``--output-dir``/export-<date>-<time>/: ``<framework>/<network>/`` holds the
+artifacts, ``export-summary.json`` (``schema.ExportRecord`` per artifact) and ``export-report.md`` the results.
+Nothing here names a framework: the registry and the adapters know them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .adapters.base import Artifact, ExportAttempt, process_peak, reset_process_peak
+from .bench.schema import (
+    EXPORT_SUMMARY,
+    FAILED,
+    OK,
+    SKIPPED,
+    UNEQUAL,
+    Agreement,
+    ColdStart,
+    ExportRecord,
+    Latency,
+    export_document,
+)
+from .clock import gc_paused
+from .errors import EXIT_FAILED, EXIT_OK, FrameworkUnavailable, InputError, NothingToMeasure, UsageError
+from .fileio import write_bytes, write_json, write_text
+from .registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info
+from .specs import NETWORKS, get_network
+from .weights import Weights, check_weights, load_weights
+
+IMAGES = 256  # real MNIST test images every artifact is compared on (as the equivalence tests use)
+TOLERANCE = 1e-5  # the suite's forward-equivalence tolerance, per image, relative
+PREDICT_CHUNK = 64
+WARMUP_REQUESTS = 10
+CHILD_TIMEOUT_S = 1800.0
+
+
+@dataclass
+class ExportPlan:
+    """A checked export run: frameworks to export (and those left out, with why), networks, weights, where."""
+
+    frameworks: list[str]
+    networks: list[str]
+    output_dir: Path
+    weights: dict[str, Path | None]  # network -> canonical weights file, None: shared initial weights
+    left_out: dict[str, str] = field(default_factory=dict)
+    asked_by_name: bool = False
+
+
+def _weights_files(path: str | None, networks: list[str]) -> dict[str, Path | None]:
+    if path is None:
+        return {n: None for n in networks}
+    where = Path(path)
+    if where.is_dir():
+        files = {n: where / f"{n}.npz" for n in networks}
+        missing = [str(p) for p in files.values() if not p.is_file()]
+        if missing:
+            raise UsageError(f"--weights {where}: no {', '.join(missing)}; the directory must hold <network>.npz "
+                             "for every network exported")
+        return dict(files)
+    if not where.is_file():
+        raise UsageError(f"--weights {where}: no such file or directory")
+    if len(networks) != 1:
+        raise UsageError(f"--weights {where} is one file but {len(networks)} networks are exported; name one "
+                         "with --networks, or give a directory of <network>.npz")
+    return {networks[0]: where}
+
+
+def read_weights(network: str, path: Path) -> Weights:
+    """Canonical weights of ``network`` from an ``.npz``, checked against its spec (``UsageError`` if wrong)."""
+    try:
+        return check_weights(get_network(network), load_weights(path))
+    except InputError as exc:
+        raise UsageError(f"--weights {path}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--weights {path}: not a readable .npz of canonical weights ({exc})") from None
+
+
+def plan(frameworks: list[str] | None, networks: list[str] | None, output_dir: str | os.PathLike | None,
+         weights: str | None = None, mnist_dir: str | None = None) -> ExportPlan:
+    """Check everything an export needs before anything is built: MNIST, the output directory, the weights and
+    the frameworks. Raises ``UsageError`` (fix the input) or ``NothingToMeasure`` (nothing can export here)."""
+    from . import data
+    from .errors import DataError
+
+    try:
+        data.locate(mnist_dir)
+    except DataError as exc:
+        raise UsageError(f"MNIST is not usable, so no artifact can be checked: {exc}") from None
+    out = Path(output_dir) if output_dir is not None else Path.cwd() / "bench-results"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output-dir {out} is a file, not a directory")
+    if not out.exists() and not out.parent.is_dir():
+        raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
+    try:
+        out.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".mfb-write-check-", dir=out):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--output-dir {out} cannot be written: {exc.strerror or exc}") from None
+    nets = list(networks) if networks is not None else list(NETWORKS)
+    files = _weights_files(weights, nets)
+    for network, path in files.items():
+        if path is not None:
+            read_weights(network, path)
+    chosen = list(frameworks) if frameworks is not None else list(FRAMEWORKS)
+    runnable, left_out = [], {}
+    for name in chosen:
+        state = availability(name, probe_device=False)
+        if state.status in (Status.NOT_INSTALLED, Status.UNSUPPORTED):
+            left_out[name] = state.reason
+        else:
+            runnable.append(name)
+    if not runnable:
+        raise NothingToMeasure("none of the frameworks can export here: " + "; ".join(left_out.values()))
+    return ExportPlan(runnable, nets, out, files, left_out, frameworks is not None)
+
+
+# --- the source side: build, compute the reference outputs, export ------------------------------------------
+@dataclass
+class SourceJob:
+    """What one framework exports: networks, their weights and images, where, with how many threads."""
+
+    framework: str
+    networks: list[str]
+    weights: dict[str, Path | None]
+    images: dict[str, np.ndarray]
+    directory: Path
+    threads: int | None
+
+
+def export_here(job: SourceJob) -> list[dict[str, Any]]:
+    """Build each network in ``job.framework`` in this process, compute its forward on the images, and export it.
+
+    Returns per network ``{network, version, outputs, attempts}`` or ``{network, error}``."""
+    results = []
+    for network in job.networks:
+        try:
+            path = job.weights.get(network)
+            model = create_adapter(job.framework, network, threads=job.threads, shared_init=path is None)
+            if path is not None:
+                model.set_weights(read_weights(network, path))
+            outputs = model.forward(job.images[network])
+            target = job.directory / job.framework / network
+            target.mkdir(parents=True, exist_ok=True)
+            try:
+                attempts = model.export(target)
+            except FrameworkUnavailable as exc:
+                attempts = [ExportAttempt("-", reason=str(exc), skipped=True)]
+            results.append({"network": network, "version": model.version, "outputs": outputs,
+                            "attempts": attempts})
+        except Exception as exc:  # a framework that cannot build is reported, the others still export
+            results.append({"network": network, "error": f"{type(exc).__name__}: {exc}"})
+    return results
+
+
+def export_anywhere(job: SourceJob, timeout: float = CHILD_TIMEOUT_S) -> list[dict[str, Any]]:
+    """``export_here`` in this process if the framework can run here, else in a child process with the
+    environment it needs (its own Keras backend)."""
+    state = availability(job.framework, probe_device=False)
+    if state.ready:
+        return export_here(job)
+    if state.status is not Status.OWN_PROCESS:
+        raise FrameworkUnavailable(state.reason)
+    env = framework_info(job.framework).child_environment()
+    return _run_child("export", job, env, timeout, what=f"{job.framework} export")
+
+
+# --- the runtime side: a fresh process serves one artifact ---------------------------------------------------
+@dataclass
+class ServeJob:
+    """One artifact to serve in a fresh process: the images to compare on and the latency to measure."""
+
+    artifact: Artifact
+    images: np.ndarray
+    requests: int
+    latency_batches: list[int]
+    threads: int | None
+    device: str = "cpu"
+
+
+def serve_here(job: ServeJob) -> dict[str, Any]:
+    """Serve ``job.artifact`` in this (fresh) process: the cold start's three parts timed apart, the outputs on
+    every image, then ``job.requests`` timed requests per latency batch with the peak resident set watched."""
+    artifact, images = job.artifact, job.images
+    start = time.perf_counter()
+    runtime = adapter_class(artifact.runtime)
+    runtime.import_runtime(artifact)
+    imported = time.perf_counter()
+    loaded = runtime.load_artifact(artifact, device=job.device, threads=job.threads)
+    ready = time.perf_counter()
+    loaded.predict(images[:1])
+    first = time.perf_counter()
+    outputs = np.concatenate([loaded.predict(images[i:i + PREDICT_CHUNK])
+                              for i in range(0, len(images), PREDICT_CHUNK)])
+    latency = []
+    reset_process_peak()  # from here on: the peak while serving (the loaded artifact stays resident)
+    for batch in job.latency_batches:
+        batches = [np.ascontiguousarray(images[i:i + batch]) for i in range(0, len(images) - batch + 1, batch)]
+        for i in range(WARMUP_REQUESTS):
+            loaded.predict(batches[i % len(batches)])
+        times = []
+        with gc_paused():
+            for i in range(job.requests):
+                x = batches[i % len(batches)]
+                t = time.perf_counter()
+                loaded.predict(x)
+                times.append(time.perf_counter() - t)
+        latency.append(Latency(batch, times))
+    peak = process_peak()
+    return {"cold_start": ColdStart(imported - start, ready - imported, first - ready), "outputs": outputs,
+            "latency": latency, "peak_mib": None if peak is None else peak.mib, "details": loaded.details}
+
+
+def serve_in_fresh_process(job: ServeJob, timeout: float = CHILD_TIMEOUT_S) -> dict[str, Any]:
+    """``serve_here`` in a new process with the runtime's environment; raises ``RuntimeError`` with the child's
+    output when it fails."""
+    env = framework_info(job.artifact.runtime).child_environment()
+    return _run_child("serve", job, env, timeout, what=f"serving {job.artifact.format} in {job.artifact.runtime}")
+
+
+def _run_child(action: str, job: Any, env: dict[str, str], timeout: float, *, what: str) -> Any:
+    """Run ``action`` on ``job`` in ``python -m frameworks.deployment`` (pickles in a temporary directory)."""
+    with tempfile.TemporaryDirectory(prefix="mfb-deployment-") as tmp:
+        job_path, result_path = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "result.pkl")
+        write_bytes(job_path, pickle.dumps({"action": action, "job": job}))
+        try:
+            proc = subprocess.run([sys.executable, "-m", __name__, job_path, result_path],
+                                  env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{what}: the child process ran past {timeout:.0f} s and was stopped") from None
+        if proc.returncode != 0 or not os.path.exists(result_path):
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise RuntimeError(f"{what}: the child process failed (exit {proc.returncode}): {tail}")
+        with open(result_path, "rb") as f:
+            return pickle.load(f)
+
+
+# --- comparisons -----------------------------------------------------------------------------------------
+def per_image_errors(outputs: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(worst image's ||outputs - reference|| / ||reference||, largest absolute difference), in float64."""
+    a, b = np.asarray(outputs, np.float64), np.asarray(reference, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"outputs shaped {a.shape}, the source's {b.shape}")
+    relative = np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(b, axis=1), np.finfo(np.float64).tiny)
+    return float(relative.max()), float(np.abs(a - b).max())
+
+
+def agreements(records: list[ExportRecord], outputs: dict[int, np.ndarray]) -> list[Agreement]:
+    """Artifacts of one format and network from different frameworks, compared with the first of them."""
+    out = []
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(records):
+        if i in outputs:
+            groups.setdefault((r.network, r.format), []).append(i)
+    for (network, fmt), members in groups.items():
+        first = members[0]
+        for other in members[1:]:
+            error, _ = per_image_errors(outputs[other], outputs[first])
+            out.append(Agreement(network, fmt, [records[first].framework, records[other].framework], error,
+                                 TOLERANCE))
+    return out
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def check_artifact(attempt: ExportAttempt, framework: str, network: str, version: str, reference: np.ndarray,
+                   images: np.ndarray, root: Path, *, requests: int, latency_batches: list[int],
+                   threads: int | None) -> tuple[ExportRecord, np.ndarray | None]:
+    """The record of one export attempt: served in a fresh process and compared with the source's outputs."""
+    record = ExportRecord(framework=framework, network=network, format=attempt.format, status=OK,
+                          source_version=version, export_s=attempt.seconds, images=len(images))
+    artifact = attempt.artifact
+    if artifact is None:
+        record.status, record.reason = (SKIPPED if attempt.skipped else FAILED), attempt.reason
+        return record, None
+    record.runtime, record.tool, record.input_layout = artifact.runtime, artifact.tool, artifact.input_layout
+    record.path = _relative(artifact.path, root)
+    record.files = [_relative(p, root) for p in artifact.files]
+    record.size_bytes = artifact.size_bytes
+    state = availability(artifact.runtime, probe_device=False)
+    if not state.installed:
+        record.status, record.reason = SKIPPED, f"its runtime cannot run here: {state.reason}"
+        return record, None
+    try:
+        served = serve_in_fresh_process(ServeJob(artifact, images, requests, latency_batches, threads))
+    except RuntimeError as exc:
+        record.status, record.reason = FAILED, str(exc)
+        return record, None
+    record.cold_start, record.latency = served["cold_start"], served["latency"]
+    record.serving_peak_memory_mib, record.runtime_details = served["peak_mib"], served["details"]
+    record.max_relative_error, record.max_abs_error = per_image_errors(served["outputs"], reference)
+    if not record.max_relative_error <= TOLERANCE:
+        record.status = UNEQUAL
+        record.reason = (f"outputs differ from {framework}'s own forward by up to {record.max_relative_error:.2e} "
+                         f"(relative, worst of {len(images)} test images; tolerance {TOLERANCE:.0e})")
+    return record, served["outputs"]
+
+
+def new_export_dir(output_dir: Path) -> Path:
+    """A fresh directory for one export run, named by the time; never an existing one."""
+    from .bench.run import new_run_dir
+
+    return new_run_dir(output_dir, prefix="export")
+
+
+def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests: int = 1000,
+               latency_batches: Sequence[int] = (1,), mnist_dir: str | None = None,
+               argv: Sequence[str] = ()) -> tuple[int, Path]:
+    """Export, check and serve everything planned; write the summary and its report. Returns (exit status,
+    summary path)."""
+    from . import data
+    from .analysis.deployment import deployment_section
+    from .environment import runtime_details
+
+    mnist = data.load(mnist_dir)
+    images = {n: data.preprocess(mnist.test_images[:IMAGES], get_network(n).recipe) for n in export_plan.networks}
+    root = new_export_dir(export_plan.output_dir)
+    records: list[ExportRecord] = []
+    outputs: dict[int, np.ndarray] = {}
+    for framework in export_plan.frameworks:
+        print(f"exporting {framework}: {', '.join(export_plan.networks)}", flush=True)
+        job = SourceJob(framework, export_plan.networks, export_plan.weights, images, root, threads)
+        try:
+            sources = export_anywhere(job)
+        except (RuntimeError, FrameworkUnavailable) as exc:
+            sources = [{"network": n, "error": str(exc)} for n in export_plan.networks]
+        for source in sources:
+            network = source["network"]
+            if "error" in source:
+                records.append(ExportRecord(framework, network, "-", FAILED, reason=source["error"]))
+                continue
+            for attempt in source["attempts"]:
+                if attempt.artifact is not None:
+                    print(f"  {network} {attempt.format}: exported in {attempt.seconds:.1f} s; serving it in a fresh "
+                          "process", flush=True)
+                record, served = check_artifact(attempt, framework, network, source["version"], source["outputs"],
+                                                images[network], root, requests=requests,
+                                                latency_batches=list(latency_batches), threads=threads)
+                if served is not None:
+                    outputs[len(records)] = served
+                records.append(record)
+                detail = f": {record.reason}" if record.reason and record.status != OK else (
+                    f" (max relative error {record.max_relative_error:.1e})" if record.status == OK else "")
+                print(f"  {network} {attempt.format}: {record.status}{detail}", flush=True)
+    weights = {n: (str(p) if p else "shared initial weights (weights.initial_weights, seed 0)")
+               for n, p in export_plan.weights.items()}
+    settings = {"frameworks": export_plan.frameworks, "networks": export_plan.networks, "threads": threads,
+                "latency_requests": requests, "latency_batches": list(latency_batches), "images": IMAGES,
+                "tolerance": TOLERANCE, "weights": weights, "device": "cpu"}
+    machine = runtime_details(threads=threads)
+    summary = export_document(command=list(argv), settings=settings, machine=machine, records=records,
+                              agreements=agreements(records, outputs), left_out=export_plan.left_out,
+                              datetime=dt.datetime.now(dt.timezone.utc).isoformat(), suite_version=__version__)
+    path = write_json(root / EXPORT_SUMMARY, summary)
+    from .bench.schema import load_exports
+
+    written = load_exports(path)
+    m = machine.get("machine", {})
+    header = ["# Deployment exports", "",
+              f"Machine: {m.get('cpu_model')} ({m.get('cpu_cores')} cores), {m.get('memory_gib')} GiB, Python "
+              f"{m.get('python')}; versions: " + ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items()),
+              ""]
+    write_text(root / "export-report.md", "\n".join([*header, *deployment_section([], [written])]) + "\n")
+    bad = [r for r in records if r.status in (FAILED, UNEQUAL)]
+    disagree = [a for a in written.agreements if not a.agree]
+    code = EXIT_FAILED if bad or disagree or (export_plan.asked_by_name and export_plan.left_out) else EXIT_OK
+    return code, path
+
+
+def main(argv: list[str]) -> int:
+    """Child-process entry point: ``python -m frameworks.deployment JOB RESULT``."""
+    from .runtime import configure_process
+
+    with open(argv[0], "rb") as f:
+        task = pickle.load(f)
+    job = task["job"]
+    configure_process(job.threads)
+    if task["action"] == "export":
+        result: Any = export_here(job)
+    else:
+        result = serve_here(job)
+    write_bytes(argv[1], pickle.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
