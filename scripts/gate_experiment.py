@@ -47,7 +47,7 @@ def load_pool(runs_dir: Path) -> tuple[list[dict], list[dict], list[set], list[s
             pool.append(samples)
             calibration.append(by_framework)
             disturbed.append(busy)
-            files.append(str(path))
+            files.append(str(path.relative_to(runs_dir)))  # names, not this machine's paths
     return pool, calibration, disturbed, files
 
 

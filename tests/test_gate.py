@@ -59,7 +59,9 @@ MEDIANS = {"forward": 0.010, "backward": 0.020, "train_step": 0.030}
 
 def test_a_30_percent_regression_fails(tmp_path):
     code, text = gate(*sides(tmp_path, MEDIANS, {**MEDIANS, "train_step": 0.039}))
-    assert code == 1 and "FAILED" in text and "**regression**" in text and "1.300" in text
+    assert code == 1 and "FAILED" in text
+    regressions = [row for row in text.splitlines() if "**regression**" in row]
+    assert len(regressions) >= 1 and all("train_step" in row for row in regressions), regressions
 
 
 def test_3_percent_noise_passes(tmp_path):
@@ -71,7 +73,7 @@ def test_a_big_but_insignificant_difference_passes():
     """Three runs a side cannot show a 12% difference apart from run-to-run noise of that size."""
     key = ("x", "n", "cpu", "train_step", 128)
     base = {key: list(np.log([1.0, 1.25, 0.9]))}
-    head = {key: list(np.log([1.12, 1.45, 0.98]))}
+    head = {key: list(np.log([1.5, 1.1, 1.2]))}
     (d,) = decide(base, head)
     assert d.ratio > 1.1 and not d.regressed and d.method == "paired t"
 

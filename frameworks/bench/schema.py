@@ -29,7 +29,8 @@ from ..errors import BenchError
 SCHEMA = "mnist-framework-bench"
 SCHEMA_VERSION = 2
 
-# What a benchmark measured (BenchRecord.kind).
+# What a benchmark measured (BenchRecord.kind). CALIBRATION, a fixed numpy workload, is no longer run: the gate
+# experiment (scripts/gate_experiment.py) showed that dividing by it added variance; its recordings hold it.
 STEP, EPOCH, FIDELITY, LATENCY, TIME_TO_ACCURACY, CALIBRATION, IDIOMATIC = (
     "step", "epoch", "fidelity", "latency", "time-to-accuracy", "calibration", "idiomatic")
 

@@ -21,7 +21,6 @@ from frameworks import data
 from frameworks.adapters.base import PHASES
 from frameworks.bench.plugin import TEST_EPOCH
 from frameworks.bench.schema import (
-    CALIBRATION,
     EPOCH,
     FIDELITY,
     IDIOMATIC,
@@ -206,26 +205,6 @@ def test_latency(benchmark, request, settings, built, mnist, framework, variant,
     probabilities = serve(requests[-1])
     assert probabilities.shape == (latency_batch, model.spec.num_classes)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-
-
-def test_calibration(benchmark):
-    """A fixed numpy workload timed in every benchmark process: the gate divides by it to cancel a shared
-    machine's speed drift between runs."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((256, 256)).astype(np.float32)
-
-    def work() -> float:
-        b = a
-        for _ in range(8):
-            b = np.tanh(b @ a)
-        return float(b[0, 0])
-
-    benchmark.group = "calibration"
-    benchmark.pedantic(work, rounds=30 if benchmark.enabled else 1, warmup_rounds=3 if benchmark.enabled else 0)
-    samples = [float(t) for t in benchmark.stats.stats.data] if benchmark.enabled else []
-    publish(benchmark, BenchRecord(name="", kind=CALIBRATION, framework="numpy", network="-", device="cpu",
-                                   phase="calibration", samples_s=samples, images=1, version=np.__version__,
-                                   details={"workload": "8 x tanh(256x256 float32 matmul), numpy"}))
 
 
 class NotConverged(Exception):
