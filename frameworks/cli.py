@@ -239,9 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="open the page in headless Chromium, check it (no console errors, every chart "
                                 "drawn) and save a full-page screenshot here")
 
-    export = sub.add_parser("export", help="write each framework's deployment artifacts (ONNX, torch.export, "
-                                           "SavedModel, Caffe's deploy pair), prove each equal to its source in a "
-                                           "fresh process, and time its cold start and per-request latency")
+    export = sub.add_parser("export", help="write each framework's deployment artifacts (its own formats and "
+                                           "ONNX), prove each equal to its source in a fresh process, and time its "
+                                           "cold start and per-request latency")
     opts.add_to_argparse(export, "export")
 
     for info in FRAMEWORKS.values():  # a framework's own commands (its registry entry names them)

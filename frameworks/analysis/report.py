@@ -28,14 +28,17 @@ from ..bench.schema import (
     TIME_TO_ACCURACY,
     AccuracyRun,
     BenchRecord,
+    ExportSummary,
     ResultsError,
     Run,
     load_any,
+    load_exports,
 )
 from ..fileio import atomic_path, write_text
 from ..registry import FRAMEWORKS
 from ..specs import NETWORKS
 from . import stats
+from .deployment import deployment_section
 
 PHASE_ORDER = ("forward", "backward", "train_step", "epoch-staged", "epoch-framework", "latency")
 HEADLINE_KINDS = (STEP, EPOCH)
@@ -77,6 +80,7 @@ class Analysis:
 
     runs: list[Run]
     accuracy: list[AccuracyRun]
+    exports: list[ExportSummary]
     sources: list[str]
     cells: list[Cell]
     speed: list[stats.Comparison]
@@ -124,9 +128,10 @@ def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: 
     """Read result files and compute every estimate, comparison and verdict."""
     if not paths:
         raise ResultsError("no results files given")
-    loaded = [load_any(p) for p in paths]
+    loaded = [load_input(p) for p in paths]
     runs = [r for r in loaded if isinstance(r, Run)]
     accuracy = [r for r in loaded if isinstance(r, AccuracyRun)]
+    exports = [r for r in loaded if isinstance(r, ExportSummary)]
     sources = [str(p) for p in paths]
     if len(runs) > 1 and not mixed and (diff := differences(runs)):
         raise ResultsError("these benchmark runs are not like for like, so their figures cannot be pooled: "
@@ -158,8 +163,20 @@ def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: 
     corrected = stats.correct(speed + variant_pairs, 1 - confidence, margin)
     only = _only_in_some(runs) if len(runs) > 1 else []
     acc = _accuracy_comparisons(accuracy, accuracy_margin, confidence)
-    return Analysis(runs, accuracy, sources, all_cells, corrected[:len(speed)], corrected[len(speed):], acc, only,
-                    mixed, margin, confidence)
+    return Analysis(runs, accuracy, exports, sources, all_cells, corrected[:len(speed)], corrected[len(speed):], acc,
+                    only, mixed, margin, confidence)
+
+
+def load_input(path: str | os.PathLike) -> Run | AccuracyRun | ExportSummary:
+    """Any file a report can read: a benchmark run, an accuracy run, or an export summary."""
+    try:
+        return load_any(path)
+    except ResultsError:
+        try:
+            return load_exports(path)
+        except ResultsError:
+            pass
+        raise
 
 
 def _comparisons(cells: list[Cell], confidence: float) -> tuple[list[stats.Comparison], list[stats.Comparison]]:
@@ -611,6 +628,8 @@ def markdown(a: Analysis, charts: Sequence[Path] = (), claim: str | None = None,
     if table := time_to_accuracy_table(a):
         out += ["## Time to accuracy (data loading, model building, training and per-epoch evaluation)", ""]
         out += table + [""]
+    if deployment := deployment_section(a.records, a.exports):
+        out += deployment + [""]
     for section in extra_sections:
         out += list(section) + [""]
     for chart_path in charts:
