@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,3 +127,17 @@ def write_new(path: str | os.PathLike, data: bytes) -> Path:
         except FileExistsError:
             continue
     raise OutputError(f"no free file name for {path.name} in {path.parent}")
+
+
+def check_writable(directory: str | os.PathLike, what: str) -> None:
+    """Raise ``OutputError`` saying ``what`` cannot be written unless a file can be created in ``directory``, or,
+    when it does not exist yet, in its nearest existing parent (nothing is left behind)."""
+    path = Path(directory)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write-check-", dir=path)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise OutputError(f"{what} {directory} cannot be written ({exc.strerror or exc})") from None

@@ -330,3 +330,29 @@ def test_any_settings_file_is_read_or_refused_with_a_message(payload):
         Settings.from_json(payload)
     except UsageError as exc:
         assert str(exc)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A read-only file system (tmpfs mounted ro), where the machine lets this process mount one: root ignores
+    file permissions, so a mount is the honest way to test a directory that cannot be written."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a read-only file system here: {proc.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_read_only_output_directory_or_cache_is_a_usage_error(in_tmp, read_only_dir, capsys, monkeypatch):
+    assert main(["bench", "--output-dir", str(read_only_dir / "results"), "--frameworks", "pytorch"]) == 2
+    assert f"--output-dir {read_only_dir / 'results'} cannot be written (Read-only file system)" in \
+        capsys.readouterr().err
+    monkeypatch.setenv(data.ENV_CACHE, str(read_only_dir / "cache"))
+    assert main(["bench", "--frameworks", "pytorch"]) == 2
+    assert "set MFB_CACHE to a writable directory" in capsys.readouterr().err
+    assert not (in_tmp / "bench-results").exists()
+    with pytest.raises(BenchError, match="Read-only file system"):
+        data.raw_copy(data.load(), "reader/MNIST/raw")

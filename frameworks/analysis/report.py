@@ -474,18 +474,23 @@ def first_call_table(a: Analysis) -> list[str]:
 
 
 def fidelity_table(a: Analysis) -> list[str]:
+    """The suite's median step beside the framework's own tool's, in the same process: the ratio as a geometric
+    mean over processes with its interval."""
     cells = [c for c in a.cells if c.kind == FIDELITY]
     if not cells:
         return []
-    lines = ["| framework | network | phase | suite median | own tool median | suite / own (processes) | "
+    lines = ["| framework | network | phase | suite median | own tool median | suite / own [95% CI] (processes) | "
              "own tool drift | own tool |", "|---|---|---|---|---|---|---|---|"]
     for c in sorted(cells, key=lambda c: (_columns_order([c.column]), c.network, c.phase)):
         ratios = [r.details["suite_over_own"] for r in c.records if r.details.get("suite_over_own")]
         own = [r.details["own_median_s"] for r in c.records if r.details.get("own_median_s")]
         drift = [r.details["own_drift"] for r in c.records if r.details.get("own_drift") is not None]
         median = sorted(r.median_s for r in c.records)[len(c.records) // 2]
-        ratio = "" if not ratios else (f"{sorted(ratios)[len(ratios) // 2]:.3f}" + (
-            f" ({min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)})" if len(ratios) > 1 else ""))
+        ratio = ""
+        if ratios:
+            e = stats.throughput(ratios, a.confidence)
+            ratio = (f"{e.value:.3f} [{e.low:.3f}-{e.high:.3f}] ({e.n})" if e.has_interval else f"{e.value:.3f} "
+                     f"({e.n})")
         own_text = f"{1e3 * sorted(own)[len(own) // 2]:.2f} ms" if own else ""
         drift_text = f"{100 * sorted(drift)[len(drift) // 2]:+.1f}%" if drift else ""
         tool = c.records[0].details.get("own_tool", "")
@@ -495,19 +500,27 @@ def fidelity_table(a: Analysis) -> list[str]:
 
 
 def idiomatic_table(a: Analysis) -> list[str]:
+    """The suite's epoch against each tutorial-style script: the ratio with its interval and verdict (a family of
+    its own, corrected like the speed comparisons)."""
     cells = [c for c in a.cells if c.kind == IDIOMATIC]
     if not cells:
         return []
-    lines = ["| framework | network | tutorial-style script, images/s | the suite's epoch, images/s | suite / script "
-             "| what the script does |", "|---|---|---|---|---|---|"]
-    for c in sorted(cells, key=lambda c: (_columns_order([c.column]), c.network)):
+    pairs = []
+    for c in sorted(cells, key=lambda c: (_columns_order([c.column]), c.network, c.phase)):
         suite = next((s for s in a.cells if s.kind == EPOCH and s.framework == c.framework and s.headline
                       and s.network == c.network and s.phase == "epoch-framework" and s.device == c.device), None)
-        ratio = (f"{suite.estimate.value / c.estimate.value:.3f}"
-                 if suite and suite.estimate and c.estimate and c.estimate.value > 0 else "")
-        lines.append(f"| {c.column} | {c.network} | {fmt_estimate(c.estimate)} | "
-                     f"{fmt_estimate(suite.estimate) if suite else ''} | {ratio} | "
-                     f"{c.records[0].details.get('script', '')} |")
+        if suite is not None:
+            pairs.append((c, suite, stats.compare_throughput(c.network, "the suite", "the script",
+                                                             list(suite.per_process.values()),
+                                                             list(c.per_process.values()), a.confidence)))
+    judged = stats.correct([p[2] for p in pairs], 1 - a.confidence, a.margin)
+    lines = ["| framework | network | tutorial-style script, images/s | the suite's epoch, images/s | suite / script "
+             "[95% CI] | verdict | what the script does |", "|---|---|---|---|---|---|---|"]
+    for (c, suite, _), comparison in zip(pairs, judged, strict=True):
+        interval = (f"{comparison.ratio:.3f} [{comparison.low:.3f}-{comparison.high:.3f}]"
+                    if math.isfinite(comparison.low) else f"{comparison.ratio:.3f}")
+        lines.append(f"| {c.column} | {c.network} | {fmt_estimate(c.estimate)} | {fmt_estimate(suite.estimate)} | "
+                     f"{interval} | {comparison.words} | {c.records[0].details.get('script', '')} |")
     return lines
 
 

@@ -71,7 +71,8 @@ def _mean_log(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def throughput(per_process: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
-    """Images/s over processes: their geometric mean, with a bootstrap interval over processes."""
+    """Images/s (or any positive per-process figure, such as a ratio) over processes: their geometric mean, with
+    a bootstrap interval over processes."""
     values = np.asarray([v for v in per_process if v > 0 and math.isfinite(v)], dtype=float)
     if len(values) == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, "no data")

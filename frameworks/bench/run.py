@@ -31,7 +31,7 @@ from ..errors import (
     OutputError,
     UsageError,
 )
-from ..fileio import write_json
+from ..fileio import check_writable, write_json
 from ..processes import Interrupted, ProcessGroup, one_each, run_pytest
 from ..registry import FRAMEWORKS, Status, availability
 from . import noise
@@ -92,6 +92,11 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
         raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output-dir {out} is a file, not a directory")
+    try:
+        check_writable(out, "--output-dir")
+        check_writable(data.cache_dir(), f"the suite's cache (set {data.ENV_CACHE} to a writable directory):")
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
     store_dir = Path(store) if store is not None else None
     if store_dir is not None and store_dir.exists() and not store_dir.is_dir():
         raise UsageError(f"--store {store_dir} is a file, not a directory")

@@ -156,7 +156,8 @@ def test_idiomatic(benchmark, settings, make_model, mnist, framework, network, d
     epochs = 2
     scripts = model.idiomatic_scripts(mnist, images, epochs)
     if script >= len(scripts):
-        pytest.skip(f"no{' other' if script else ''} tutorial-style script for {framework}/{network} in the suite")
+        pytest.skip("no tutorial-style script in the suite for this framework and network" if not scripts else
+                    "no second tutorial-style script in the suite for this framework and network")
     chosen = scripts[script]
     epochs_out: list[dict] = []
 
