@@ -15,238 +15,18 @@ import itertools
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from ..bench.schema import (
-    EPOCH,
-    FIDELITY,
-    IDIOMATIC,
-    STEP,
-    TIME_TO_ACCURACY,
-    AccuracyRun,
-    BenchRecord,
-    ExportSummary,
-    ResultsError,
-    Run,
-    load_any,
-    load_exports,
-)
+from ..bench.schema import EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, ResultsError, Run
 from ..fileio import atomic_path, write_text
 from ..registry import FRAMEWORKS
 from ..specs import NETWORKS
 from . import stats
+from .comparisons import HEADLINE_KINDS, PHASE_ORDER, Analysis, Cell, analyse, columns_order, describe_row, row_order
 from .deployment import deployment_section
 
-PHASE_ORDER = ("forward", "backward", "train_step", "epoch-staged", "epoch-framework", "latency")
-HEADLINE_KINDS = (STEP, EPOCH)
 
-
-# --- reading and pooling --------------------------------------------------------------------------------------
-@dataclass
-class Cell:
-    """One benchmark of one framework (and variant) across every process that ran it."""
-
-    column: str
-    framework: str
-    variant: str
-    kind: str
-    network: str
-    device: str
-    phase: str
-    batch: int | None
-    images: int
-    records: list[BenchRecord] = field(default_factory=list)
-    per_process: dict[str, float] = field(default_factory=dict)  # process -> images/s (its median round)
-    sources: set[int] = field(default_factory=set)  # which input files (1-based)
-    disturbed: int = 0  # processes that ran on a disturbed machine
-    estimate: stats.Estimate | None = None
-
-    @property
-    def row(self) -> tuple[str, str, str, int | None, int]:
-        return (self.network, self.device, self.phase, self.batch, self.images)
-
-    @property
-    def headline(self) -> bool:
-        """A framework's default variant (what the verdict compares across frameworks)."""
-        return self.column == self.framework
-
-
-@dataclass
-class Analysis:
-    """Everything a report shows, computed once from the inputs."""
-
-    runs: list[Run]
-    accuracy: list[AccuracyRun]
-    exports: list[ExportSummary]
-    sources: list[str]
-    cells: list[Cell]
-    speed: list[stats.Comparison]
-    variants: list[stats.Comparison]
-    accuracy_comparisons: list[stats.AccuracyComparison]
-    only_in_some: list[str]
-    mixed: bool
-    margin: float
-    confidence: float
-
-    @property
-    def records(self) -> list[BenchRecord]:
-        return [r for run in self.runs for r in run.records]
-
-
-def _columns_order(columns: Iterable[str]) -> list[str]:
-    order = {name: i for i, name in enumerate(FRAMEWORKS)}
-    return sorted(set(columns), key=lambda c: (order.get(c.split(" [")[0], 99), c))
-
-
-def differences(runs: Sequence[Run]) -> list[str]:
-    """How benchmark runs differ in what makes their figures comparable (settings, machine, versions)."""
-    out = []
-    first = runs[0]
-
-    def machine(run: Run) -> tuple[Any, ...]:
-        m = run.machine.get("machine", {})
-        return (m.get("cpu_model"), m.get("cpu_cores"), run.machine.get("threads"))
-
-    for run in runs[1:]:
-        if run.settings.get("batch_sizes") != first.settings.get("batch_sizes") or any(
-                run.settings.get(k) != first.settings.get(k)
-                for k in ("threads", "epoch_images", "epoch_rounds", "round_seconds", "min_rounds")):
-            out.append(f"{run.path} was run with other settings than {first.path}")
-        if machine(run) != machine(first):
-            out.append(f"{run.path} ran on another machine ({machine(run)}) than {first.path} ({machine(first)})")
-        changed = {k for k in set(run.versions) | set(first.versions) if run.versions.get(k) != first.versions.get(k)}
-        if changed:
-            out.append(f"{run.path} has other versions of {', '.join(sorted(changed))} than {first.path}")
-    return out
-
-
-def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: float = stats.SPEED_MARGIN,
-            confidence: float = stats.CONFIDENCE, accuracy_margin: float = stats.ACCURACY_MARGIN) -> Analysis:
-    """Read result files and compute every estimate, comparison and verdict."""
-    if not paths:
-        raise ResultsError("no results files given")
-    loaded = [load_input(p) for p in paths]
-    runs = [r for r in loaded if isinstance(r, Run)]
-    accuracy = [r for r in loaded if isinstance(r, AccuracyRun)]
-    exports = [r for r in loaded if isinstance(r, ExportSummary)]
-    sources = [str(p) for p in paths]
-    if len(runs) > 1 and not mixed and (diff := differences(runs)):
-        raise ResultsError("these benchmark runs are not like for like, so their figures cannot be pooled: "
-                           + "; ".join(diff) + ". Report them one at a time, or pass --mixed to show each file's "
-                           "figures apart")
-    index = {run.path: sources.index(run.path) + 1 for run in runs}
-    cells: dict[tuple, Cell] = {}
-    for run in runs:
-        for r in run.records:
-            if r.kind not in (STEP, EPOCH, FIDELITY, IDIOMATIC) or not r.samples_s:
-                continue
-            column = r.column if not mixed or len(runs) == 1 else f"{r.column} ({index[run.path]})"
-            key = (column, r.kind, r.network, r.device, r.phase, r.batch, r.images)
-            cell = cells.get(key)
-            if cell is None:
-                cell = cells[key] = Cell(column, r.framework, r.variant, r.kind, r.network, r.device, r.phase,
-                                         r.batch, r.images)
-            process = f"{index[run.path]}:{r.process or ''}"
-            cell.records.append(r)
-            cell.per_process[process] = r.images_per_s
-            cell.sources.add(index[run.path])
-            noise = run.process(r.process)
-            if noise is not None and noise.noise is not None and noise.noise.disturbed:
-                cell.disturbed += 1
-    for cell in cells.values():
-        cell.estimate = stats.throughput(list(cell.per_process.values()), confidence)
-    all_cells = list(cells.values())
-    speed, variant_pairs = _comparisons(all_cells, confidence)
-    corrected = stats.correct(speed + variant_pairs, 1 - confidence, margin)
-    only = _only_in_some(runs) if len(runs) > 1 else []
-    acc = _accuracy_comparisons(accuracy, accuracy_margin, confidence)
-    return Analysis(runs, accuracy, exports, sources, all_cells, corrected[:len(speed)], corrected[len(speed):], acc,
-                    only, mixed, margin, confidence)
-
-
-def load_input(path: str | os.PathLike) -> Run | AccuracyRun | ExportSummary:
-    """Any file a report can read: a benchmark run, an accuracy run, or an export summary."""
-    try:
-        return load_any(path)
-    except ResultsError:
-        try:
-            return load_exports(path)
-        except ResultsError:
-            pass
-        raise
-
-
-def _comparisons(cells: list[Cell], confidence: float) -> tuple[list[stats.Comparison], list[stats.Comparison]]:
-    """Every pair of frameworks (default variants) on each headline benchmark, and each other variant against
-    its framework's default."""
-    by_row: dict[tuple, list[Cell]] = defaultdict(list)
-    for c in cells:
-        if c.kind in HEADLINE_KINDS:
-            by_row[(c.kind, *c.row)].append(c)
-    speed, variants = [], []
-    for row, group in sorted(by_row.items(), key=lambda kv: _row_order(kv[0][1:])):
-        what = describe_row(row[1:])
-        headline = {c.column: c for c in group if c.headline}
-        for a, b in itertools.combinations(_columns_order(headline), 2):
-            speed.append(stats.compare_throughput(what, a, b, list(headline[a].per_process.values()),
-                                                  list(headline[b].per_process.values()), confidence))
-        for c in group:
-            base = next((h for h in group if h.headline and h.framework == c.framework), None)
-            if not c.headline and base is not None:
-                variants.append(stats.compare_throughput(what, c.column, base.column, list(c.per_process.values()),
-                                                         list(base.per_process.values()), confidence))
-    return speed, variants
-
-
-def _row_order(row: tuple) -> tuple:
-    network, device, phase, batch, images = row
-    nets = {n: i for i, n in enumerate(NETWORKS)}
-    phases = {p: i for i, p in enumerate(PHASE_ORDER)}
-    return (device, nets.get(network, 99), network, phases.get(phase, 99), batch or 0, images)
-
-
-def describe_row(row: tuple) -> str:
-    network, device, phase, batch, images = row
-    what = f"{network} {phase}"
-    if phase.startswith("epoch"):
-        what += f" ({images:,} images)"
-    elif batch:
-        what += f" batch {batch}"
-    return what + f" on {device}"
-
-
-def _only_in_some(runs: Sequence[Run]) -> list[str]:
-    keys = [{(r.column, r.kind, r.network, r.device, r.phase, r.batch) for r in run.records} for run in runs]
-    union = set().union(*keys)
-    out = []
-    for key in sorted(union, key=str):
-        where = [run.path for run, ks in zip(runs, keys, strict=True) if key in ks]
-        if len(where) != len(runs):
-            column, kind, network, device, phase, batch = key
-            out.append(f"{column} {network} {phase} {device}" + (f" batch {batch}" if batch else "")
-                       + f": only in {', '.join(where)}")
-    return out
-
-
-def _accuracy_comparisons(runs: Sequence[AccuracyRun], margin: float,
-                          confidence: float) -> list[stats.AccuracyComparison]:
-    by_net: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        for t in run.trainings:
-            if t.accuracy is not None:
-                by_net[(t.network, t.device)][t.framework].append(t.accuracy)
-    comparisons = []
-    for (network, device), groups in sorted(by_net.items()):
-        for a, b in itertools.combinations(_columns_order(groups), 2):
-            comparisons.append(stats.compare_accuracy(f"{network} on {device}", a, b, groups[a], groups[b], margin,
-                                                      confidence))
-    return stats.correct_accuracy(comparisons, 1 - confidence)
-
-
-# --- rendering ------------------------------------------------------------------------------------------------
 def fmt_rate(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:,.0f}"
 
@@ -262,13 +42,13 @@ def fmt_estimate(e: stats.Estimate | None) -> str:
 def throughput_table(a: Analysis, device: str) -> list[str]:
     """images/s with 95% CIs, frameworks as columns, (network, phase, batch) as rows."""
     cells = [c for c in a.cells if c.device == device and c.kind in HEADLINE_KINDS]
-    columns = _columns_order(c.column for c in cells)
+    columns = columns_order(c.column for c in cells)
     rows: dict[tuple, dict[str, Cell]] = defaultdict(dict)
     for c in cells:
         rows[c.row][c.column] = c
     lines = ["| network | phase | batch | processes | " + " | ".join(columns) + " |",
              "|---|---|---|---|" + "---|" * len(columns)]
-    for row in sorted(rows, key=_row_order):
+    for row in sorted(rows, key=row_order):
         network, _, phase, batch, images = row
         label = phase if not phase.startswith("epoch") else f"{phase} ({images:,} images)"
         best = max((c.estimate.value for c in rows[row].values() if c.estimate), default=math.nan)
@@ -320,7 +100,7 @@ def scoreboard(comparisons: Sequence[stats.Comparison]) -> list[str]:
             tally[c.a][c.verdict] += 1
             tally[c.b][c.verdict] += 1
     lines = ["| framework | faster | slower | equivalent | inconclusive |", "|---|---|---|---|---|"]
-    for name in _columns_order(tally):
+    for name in columns_order(tally):
         t = tally[name]
         lines.append(f"| {name} | {t['faster']} | {t['slower']} | {t['equivalent']} | {t['inconclusive']} |")
     return lines
@@ -481,7 +261,7 @@ def fidelity_table(a: Analysis) -> list[str]:
         return []
     lines = ["| framework | network | phase | suite median | own tool median | suite / own [95% CI] (processes) | "
              "own tool drift | own tool |", "|---|---|---|---|---|---|---|---|"]
-    for c in sorted(cells, key=lambda c: (_columns_order([c.column]), c.network, c.phase)):
+    for c in sorted(cells, key=lambda c: (columns_order([c.column]), c.network, c.phase)):
         ratios = [r.details["suite_over_own"] for r in c.records if r.details.get("suite_over_own")]
         own = [r.details["own_median_s"] for r in c.records if r.details.get("own_median_s")]
         drift = [r.details["own_drift"] for r in c.records if r.details.get("own_drift") is not None]
@@ -506,7 +286,7 @@ def idiomatic_table(a: Analysis) -> list[str]:
     if not cells:
         return []
     pairs = []
-    for c in sorted(cells, key=lambda c: (_columns_order([c.column]), c.network, c.phase)):
+    for c in sorted(cells, key=lambda c: (columns_order([c.column]), c.network, c.phase)):
         suite = next((s for s in a.cells if s.kind == EPOCH and s.framework == c.framework and s.headline
                       and s.network == c.network and s.phase == "epoch-framework" and s.device == c.device), None)
         if suite is not None:
@@ -661,7 +441,7 @@ def chart(a: Analysis, device: str, path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     phases = [p for p in PHASE_ORDER if any(c.phase == p for c in cells)]
-    columns = _columns_order(c.column for c in cells)
+    columns = columns_order(c.column for c in cells)
     networks = [n for n in NETWORKS if any(c.network == n for c in cells)] + sorted(
         {c.network for c in cells} - set(NETWORKS))
     fig, axes = plt.subplots(1, len(phases), figsize=(4.2 * len(phases), 4.4), squeeze=False)
