@@ -120,8 +120,9 @@ def write_new(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` atomically to ``path``, or, when that exists, to ``stem-1.ext``, ``stem-2.ext``...: never
     over an existing file. Returns the path written."""
     path = Path(path)
+    base, dot, extensions = path.name.partition(".")  # x.json.gz -> x-1.json.gz
     for n in range(10_000):
-        candidate = path if n == 0 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        candidate = path if n == 0 else path.with_name(f"{base}-{n}{dot}{extensions}")
         try:
             return create_bytes(candidate, data)
         except FileExistsError:

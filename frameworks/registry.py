@@ -288,6 +288,13 @@ def adapter_class(framework: str) -> type[Adapter]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def trains(framework: str) -> bool:
+    """Whether ``framework``'s adapter trains (an inference runtime does not); imports its adapter module, which
+    imports no framework, whatever this process's settings."""
+    module_name, class_name = framework_info(framework).adapter.split(":")
+    return bool(getattr(importlib.import_module(module_name), class_name).trains)
+
+
 def resolve_variant(framework: str, variant: str | None, device: str) -> str:
     """The variant to build: ``variant`` checked against the registry, or the default one."""
     info = framework_info(framework)

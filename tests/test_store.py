@@ -36,16 +36,16 @@ def test_a_run_is_stored_by_machine_date_and_commit_and_never_overwritten(tmp_pa
     results = write(tmp_path / "bench-1" / "results.json", a_run(when="2026-11-05T08:09:10+00:00"))
     first = store_run(results, tmp_path / "store")
     second = store_run(results, tmp_path / "store")
-    assert first.name == "test-host_20261105-080910_0123456789ab.json"
-    assert second.name == "test-host_20261105-080910_0123456789ab-1.json"
+    assert first.name == "test-host_20261105-080910_0123456789ab.json.gz"
+    assert second.name == "test-host_20261105-080910_0123456789ab-1.json.gz"
     assert first.read_bytes() == second.read_bytes() == results.read_bytes()  # a copy, byte for byte
 
 
 def test_a_dirty_checkout_or_an_unknown_commit_shows_in_the_name(tmp_path):
     dirty = a_run(commit="")
     dirty["commit_info"] = {"id": "f" * 40, "dirty": True}
-    assert store_run(write(tmp_path / "d.json", dirty), tmp_path / "s").name.endswith("_ffffffffffff-dirty.json")
-    assert store_run(write(tmp_path / "n.json", a_run(commit="")), tmp_path / "s").name.endswith("_no-commit.json")
+    assert store_run(write(tmp_path / "d.json", dirty), tmp_path / "s").name.endswith("_ffffffffffff-dirty.json.gz")
+    assert store_run(write(tmp_path / "n.json", a_run(commit="")), tmp_path / "s").name.endswith("_no-commit.json.gz")
 
 
 def test_only_merged_runs_of_this_schema_are_stored(tmp_path):
@@ -119,7 +119,7 @@ def test_bench_copies_its_merged_run_into_the_store(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(processes, "handle_sigterm", lambda: None)
     plan = bench.Plan(Settings(), [ProcessGroup(("pytorch",))], 1, tmp_path / "out", [], store=tmp_path / "store")
     _, merged = bench.run_bench(plan, argv=["bench"])
-    stored = sorted((tmp_path / "store").glob("*.json")) if measured else []
+    stored = sorted((tmp_path / "store").glob("*.json.gz")) if measured else []
     if measured:
         commit = environment.source_commit()
         assert len(stored) == 1 and stored[0].read_bytes() == merged.read_bytes()

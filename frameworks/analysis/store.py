@@ -10,6 +10,7 @@ dashboard down.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import os
 import re
@@ -17,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..bench.schema import ResultsError, Run, load_run
+from ..bench.schema import ResultsError, Run, load_run, read_text
 from ..errors import OutputError, UsageError
 from ..fileio import write_new
 
-SUFFIX = ".json"
+SUFFIX = ".json.gz"  # runs are stored gzipped; plain .json files are read too
 
 
 def slug(text: str) -> str:
@@ -112,7 +113,7 @@ def store_run(results: str | os.PathLike, store_dir: str | os.PathLike) -> Path:
     if not run.processes:
         raise ResultsError(f"{results}: one benchmark process's JSON, not a merged run; store the run's "
                            "results.json (python -m frameworks bench --store DIR does)")
-    data = Path(results).read_bytes()
+    data = gzip.compress(read_text(results).encode(), mtime=0)  # stored compressed: every round is kept
     store = Path(store_dir)
     try:
         store.mkdir(exist_ok=True)
@@ -134,7 +135,8 @@ def load_store(paths: Sequence[str | os.PathLike]) -> Store:
     for given in paths:
         p = Path(given)
         if p.is_dir():
-            files += sorted(f for f in p.rglob(f"*{SUFFIX}") if f.is_file() and not f.name.startswith("."))
+            files += sorted(f for f in p.rglob("*.json*") if f.is_file() and not f.name.startswith(".")
+                            and f.name.endswith((".json", SUFFIX)))
         elif p.is_file():
             files.append(p)
         else:
@@ -144,9 +146,9 @@ def load_store(paths: Sequence[str | os.PathLike]) -> Store:
     seen: dict[str, str] = {}
     for path in dict.fromkeys(files):
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as exc:
-            skipped.append((str(path), f"cannot be read ({exc.strerror or exc})"))
+            digest = hashlib.sha256(read_text(path).encode()).hexdigest()
+        except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
+            skipped.append((str(path), f"cannot be read ({getattr(exc, 'strerror', None) or exc})"))
             continue
         if digest in seen:
             skipped.append((str(path), f"a copy of {seen[digest]}"))

@@ -23,7 +23,7 @@ from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING, EXIT_OK, DataError, NothingToMeasure, UsageError
 from ..fileio import append_line, write_json
 from ..processes import Interrupted, ProcessGroup, one_each, run_child
-from ..registry import FRAMEWORKS, Status, availability
+from ..registry import FRAMEWORKS, Status, availability, trains
 from ..specs import NETWORKS, get_network
 from .schema import TrainingRecord, accuracy_document
 
@@ -72,6 +72,9 @@ def worker(job_path: str) -> int:
 
     job = json.loads(Path(job_path).read_text())
     threads = configure_process(job["threads"])
+    if not trains(job["framework"]):
+        print(f"{job['framework']}: an inference runtime, it does not train: nothing to do", flush=True)
+        return 0
     mnist = data.load(job["mnist_dir"])
     for network in job["networks"]:
         for seed in job["seeds"]:
@@ -101,7 +104,7 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
                  argv: Sequence[str] = ()) -> tuple[int, Path]:
     """Train every (framework, network) from ``seeds`` seeds; write accuracy.json and its report."""
     from .. import data
-    from ..environment import runtime_details
+    from ..environment import runtime_details, source_commit
     from ..processes import handle_sigterm
     from .run import new_run_dir
 
@@ -116,6 +119,8 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
         state = availability(name, probe_device=False)
         if state.status in (Status.NOT_INSTALLED, Status.UNSUPPORTED):
             left_out[name] = state.reason
+        elif not trains(name):
+            left_out[name] = f"{name} is an inference runtime: it does not train"
         else:
             runnable.append(name)
     if not runnable:
@@ -144,7 +149,8 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
                 "epochs": epochs, "threads": threads}
     doc = accuracy_document(command=["python -m frameworks", *argv], settings=settings, trainings=trainings,
                             machine=runtime_details(threads=threads), suite_version=__version__,
-                            datetime=dt.datetime.now(dt.timezone.utc).isoformat(), interrupted=interrupted)
+                            datetime=dt.datetime.now(dt.timezone.utc).isoformat(), interrupted=interrupted,
+                            commit_info=source_commit())
     path = write_json(run_dir / "accuracy.json", doc)
     from ..analysis.report import write_report
 

@@ -36,7 +36,7 @@ from ..processes import Interrupted, ProcessGroup, one_each, run_pytest
 from ..registry import FRAMEWORKS, Status, availability
 from . import noise
 from .options import Settings
-from .schema import ProcessRecord, document
+from .schema import ProcessRecord, compact, document
 
 BENCHMARKS = Path(__file__).resolve().with_name("test_benchmarks.py")
 #: pytest options that would fight the run's own bookkeeping
@@ -222,6 +222,7 @@ def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, r
             results = {}
     kept, tests = read_journal(journal)
     benchmarks = results.get("benchmarks") if isinstance(results.get("benchmarks"), list) else kept
+    compact({"benchmarks": benchmarks})
     figures = len(benchmarks)
     outcome, status = describe_exit(code, figures, interrupted)
     versions = results.get("machine_info", {}).get("mnist_framework_bench", {}).get("versions", {})

@@ -14,6 +14,7 @@ format's artifacts across frameworks; ``load_exports`` reads it back.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import math
 import os
@@ -261,21 +262,52 @@ def document(*, command: list[str], settings: dict[str, Any], processes: list[Pr
             "commit_info": commit_info}
 
 
+SIGNIFICANT_DIGITS = 5  # a round's time, kept to 5 significant digits: far below the timer's noise
+
+
+def compact_samples(samples: list[float]) -> list[float]:
+    """Round times to ``SIGNIFICANT_DIGITS`` (every round is kept; the JSON stays small enough to commit)."""
+    return [float(f"{t:.{SIGNIFICANT_DIGITS}g}") for t in samples]
+
+
+def compact(doc: dict[str, Any]) -> dict[str, Any]:
+    """A results document without pytest-benchmark's own copy of the rounds (``stats.data``: the records'
+    ``samples_s`` hold them), its rounds rounded by ``compact_samples``."""
+    for entry in doc.get("benchmarks", []):
+        if isinstance(entry, dict):
+            if isinstance(entry.get("stats"), dict):
+                entry["stats"].pop("data", None)
+            info = entry.get("extra_info")
+            if isinstance(info, dict) and isinstance(info.get("samples_s"), list):
+                info["samples_s"] = compact_samples(info["samples_s"])
+    return doc
+
+
 def stamp(output_json: dict[str, Any], settings: dict[str, Any]) -> None:
-    """Mark one process's pytest-benchmark JSON as the suite's (the plugin's update-json hook)."""
+    """Mark one process's pytest-benchmark JSON as the suite's (the plugin's update-json hook), without the
+    duplicate copy of the rounds."""
     output_json["schema"] = SCHEMA
     output_json["schema_version"] = SCHEMA_VERSION
     output_json["document"] = BENCHMARKS
+    compact(output_json)
     output_json["settings"] = settings
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A results file's text, gzipped or not (committed results are gzipped: every round is kept)."""
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return raw.decode()
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """A results document, checked to be the suite's and of this schema version."""
     try:
-        doc = json.loads(Path(path).read_text())
+        doc = json.loads(read_text(path))
     except OSError as exc:
         raise ResultsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
         raise ResultsError(f"{path}: not JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise ResultsError(f"{path}: not a results file (a JSON {type(doc).__name__}, not an object)")
@@ -374,13 +406,13 @@ class AccuracyRun:
 
 
 def accuracy_document(*, command: list[str], settings: dict[str, Any], trainings: list[TrainingRecord],
-                      machine: dict[str, Any], datetime: str, suite_version: str,
-                      interrupted: bool = False) -> dict[str, Any]:
+                      machine: dict[str, Any], datetime: str, suite_version: str, interrupted: bool = False,
+                      commit_info: dict[str, Any] | None = None) -> dict[str, Any]:
     """An accuracy run document (what ``python -m frameworks accuracy`` writes as accuracy.json)."""
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "document": ACCURACY, "suite_version": suite_version,
             "datetime": datetime, "command": command, "settings": settings, "interrupted": interrupted,
             "trainings": [dataclasses.asdict(t) for t in trainings],
-            "machine_info": {"mnist_framework_bench": machine}}
+            "machine_info": {"mnist_framework_bench": machine}, "commit_info": commit_info or {}}
 
 
 def load_accuracy(path: str | os.PathLike, doc: dict[str, Any] | None = None) -> AccuracyRun:
