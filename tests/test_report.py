@@ -35,7 +35,7 @@ def test_report_tables_and_charts(tmp_path):
     written = report.write_report([path])
     md = written[0].read_text()
     assert "| lenet | train_step | 128 | 1 | 12,800 (n=1) | **25,600 (n=1)** | 6,400 (n=1) |" in md
-    assert "pytorch [compile]" in md and "| 0.952 | +3.1% |" in md
+    assert "pytorch [compile]" in md and "| 0.952 (1) | +3.1% |" in md
     assert "inconclusive: one process per framework" in md  # one process each: no verdict
     assert "not converged within 12 epochs" in md and "98.50%" in md
     assert written[1].suffix == ".png" and written[1].stat().st_size > 1000
