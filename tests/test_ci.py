@@ -111,6 +111,8 @@ def test_the_workflow_matrices_are_the_plans_outputs():
     ci = workflows()["ci.yml"]
     assert "tox-matrix.py --check hosted debian" in step(ci, "prepare", "The job matrices, from tox.ini (every "
                                                           "environment in envlist in exactly one job)")["run"]
+    assert ci["jobs"]["prepare"]["outputs"] == {"hosted": "${{ steps.matrix.outputs.hosted }}",
+                                                "debian": "${{ steps.matrix.outputs.debian }}"}
     assert ci["jobs"]["tox"]["strategy"]["matrix"] == "${{ fromJSON(needs.prepare.outputs.hosted) }}"
     assert ci["jobs"]["tox-debian"]["strategy"]["matrix"] == "${{ fromJSON(needs.prepare.outputs.debian) }}"
     assert "tox -m lint" in step(ci, "lint", "ruff, shellcheck, actionlint, zizmor; tests/test_ci.py")["run"]
