@@ -6,6 +6,8 @@
 #   MFB_VENV=.venv      where the venv lives (default: .venv in the repository)
 #   MFB_SKIP_CAFFE=1    do not build Caffe (its tests are then skipped with the reason)
 #   MFB_SKIP_BROWSER=1  do not install Chromium (the dashboard's browser test is then skipped with the reason)
+#   TORCH_VARIANT=+cpu  pin torch and torchvision to that build of constraints.txt's versions (torch==2.14.1+cpu);
+#                       set PIP_EXTRA_INDEX_URL to an index that has it, e.g. PyTorch's CPU wheel index (README)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${MFB_VENV:-$root/.venv}
@@ -17,11 +19,19 @@ if [[ ! -x $venv/bin/python ]]; then
   "$python" -m venv "$venv"
 fi
 stamp=$venv/.mfb-installed
-want=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1)
+variant=${TORCH_VARIANT:-}
+want=$(cat "$root/pyproject.toml" "$root/constraints.txt" <(echo "torch variant: $variant") | sha256sum | cut -d' ' -f1)
 if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
   say "installing the suite with PyTorch, TensorFlow, Keras, JAX and the test tools (about 2 minutes the first time)"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$root/constraints.txt" \
-    -e "$root[all,test,browser]"
+  constraints=(-c "$root/constraints.txt")
+  if [[ -n $variant ]]; then
+    # the same versions, as that build: torch==2.14.1 -> torch==2.14.1+cpu
+    sed -n -E "s/^(torch|torchvision)==([^[:space:]#]+).*/\1==\2${variant}/p" "$root/constraints.txt" \
+      >"$venv/torch-variant-constraints.txt"
+    constraints+=(-c "$venv/torch-variant-constraints.txt")
+    say "torch builds: $(tr '\n' ' ' <"$venv/torch-variant-constraints.txt")"
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${constraints[@]}" -e "${root}[all,test,browser,ci]"
   echo "$want" >"$stamp"
 else
   say "Python packages are up to date"

@@ -39,7 +39,7 @@ def test_a_run_is_stored_by_machine_date_and_commit_and_never_overwritten(tmp_pa
     second = store_run(results, tmp_path / "store")
     assert first.name == "test-host_20261105-080910_0123456789ab.json.gz"
     assert second.name == "test-host_20261105-080910_0123456789ab-1.json.gz"
-    assert gzip.decompress(first.read_bytes()) == gzip.decompress(second.read_bytes()) == results.read_bytes()  # a gzipped copy
+    assert gzip.decompress(first.read_bytes()) == gzip.decompress(second.read_bytes()) == results.read_bytes()
 
 
 def test_a_dirty_checkout_or_an_unknown_commit_shows_in_the_name(tmp_path):
