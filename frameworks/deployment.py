@@ -49,7 +49,7 @@ from .bench.schema import (
 from .clock import gc_paused
 from .errors import EXIT_FAILED, EXIT_OK, FrameworkUnavailable, InputError, NothingToMeasure, UsageError
 from .fileio import write_bytes, write_json, write_text
-from .registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info
+from .registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info, installed_here
 from .specs import NETWORKS, get_network
 from .weights import Weights, check_weights, load_weights
 
@@ -129,13 +129,7 @@ def plan(frameworks: list[str] | None, networks: list[str] | None, output_dir: s
         if path is not None:
             read_weights(network, path)
     chosen = list(frameworks) if frameworks is not None else list(FRAMEWORKS)
-    runnable, left_out = [], {}
-    for name in chosen:
-        state = availability(name, probe_device=False)
-        if state.status in (Status.NOT_INSTALLED, Status.UNSUPPORTED):
-            left_out[name] = state.reason
-        else:
-            runnable.append(name)
+    runnable, left_out = installed_here(chosen)
     if not runnable:
         raise NothingToMeasure("none of the frameworks can export here: " + "; ".join(left_out.values()))
     return ExportPlan(runnable, nets, out, files, left_out, frameworks is not None)

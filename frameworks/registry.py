@@ -16,7 +16,7 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -286,6 +286,20 @@ def adapter_class(framework: str) -> type[Adapter]:
         raise FrameworkUnavailable(state.reason)
     module_name, class_name = info.adapter.split(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def installed_here(frameworks: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """``frameworks`` split into those installed and supported on this machine (in order) and the rest, each
+    with the reason it cannot run; no device is probed and no framework imported."""
+    runnable: list[str] = []
+    left_out: dict[str, str] = {}
+    for name in frameworks:
+        state = availability(name, probe_device=False)
+        if state.status in (Status.NOT_INSTALLED, Status.UNSUPPORTED):
+            left_out[name] = state.reason
+        else:
+            runnable.append(name)
+    return runnable, left_out
 
 
 def trains(framework: str) -> bool:

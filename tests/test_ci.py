@@ -686,3 +686,17 @@ def test_the_scripts_tox_ini_names_exist():
     assert "venv_redirect = false" in text, "tox must not write a .venv file where scripts/setup.sh keeps its venv"
     for script in named:
         assert (ROOT / script).is_file(), f"tox.ini names {script}, which does not exist"
+
+
+def test_the_dashboard_workflow_builds_the_site_from_the_committed_results(tmp_path):
+    """The Pages workflow's command, run here on the repository's results/ (into a temporary directory)."""
+    pytest.importorskip("altair", reason="the dashboard extra (altair) is not installed")
+    dashboard = workflows()["dashboard.yml"]
+    words = dashboard["env"]["DASHBOARD_COMMAND"].split()
+    assert words[:4] == ["python", "-m", "frameworks", "dashboard"] and dashboard["env"]["SITE_DIR"] == words[-1]
+    words[-1] = str(tmp_path / "site")
+    done = run([sys.executable, *words[1:]])
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = (tmp_path / "site" / "index.html").read_text()
+    runs = re.search(r"\((\d+) runs", done.stdout)
+    assert "vega" in page.lower() and runs and int(runs[1]) >= 1, done.stdout

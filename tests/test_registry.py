@@ -14,7 +14,15 @@ import frameworks
 from frameworks import FRAMEWORKS, FrameworkUnavailable, Status, UnknownNameError, availability, create_adapter
 from frameworks.bench import selection
 from frameworks.errors import UsageError
-from frameworks.registry import DEVICES, KERAS_BACKEND, FrameworkInfo, process_groups, register, resolve_variant
+from frameworks.registry import (
+    DEVICES,
+    KERAS_BACKEND,
+    FrameworkInfo,
+    installed_here,
+    process_groups,
+    register,
+    resolve_variant,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,6 +75,21 @@ def test_a_platform_that_cannot_run_a_framework_says_so():
         assert state.status is Status.UNSUPPORTED and "needs another platform" in state.reason
     finally:
         frameworks.unregister("test-unsupported")
+
+
+def test_installed_here_keeps_the_order_and_gives_each_left_out_framework_its_reason():
+    register(FrameworkInfo("test-unsupported", "x:Y", ("os",), platform=lambda: "needs another platform"))
+    register(FrameworkInfo("test-absent", "x:Y", ("no_such_module_mfb",)))
+    try:
+        runnable, left_out = installed_here(["test-absent", "test-unsupported"])
+        assert runnable == [] and list(left_out) == ["test-absent", "test-unsupported"]
+        assert "no_such_module_mfb not installed" in left_out["test-absent"]
+        assert "needs another platform" in left_out["test-unsupported"]
+        installed = [name for name in FRAMEWORKS if availability(name, probe_device=False).installed]
+        assert installed_here(list(reversed(installed)))[0] == list(reversed(installed))
+    finally:
+        frameworks.unregister("test-unsupported")
+        frameworks.unregister("test-absent")
 
 
 @pytest.mark.parametrize("framework", [f for f, info in FRAMEWORKS.items() if info.process is not None])

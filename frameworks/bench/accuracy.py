@@ -23,7 +23,7 @@ from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING, EXIT_OK, DataError, NothingToMeasure, UsageError
 from ..fileio import append_line, write_json
 from ..processes import Interrupted, ProcessGroup, one_each, run_child
-from ..registry import FRAMEWORKS, Status, availability, trains
+from ..registry import FRAMEWORKS, Status, availability, installed_here, trains
 from ..specs import NETWORKS, get_network
 from .schema import TrainingRecord, accuracy_document
 
@@ -114,15 +114,10 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
         raise UsageError(f"MNIST is not usable, so nothing can be trained: {exc}") from None
     chosen = list(frameworks) if frameworks else list(FRAMEWORKS)
     nets = list(networks) if networks else list(NETWORKS)
-    runnable, left_out = [], {}
-    for name in chosen:
-        state = availability(name, probe_device=False)
-        if state.status in (Status.NOT_INSTALLED, Status.UNSUPPORTED):
-            left_out[name] = state.reason
-        elif not trains(name):
-            left_out[name] = f"{name} is an inference runtime: it does not train"
-        else:
-            runnable.append(name)
+    installed, left_out = installed_here(chosen)
+    runnable = [name for name in installed if trains(name)]
+    left_out.update({name: f"{name} is an inference runtime: it does not train"
+                     for name in installed if name not in runnable})
     if not runnable:
         raise NothingToMeasure("; ".join(left_out.values()) or "no framework selected")
     out = Path(output_dir) if output_dir else Path.cwd() / "accuracy-results"

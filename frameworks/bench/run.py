@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..fileio import check_writable, write_json
 from ..processes import Interrupted, ProcessGroup, one_each, run_pytest
-from ..registry import FRAMEWORKS, Status, availability
+from ..registry import FRAMEWORKS, Status, availability, installed_here
 from . import noise
 from .options import Settings
 from .schema import ProcessRecord, compact, document
@@ -105,13 +105,7 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
                          "first")
     by_name = settings.frameworks is not None
     chosen = list(settings.frameworks) if by_name else list(FRAMEWORKS)
-    runnable, left_out = [], {}
-    for name in chosen:
-        state = availability(name, probe_device=False)
-        if state.status in (Status.NOT_INSTALLED, Status.UNSUPPORTED):
-            left_out[name] = state.reason
-        else:
-            runnable.append(name)
+    runnable, left_out = installed_here(chosen)
     if settings.devices is not None and "cuda" in settings.devices:  # asked for by name: it must be there
         states = {f: availability(f, "cuda", probe_device=False, in_this_process=False) for f in runnable}
         usable = [f for f, state in states.items() if state.status is not Status.NO_DEVICE]
