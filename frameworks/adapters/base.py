@@ -101,8 +101,9 @@ class Artifact:
 class ExportAttempt:
     """One format an adapter tried to export: the artifact, or why there is none.
 
-    ``skipped`` means the exporter is not installed here (a missing converter package); otherwise a missing
-    artifact is a failure of the exporter itself.
+    ``skipped`` means the exporter is not installed here (a missing converter package) or cannot export this
+    network at the installed version (``ExportUnsupported``); otherwise a missing artifact is a failure of the
+    exporter itself.
     """
 
     format: str
@@ -142,6 +143,11 @@ def process_peak() -> PeakMemory | None:
     return None
 
 
+class ExportUnsupported(Exception):
+    """An exporter that cannot export this network at the installed version, a known limitation (a skip with the
+    reason), not a failure."""
+
+
 def attempt_export(fmt: str, write: Callable[[], Artifact]) -> ExportAttempt:
     """Run one exporter: its artifact, or the reason it did not produce one (a missing package is a skip)."""
     start = time.perf_counter()
@@ -149,6 +155,8 @@ def attempt_export(fmt: str, write: Callable[[], Artifact]) -> ExportAttempt:
         artifact = write()
     except ImportError as exc:
         return ExportAttempt(fmt, reason=f"{type(exc).__name__}: {exc}", skipped=True)
+    except ExportUnsupported as exc:
+        return ExportAttempt(fmt, reason=str(exc), skipped=True)
     except Exception as exc:  # the exporter's own failure is a result to report, not a crash of the command
         text = " ".join(str(exc).split())
         return ExportAttempt(fmt, reason=f"{type(exc).__name__}: {text[:600]}", seconds=time.perf_counter() - start)

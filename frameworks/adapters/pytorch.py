@@ -21,6 +21,7 @@ from .base import (
     Adapter,
     Artifact,
     ExportAttempt,
+    ExportUnsupported,
     IdiomaticScript,
     LoadedArtifact,
     OwnTiming,
@@ -300,6 +301,10 @@ class PyTorchAdapter(Adapter):
         shapes = {"x": {0: torch.export.Dim("batch", min=1)}}
 
         def exported_program() -> Artifact:
+            if torch.__version__ < (2, 3) and any(isinstance(layer, Conv2D) for layer in self.spec.layers):
+                raise ExportUnsupported(
+                    f"torch {torch.__version__} specialises convolutions at batch 16, so torch.export cannot keep "
+                    "the batch dimension dynamic (pytorch/pytorch#118289); torch 2.13 and 2.14 export it")
             program = torch.export.export(module, sample, dynamic_shapes=shapes)
             path = directory / "model.pt2"
             with atomic_path(path, suffix=".pt2") as tmp:

@@ -315,5 +315,6 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
     # Written here, atomically (a full disk never leaves a truncated file), instead of by pytest-benchmark.
     session = getattr(config, "_benchmarksession", None)
     if session is not None and session.json:
-        path = write_json(session.json, output_json)
+        # pytest-benchmark 4 gives an open file here (argparse.FileType), 5 a path
+        path = write_json(getattr(session.json, "name", session.json), output_json)
         session.save_json = lambda _: session.logger.info(f"Wrote benchmark data in: {path}", purple=True)
