@@ -34,7 +34,7 @@ def missing_module(reason: str) -> bool:
     """A skip the test accepts: the exporter's package is missing, or the installed version has a known
     limitation (the adapter's ExportUnsupported names the upstream issue)."""
     return ("not installed" in reason or "No module named" in reason or "requires the" in reason
-            or "pytorch/pytorch#" in reason)
+            or "pytorch/pytorch#" in reason or "Unrecognized format" in reason)
 
 
 def own_process(framework: str) -> bool:

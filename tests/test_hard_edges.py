@@ -260,10 +260,12 @@ def test_ctrl_c_keeps_what_finished_merges_reports_and_exits_130(tmp_path, mnist
                              "--networks", "lenet,mlp_bn", "--quick", "--repeats", "3", "--output-dir", str(out)],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
-    for line in proc.stdout:  # interrupt while the second repeat's process runs
+    second = False
+    for line in proc.stdout:  # interrupt while the second repeat's process runs its benchmarks
         seen.append(line)
-        if "[2/3]" in line:
-            time.sleep(3)
+        second = second or "[2/3]" in line
+        if second and "collected" in line:
+            time.sleep(0.5)
             proc.send_signal(signal.SIGINT)
             break
     rest, _ = proc.communicate(timeout=300)

@@ -39,6 +39,7 @@ from ..base import (
     Adapter,
     Artifact,
     ExportAttempt,
+    ExportUnsupported,
     IdiomaticScript,
     LoadedArtifact,
     OwnTiming,
@@ -286,7 +287,12 @@ class KerasAdapter(Adapter):
                                 name=f"{self.spec.name}_deploy")
             model(self.stage(np.zeros((1, *self.spec.input_shape), np.float32)).x)
             with atomic_path(path, suffix=suffix) as tmp:
-                model.export(str(tmp), format=export.keras_format, verbose=False, **export.options())
+                try:
+                    model.export(str(tmp), format=export.keras_format, verbose=False, **export.options())
+                except ValueError as exc:  # an older Keras without this format: a skip with its own words
+                    if "Unrecognized format" not in str(exc):
+                        raise
+                    raise ExportUnsupported(f"keras {keras.__version__}: {exc}") from None
         return Artifact(export.format, path, export.runtime, NHWC,
                         tool=f"keras {self.keras.__version__} Model.export(format={export.keras_format!r}) on "
                              f"{self.backend.version()}")
