@@ -148,13 +148,14 @@ def claim_check(a: Analysis, framework: str) -> list[str]:
 def verdict_section(a: Analysis, claim: str | None) -> list[str]:
     out = ["## Verdict", ""]
     n_tests = sum(1 for c in a.speed + a.variants if math.isfinite(c.p))
-    out += [f"Computed from the figures below ({stats.__name__.rsplit('.', 1)[-1]}.py): each process is summarised "
-            "by its median round; a framework's figure is the geometric mean over its processes with a "
-            f"{a.confidence:.0%} bootstrap interval over processes; each pair's throughput ratio has a bootstrap "
-            "interval and an exact Mann-Whitney U test on the per-process figures, corrected with "
-            f"Benjamini-Hochberg over the {n_tests} comparisons of this report. \"Faster\" needs the interval to "
-            "exclude 1 and the corrected test to reject; \"equivalent\" needs the whole interval within "
-            f"±{a.margin:.0%}; anything else is inconclusive.", ""]
+    if a.speed or a.variants:  # an accuracy-only report has no speed comparisons to explain
+        out += [f"Computed from the figures below ({stats.__name__.rsplit('.', 1)[-1]}.py): each process is summarised "
+                "by its median round; a framework's figure is the geometric mean over its processes with a "
+                f"{a.confidence:.0%} bootstrap interval over processes; each pair's throughput ratio has a bootstrap "
+                "interval and an exact Mann-Whitney U test on the per-process figures, corrected with "
+                f"Benjamini-Hochberg over the {n_tests} comparisons of this report. \"Faster\" needs the interval to "
+                "exclude 1 and the corrected test to reject; \"equivalent\" needs the whole interval within "
+                f"±{a.margin:.0%}; anything else is inconclusive.", ""]
     if claim:
         out += ["### Claim check", ""] + claim_check(a, claim) + [""]
     headline = [c for c in a.speed if math.isfinite(c.ratio)]
