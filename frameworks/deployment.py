@@ -335,7 +335,7 @@ def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests:
     summary path)."""
     from . import data
     from .analysis.deployment import deployment_section
-    from .environment import runtime_details
+    from .environment import runtime_details, source_commit
 
     mnist = data.load(mnist_dir)
     images = {n: data.preprocess(mnist.test_images[:IMAGES], get_network(n).recipe) for n in export_plan.networks}
@@ -375,7 +375,8 @@ def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests:
     machine = runtime_details(threads=threads)
     summary = export_document(command=list(argv), settings=settings, machine=machine, records=records,
                               agreements=agreements(records, outputs), left_out=export_plan.left_out,
-                              datetime=dt.datetime.now(dt.timezone.utc).isoformat(), suite_version=__version__)
+                              datetime=dt.datetime.now(dt.timezone.utc).isoformat(), suite_version=__version__,
+                              commit_info=source_commit())
     path = write_json(root / EXPORT_SUMMARY, summary)
     from .bench.schema import load_exports
 

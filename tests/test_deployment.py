@@ -6,6 +6,7 @@ equal in ONNX Runtime; cold start, latency and size recorded; failures and bad i
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -263,6 +264,7 @@ def test_given_weights_are_exported_and_the_command_line_works(tmp_path, capsys)
     summary = load_exports(summary_path)
     (record,) = summary.records
     assert record.status == OK and summary.settings["weights"] == {"lenet": str(tmp_path / "w.npz")}
+    assert "id" in json.loads(summary_path.read_text())["commit_info"]  # the source it ran from
     assert "summary:" in capsys.readouterr().out
     reference = create_adapter("onnxruntime", "lenet", threads=1)
     reference.set_weights(weights)

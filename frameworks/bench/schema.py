@@ -567,11 +567,11 @@ class ExportSummary:
 
 def export_document(*, command: list[str], settings: dict[str, Any], machine: dict[str, Any],
                     records: list[ExportRecord], agreements: list[Agreement], left_out: dict[str, str],
-                    datetime: str, suite_version: str) -> dict[str, Any]:
-    """The summary ``export`` writes beside the artifacts."""
+                    datetime: str, suite_version: str, commit_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The summary ``export`` writes beside the artifacts (with the source commit it was run from)."""
     return {"schema": EXPORT_SCHEMA, "schema_version": EXPORT_SCHEMA_VERSION, "suite_version": suite_version,
-            "datetime": datetime, "command": command, "settings": settings, "machine": machine,
-            "left_out": left_out, "records": [r.to_json() for r in records],
+            "datetime": datetime, "command": command, "commit_info": commit_info or {}, "settings": settings,
+            "machine": machine, "left_out": left_out, "records": [r.to_json() for r in records],
             "agreements": [{**dataclasses.asdict(a), "agree": a.agree} for a in agreements]}
 
 
