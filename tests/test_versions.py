@@ -100,3 +100,24 @@ def test_the_versions_command_without_runs_is_a_usage_error(tmp_path, capsys):
     assert main(["versions", str(tmp_path / "empty")]) == 2
     assert "no usable runs" in capsys.readouterr().err
     assert main(["versions", str(tmp_path / "absent")]) == 2
+
+
+def test_each_upgrade_is_its_own_family_for_the_multiplicity_correction(tmp_path):
+    """A 3x slowdown of one variant stays a verdict beside nine unchanged benchmarks of another: corrected over
+    every row at once (ten comparisons) its exact p of 0.0079 would adjust to 0.079 and say nothing."""
+    from frameworks.analysis.stats import correct
+
+    many = {"networks": {"lenet": 0.01, "mlp_bn": 0.002, "keras_cnn": 0.03},
+            "phases": {"forward": 0.3, "backward": 0.8, "train_step": 1.0}}
+
+    def run(version, compile_factor, day):
+        entries = step_entries({"pytorch [eager]": 1.0}, **many) + step_entries({"pytorch [compile]": compile_factor},
+                                                                                  **ONE)
+        return run_doc(entries, versions={"pytorch": version}, when=f"2026-11-{day:02d}T00:00:00")
+
+    comparisons = compare_versions(store_of(tmp_path, run("2.13.0", 1.0, 1), run("2.14.1", 3.0, 2)))
+    (compiled,) = [v for v in comparisons if v.column == "pytorch [compile]"]
+    assert len(comparisons) == 10 and compiled.comparison.verdict == "slower"
+    assert compiled.comparison.p_adjusted == pytest.approx(compiled.comparison.p)  # a family of one
+    jointly = correct([v.comparison for v in comparisons])[comparisons.index(compiled)]
+    assert jointly.verdict == "inconclusive" and jointly.p_adjusted == pytest.approx(10 * compiled.comparison.p)

@@ -3,7 +3,8 @@
 Runs of one framework at different versions (``tox -m bench-versions``: one environment per version, each
 storing its run) are grouped per benchmark and machine by the version each record carries, and each version is
 compared with the one before it: the throughput ratio newer / older with its 95% bootstrap CI over processes,
-an exact Mann-Whitney U test, Benjamini-Hochberg over every comparison printed, and the verdict in words
+an exact Mann-Whitney U test, Benjamini-Hochberg within each upgrade (one framework or variant from one version
+to the next on one machine and device), and the verdict in words
 (``stats``). By default each version's latest run is used (its ``--repeats`` processes); ``all_runs`` pools
 every run of a version, for repeats spread over several runs.
 """
@@ -62,7 +63,15 @@ def compare_versions(runs: Sequence[StoredRun], *, frameworks: Sequence[str] | N
     raw = [compare_throughput(f"{bench.label} ({bench.where})", f"{column} {newer}", f"{column} {older}",
                               [u.images_per_s for u in new], [u.images_per_s for u in old])
            for bench, column, _, older, newer, old, new in pending]
-    judged = correct(raw)
+    # One family per upgrade (a framework, or one of its variants, from one version to the next on one machine and
+    # device): the question a user asks is "did this upgrade change anything?", so other upgrades do not dilute it.
+    families: dict[tuple[str, str, str, str, str], list[int]] = {}
+    for i, (bench, column, _, older, newer, _, _) in enumerate(pending):
+        families.setdefault((column, older, newer, bench.machine, bench.device), []).append(i)
+    judged: list[Comparison] = list(raw)
+    for members in families.values():
+        for i, c in zip(members, correct([raw[i] for i in members]), strict=True):
+            judged[i] = c
     return [VersionComparison(bench, column, framework, older, newer, tuple(dict.fromkeys(u.run for u in old)),
                               tuple(dict.fromkeys(u.run for u in new)), c)
             for (bench, column, framework, older, newer, old, new), c in zip(pending, judged, strict=True)]
@@ -85,6 +94,15 @@ def table(comparisons: Sequence[VersionComparison]) -> list[str]:
     return lines
 
 
+def _family_sizes(comparisons: Sequence[VersionComparison]) -> str:
+    sizes: dict[tuple[str, str, str, str], int] = {}
+    for v in comparisons:
+        key = (v.column, v.older, v.newer, v.benchmark.where)
+        sizes[key] = sizes.get(key, 0) + 1
+    return "; ".join(f"{column} {older} -> {newer}, {n} comparisons"
+                     for (column, older, newer, _), n in sizes.items()) or "none"
+
+
 def markdown(comparisons: Sequence[VersionComparison], store: Store, *, all_runs: bool = False) -> str:
     """The comparison as a Markdown document: method, one table per machine and device, the runs used."""
     out = ["# Framework versions compared", "",
@@ -93,8 +111,9 @@ def markdown(comparisons: Sequence[VersionComparison], store: Store, *, all_runs
            f"Each row compares a framework's newer version with the one before it on one benchmark and machine: "
            f"the ratio of their throughputs (newer / older; above 1 the newer is faster), geometric means over "
            f"processes (one process per repeat, each summarised by its median round), with a {CONFIDENCE:.0%} "
-           f"bootstrap interval over processes, an exact Mann-Whitney U test and Benjamini-Hochberg over the "
-           f"{len(comparisons)} comparisons here. "
+           f"bootstrap interval over processes, an exact Mann-Whitney U test, and Benjamini-Hochberg within each "
+           f"upgrade (one framework or variant from one version to the next on one machine and device: "
+           f"{_family_sizes(comparisons)}). "
            + ("Every run of a version is pooled." if all_runs else "Each version's latest run on the machine is used.")
            + f" With n processes a side the smallest p is 2 / C(2n, n) ({smallest_p(3, 3):.2f} at 3, "
            f"{smallest_p(5, 5):.4f} at 5), so a verdict needs --repeats 5 or more. The versions ran one after the "
