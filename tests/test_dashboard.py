@@ -102,3 +102,16 @@ def test_runs_of_one_framework_compare_nothing_but_still_chart(tmp_path):
     page = index.read_text()
     assert 'data-sections="throughput,history,versions"' in page
     assert "No run here compares two frameworks" in page
+
+
+def test_a_later_run_of_one_frameworks_variants_does_not_hide_the_comparison_of_frameworks(tmp_path):
+    store_dir = tmp_path / "s"
+    store_dir.mkdir()
+    both = run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 1.2}),
+                   when="2026-11-01T00:00:00")
+    variants = run_doc(step_entries({"keras-tensorflow [default]": 1.2, "keras-tensorflow [jit]": 2.0}),
+                       when="2026-11-02T00:00:00")
+    (store_dir / "both.json").write_text(json.dumps(both))
+    (store_dir / "variants.json").write_text(json.dumps(variants))
+    ((_, run),) = dashboard.latest_runs(load_store([store_dir])).items()
+    assert run.name == "both.json"

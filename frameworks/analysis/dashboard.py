@@ -57,15 +57,17 @@ def columns_on(stored: StoredRun, device: str) -> set[str]:
 
 
 def latest_runs(store: Store) -> dict[tuple[str, str], StoredRun]:
-    """The run shown per (machine, device): the latest one comparing two or more frameworks (or variants)
-    there, else the latest one (a run of one framework, e.g. one version's environment, compares nothing)."""
-    best: dict[tuple[str, str], tuple[bool, StoredRun]] = {}
+    """The run shown per (machine, device): the latest one comparing two or more frameworks there, else the latest
+    comparing variants of one framework (e.g. one version's environment), else the latest one."""
+    best: dict[tuple[str, str], tuple[tuple[bool, bool], StoredRun]] = {}
     for stored in store.runs:  # oldest first
         for device in sorted({r.device for r in stored.run.records if r.kind in THROUGHPUT_KINDS}):
-            several = len(columns_on(stored, device)) > 1
+            frameworks = {r.framework for r in stored.run.records
+                          if r.kind in THROUGHPUT_KINDS and r.device == device}
+            rank = (len(frameworks) > 1, len(columns_on(stored, device)) > 1)
             key = (stored.machine, device)
-            if key not in best or several or not best[key][0]:
-                best[key] = (several, stored)
+            if key not in best or rank >= best[key][0]:
+                best[key] = (rank, stored)
     return {key: stored for key, (_, stored) in sorted(best.items())}
 
 

@@ -497,7 +497,7 @@ def write_report(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLi
         if not out_dir.parent.is_dir():  # a typo is never created
             raise ResultsError(f"--output-dir {out_dir}: its parent {out_dir.parent} does not exist")
         out_dir.mkdir()
-    stem = Path(paths[0]).stem
+    stem = Path(paths[0]).name.removesuffix(".gz").removesuffix(".json")  # results.json(.gz) -> results
     charts = []
     try:
         import matplotlib  # noqa: F401
