@@ -254,7 +254,7 @@ def test_ctrl_c_keeps_what_finished_merges_reports_and_exits_130(tmp_path, mnist
     (site / "entry_points.txt").write_text(
         f"[mnist_framework_bench.frameworks]\n{numpy_reference.NAME} = tests.numpy_reference:INFO\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site.parent), str(ROOT)]),
-           data.ENV_DIR: str(mnist.directory)}
+           data.ENV_DIR: str(mnist.directory), "PYTHONUNBUFFERED": "1"}  # each line as it is written, not at exit
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "frameworks", "bench", "--frameworks", numpy_reference.NAME,
                              "--networks", "lenet,mlp_bn", "--quick", "--repeats", "3", "--output-dir", str(out)],
