@@ -78,6 +78,17 @@ def test_backward_does_not_update_parameters(framework, network, device, make_mo
     assert_weights_equal(before, after)
 
 
+@pytest.mark.trains
+def test_each_train_step_returns_its_own_batchs_loss(framework, device, make_model):
+    """Not a running mean over earlier steps (Keras 3.8's train_on_batch returns one unless reset): each step's
+    loss equals the training-mode loss of its batch just before the update (lenet: no dropout, no BatchNorm)."""
+    model = make_model(framework, "lenet", device)
+    for seed in (5, 6, 7):
+        x, y = random_batch(32, seed=seed, labels=True)
+        before, _ = model.backward(x, y)
+        assert model.train_step(x, y) == pytest.approx(before, rel=1e-4), seed
+
+
 def test_weights_round_trip_in_the_canonical_layout(framework, network, device, make_model):
     model = make_model(framework, network, device)
     exported = model.get_weights()

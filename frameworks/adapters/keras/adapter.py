@@ -207,6 +207,14 @@ class KerasAdapter(Adapter):
         with self._scope():
             return self.model.train_on_batch(batch.x, batch.y)  # a fetched scalar
 
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+        """One optimizer step; returns this batch's loss. Keras 3.8's torch trainer does not reset its metrics in
+        ``train_on_batch`` (later versions do), so its loss is the mean since the first call: they are reset
+        here first (outside the timed ``run_train_step``)."""
+        with self._scope():
+            self.model.reset_metrics()
+        return super().train_step(x, y)
+
     def layer_outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
         keras = self.keras
         x, _ = self.check_batch(x)
