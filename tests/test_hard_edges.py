@@ -258,7 +258,10 @@ def test_ctrl_c_keeps_what_finished_merges_reports_and_exits_130(tmp_path, mnist
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "frameworks", "bench", "--frameworks", numpy_reference.NAME,
                              "--networks", "lenet,mlp_bn", "--quick", "--repeats", "3", "--output-dir", str(out)],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            # as from a terminal: a runner (tox) may start the tests with Ctrl-C ignored, and an
+                            # ignored SIGINT is inherited (Python then installs no KeyboardInterrupt handler)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     second = False
     for line in proc.stdout:  # interrupt while the second repeat's process runs its benchmarks
