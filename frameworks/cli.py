@@ -1,5 +1,5 @@
 """Command line: ``python -m frameworks`` (or ``mnist-framework-bench``) ``info | test | bench | accuracy | report |
-gate | versions | dashboard | export``, and the commands frameworks bring (their registry entries name them).
+gate | versions | dashboard | export | scale``, and the commands frameworks bring (their registry entries name them).
 
 Options come from the one option table (``bench/options.py``) and are validated here, once, before any
 process starts. Exit statuses are the same for every command (``errors.EXIT_*``): 0 done, 1 failed,
@@ -140,6 +140,68 @@ def cmd_export(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -
     return code
 
 
+def cmd_scale(args: argparse.Namespace, rest: list[str]) -> int:
+    """Prove each framework's data-parallel step equal to one process, then measure scaling; write
+    scaling.json, the equivalence figures and the Scaling section."""
+    from pathlib import Path
+
+    from .analysis.scaling import markdown, read
+    from .fileio import check_writable, write_json, write_text
+    from .parallel.check import check
+    from .parallel.launch import LaunchFailed, Topology
+    from .parallel.modes import choose_mode, data_parallel_frameworks
+    from .parallel.scaling import measure
+    from .processes import handle_sigterm
+
+    handle_sigterm()
+    output = Path(args.output_dir or "scaling-results")
+    check_writable(output, "--output-dir")
+    frameworks, left_out = data_parallel_frameworks(args.frameworks)
+    for name, why in left_out.items():
+        print(f"not run: {name}: {why}")
+    if not frameworks:
+        raise NothingToMeasure("no selected framework can train data parallel here")
+    networks = args.networks or ["lenet"]
+    sizes = args.world_sizes or [1, 2]
+    topology = Topology(args.nnodes, args.node_rank, args.master_addr, args.master_port)
+    modes = {}
+    for fw in list(frameworks):
+        try:
+            modes[fw] = choose_mode(fw, args.dp_mode)
+        except UsageError as exc:
+            print(f"not run: {exc}")
+            frameworks.remove(fw)
+    if not frameworks:
+        raise NothingToMeasure(f"no selected framework has data parallelism in {args.dp_mode} mode")
+    output.mkdir(parents=True, exist_ok=True)
+    proofs = []
+    for fw in frameworks:
+        for net in networks:
+            for n in (s for s in sizes if s > 1):
+                try:
+                    result = check(fw, net, mode=modes[fw], world_size=n, mnist_dir=args.mnist_dir,
+                                   topology=topology)
+                except LaunchFailed as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return EXIT_FAILED
+                print(result.describe())
+                proofs.append({"framework": fw, "network": net, "mode": modes[fw], "world_size": n,
+                               "equal": result.equal, "worst": result.worst, "batchnorm": result.engine_batchnorm})
+    write_json(output / "equivalence.json", proofs)
+    if not all(p["equal"] for p in proofs):
+        print("a data-parallel step is not the same computation as one process: not measuring it", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        path = measure(frameworks, networks, mode_of=modes.__getitem__, world_sizes=sizes, repeats=args.repeats,
+                       output=output, mnist_dir=args.mnist_dir, rounds=args.steps, topology=topology)
+    except LaunchFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    report = write_text(output / "scaling-report.md", markdown(read(path)))
+    print(f"results: {path}\nreport: {report}")
+    return EXIT_OK
+
+
 def _read_store(paths: Sequence[str]):
     from .analysis.store import load_store
 
@@ -239,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="open the page in headless Chromium, check it (no console errors, every chart "
                                 "drawn) and save a full-page screenshot here")
 
+    scale = sub.add_parser("scale", help="data-parallel training on each framework's own engine: prove a step equal "
+                                         "to one process, then measure throughput, scaling efficiency, stragglers "
+                                         "and communication over interleaved fresh launches")
+    opts.add_to_argparse(scale, "scale")
+
     export = sub.add_parser("export", help="write each framework's deployment artifacts (its own formats and "
                                            "ONNX), prove each equal to its source in a fresh process, and time its "
                                            "cold start and per-request latency")
@@ -275,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{parser.prog} {args.command}: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
         return EXIT_USAGE
     commands = {"info": cmd_info, "test": cmd_test, "report": cmd_report, "gate": cmd_gate,
-                "versions": cmd_versions, "dashboard": cmd_dashboard}
+                "versions": cmd_versions, "dashboard": cmd_dashboard, "scale": cmd_scale}
     try:
         if args.command == "bench":
             return cmd_bench(args, rest, argv)

@@ -42,6 +42,14 @@ def one_each(frameworks: Sequence[str]) -> list[ProcessGroup]:
     return groups
 
 
+class ChildTimeout(Exception):
+    """A child process ran past its time limit and was ended."""
+
+    def __init__(self, seconds: float, returncode: int) -> None:
+        super().__init__(f"ran past its limit of {seconds:.0f} s and was ended (exit {returncode})")
+        self.seconds, self.returncode = seconds, returncode
+
+
 class Interrupted(Exception):
     """The user pressed Ctrl-C (or the suite got SIGTERM) while a child ran; the child was let finish saving."""
 
@@ -50,15 +58,29 @@ class Interrupted(Exception):
         self.returncode = returncode
 
 
-def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None) -> int:
+def _end(child: subprocess.Popen) -> int:
+    """Terminate ``child`` (a launcher passes SIGTERM on to its workers), then kill it if it lingers."""
+    child.terminate()
+    try:
+        return child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait()
+
+
+def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
+              timeout: float | None = None) -> int:
     """Run ``cmd`` with its output going to ours; return its exit status (negative: killed by that signal).
 
     On Ctrl-C the child gets SIGINT too (pytest then stops, writes what it finished and exits) and is given
-    ``INTERRUPT_GRACE_S`` to do so before it is terminated; then ``Interrupted`` is raised.
+    ``INTERRUPT_GRACE_S`` to do so before it is terminated; then ``Interrupted`` is raised. Past ``timeout``
+    seconds it is ended and ``ChildTimeout`` is raised.
     """
     child = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=cwd)
     try:
-        return child.wait()
+        return child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ChildTimeout(timeout or 0, _end(child)) from None
     except KeyboardInterrupt:
         try:
             child.send_signal(signal.SIGINT)  # a terminal already sent it; a signal from elsewhere did not
@@ -67,12 +89,7 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
         try:
             code = child.wait(timeout=INTERRUPT_GRACE_S)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            child.terminate()
-            try:
-                code = child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                code = child.wait()
+            code = _end(child)
         raise Interrupted(code) from None
 
 

@@ -26,6 +26,7 @@ from .specs import NetworkSpec, get_network
 
 if TYPE_CHECKING:
     from .adapters.base import Adapter
+    from .adapters.data_parallel import ParallelTrainer
 
 DEVICES = ("cpu", "cuda")
 ENTRY_POINT_GROUP = "mnist_framework_bench.frameworks"
@@ -91,6 +92,10 @@ class FrameworkInfo:
     #: a module adding the framework's own command-line command: ``add_parser(subparsers)``, which sets
     #: ``run(args) -> exit status`` as the parser's default
     command: str | None = None
+    #: data-parallel modes ("processes", "devices") -> "package.module:Class", a ``ParallelTrainer`` each
+    data_parallel: Mapping[str, str] = field(default_factory=dict)
+    #: why the framework has no data parallelism, when ``data_parallel`` is empty (said in skips and errors)
+    no_data_parallel: str = "no data-parallel training in the suite"
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -118,32 +123,39 @@ _BUILTIN = (
         "pytorch", "frameworks.adapters.pytorch:PyTorchAdapter", ("torch",), ("torch", "torchvision"),
         install_hint="pip install 'mnist-framework-bench[pytorch]'",
         variants={"eager": DEVICES, "compile": DEVICES, "compile-cudagraphs": ("cuda",),
-                  "eager-cl-tf32": ("cuda",), "compile-maxautotune-cl-bf16": ("cuda",)}),
+                  "eager-cl-tf32": ("cuda",), "compile-maxautotune-cl-bf16": ("cuda",)},
+        data_parallel={"processes": "frameworks.adapters.pytorch_parallel:DDPTrainer"}),
     FrameworkInfo(
         "keras-tensorflow", "frameworks.adapters.keras:KerasAdapter", ("keras", "tensorflow"),
         ("keras", "tensorflow", "tensorflow-cpu"), install_hint="pip install 'mnist-framework-bench[keras-tensorflow]'",
         variants={"default": DEVICES, "jit": DEVICES}, process=(KERAS_BACKEND, "tensorflow"),
         adapter_args={"backend": "tensorflow"}, thread_variables=("TF_NUM_INTRAOP_THREADS",),
-        quiet={"TF_CPP_MIN_LOG_LEVEL": "2"}),
+        quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        data_parallel={"devices": "frameworks.adapters.keras.parallel:MirroredTrainer"}),
     FrameworkInfo(
         "keras-jax", "frameworks.adapters.keras:KerasAdapter", ("keras", "jax"), ("keras", "jax", "jaxlib"),
         install_hint="pip install 'mnist-framework-bench[keras-jax]'",
         variants={"default": DEVICES},  # always XLA-compiled: one variant
-        process=(KERAS_BACKEND, "jax"), adapter_args={"backend": "jax"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"}),
+        process=(KERAS_BACKEND, "jax"), adapter_args={"backend": "jax"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        data_parallel={"devices": "frameworks.adapters.keras.parallel:JaxDevicesTrainer"}),
     FrameworkInfo(
         "keras-torch", "frameworks.adapters.keras:KerasAdapter", ("keras", "torch"), ("keras", "torch"),
         install_hint="pip install 'mnist-framework-bench[keras-torch]'",
         variants={"default": DEVICES, "jit": DEVICES}, process=(KERAS_BACKEND, "torch"),
-        adapter_args={"backend": "torch"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"}),
+        adapter_args={"backend": "torch"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        data_parallel={"processes": "frameworks.adapters.keras.parallel:TorchDDPTrainer"}),
     FrameworkInfo(
         "caffe", "frameworks.adapters.caffe.adapter:CaffeAdapter", ("caffe",), ("protobuf",),
         install_hint="scripts/install_caffe.sh (Linux x86_64, Python 3.11)", variants={"default": ("cpu",)},
         platform=_python_311_only, quiet={"GLOG_minloglevel": "2"},
-        versions="frameworks.adapters.caffe:installed_versions", command="frameworks.adapters.caffe.command"),
+        versions="frameworks.adapters.caffe:installed_versions", command="frameworks.adapters.caffe.command",
+        no_data_parallel="Caffe 1.0's Python interface trains in one process; its multi-GPU training (P2PSync) is "
+                         "CUDA-only and reachable only from the caffe command-line tool, which this CPU build lacks"),
     FrameworkInfo(
         "onnxruntime", "frameworks.adapters.onnxruntime:OnnxRuntimeAdapter", ("onnxruntime", "onnx"),
         ("onnxruntime", "onnxruntime-gpu", "onnx"), install_hint="pip install 'mnist-framework-bench[onnxruntime]'",
-        variants={"default": DEVICES}),
+        variants={"default": DEVICES},
+        no_data_parallel="ONNX Runtime is an inference runtime: it does not train"),
 )
 
 _FRAMEWORKS: dict[str, FrameworkInfo] = {info.name: info for info in _BUILTIN}
@@ -307,6 +319,19 @@ def trains(framework: str) -> bool:
     imports no framework, whatever this process's settings."""
     module_name, class_name = framework_info(framework).adapter.split(":")
     return bool(getattr(importlib.import_module(module_name), class_name).trains)
+
+
+def parallel_trainer(framework: str, mode: str) -> type[ParallelTrainer]:
+    """The ``ParallelTrainer`` class of ``framework``'s data parallelism in ``mode`` (imports the framework's
+    module); ``FrameworkUnavailable`` with the reason where it has none."""
+    info = framework_info(framework)
+    target = info.data_parallel.get(mode)
+    if target is None:
+        have = ", ".join(info.data_parallel) or "none"
+        why = info.no_data_parallel if not info.data_parallel else f"its data-parallel modes are: {have}"
+        raise FrameworkUnavailable(f"{framework} has no data parallelism in {mode} mode: {why}")
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def resolve_variant(framework: str, variant: str | None, device: str) -> str:

@@ -69,6 +69,22 @@ def positive_int(text: str, *, maximum: int | None = None) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    return positive_int(text, maximum=65535)
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     try:
@@ -127,6 +143,25 @@ def latency_batches(text: str) -> list[int]:
     return values
 
 
+def _choice(kind: str, valid: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = str(text).strip()
+        if value not in valid:
+            raise argparse.ArgumentTypeError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
+        return value
+
+    parse.__name__ = kind
+    return parse
+
+
+def _host(text: str) -> str:
+    """A host name or address (no scheme, no port)."""
+    value = str(text).strip()
+    if not value or any(c in value for c in "/: "):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name or address (give it without scheme or port)")
+    return value
+
+
 def user_path(text: str) -> str:
     """A path as the user typed it, made absolute against the directory they typed it in (child processes
     may run elsewhere); the path is not created."""
@@ -168,10 +203,10 @@ RUN = _scopes(PYTEST, "bench")  # what shapes a benchmark run
 OPTIONS: tuple[Option, ...] = (
     Option("--frameworks", "comma list of frameworks (default: every one that can run; each Keras backend in "
            "its own process from the command line)", _names("framework", lambda: FRAMEWORKS),
-           scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export", "versions"), metavar="LIST"),
+           scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export", "versions", "scale"), metavar="LIST"),
     Option("--networks", f"comma list of networks: {', '.join(NETWORKS)} (default: all)",
-           _names("network", lambda: NETWORKS), scopes=_scopes(PYTEST, "bench", "accuracy", "export", "versions"),
-           metavar="LIST"),
+           _names("network", lambda: NETWORKS),
+           scopes=_scopes(PYTEST, "bench", "accuracy", "export", "versions", "scale"), metavar="LIST"),
     Option("--devices", "comma list of devices: cpu, cuda (default: cpu, plus cuda where a GPU is present)",
            _names("device", lambda: DEVICES), scopes=_scopes(PYTEST, "bench", "accuracy"), metavar="LIST"),
     Option("--variants", "comma list of variants, e.g. eager,compile,default,jit (default: all)",
@@ -189,7 +224,8 @@ OPTIONS: tuple[Option, ...] = (
            "for a stable p99; bench runs more when --benchmark-max-time allows)", positive_int,
            scopes=_scopes(PYTEST, "bench", "export"), metavar="N"),
     Option("--mnist-dir", "directory holding the four MNIST files (default: $MNIST_DIR, then the cache)",
-           user_path, scopes=_scopes(PYTEST, "bench", "test", "info", "accuracy", "export", "command"), metavar="DIR"),
+           user_path, scopes=_scopes(PYTEST, "bench", "test", "info", "accuracy", "export", "command", "scale"),
+           metavar="DIR"),
     Option("--epoch-images", f"images per epoch benchmark, 1 to {FULL_EPOCH:,} (default: {FULL_EPOCH:,}; "
            "2,048 when benchmarks run as tests)", epoch_images, scopes=RUN, metavar="N"),
     Option("--epoch-rounds", "timed epochs per epoch benchmark (default 1)", positive_int, default=None,
@@ -218,7 +254,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("--quick", "shorter: --epoch-images 8192 and --benchmark-max-time 0.3 unless given explicitly",
            scopes=_scopes("bench")),
     Option("--repeats", "run every framework this many times, each in a fresh process, interleaved "
-           "(default 1)", positive_int, default=1, scopes=_scopes("bench"), metavar="N"),
+           "(default 1)", positive_int, default=1, scopes=_scopes("bench", "scale"), metavar="N"),
+    Option("--world-sizes", "comma list of data-parallel world sizes (ranks, or devices with --dp-mode devices), "
+           "e.g. 1,2 (default 1,2)", positive_ints, default=None, scopes=_scopes("scale"), metavar="LIST"),
+    Option("--dp-mode", "how replicas run where a framework has both: processes (one per replica, started by the "
+           "framework's launcher) or devices (one process, several devices) (default: processes where the framework "
+           "has it)", _choice("dp-mode", ("processes", "devices")), scopes=_scopes("scale"), metavar="MODE"),
+    Option("--nnodes", "machines in a multi-node job, as torchrun's --nnodes (default 1)", positive_int, default=1,
+           scopes=_scopes("scale"), metavar="N"),
+    Option("--node-rank", "this machine's rank among --nnodes, as torchrun's --node-rank (default 0)",
+           non_negative_int, default=0, scopes=_scopes("scale"), metavar="I"),
+    Option("--master-addr", "the address of node 0, where the job meets, as torchrun's --master-addr (default "
+           "127.0.0.1)", _host, default="127.0.0.1", scopes=_scopes("scale"), metavar="HOST"),
+    Option("--master-port", "the port on node 0 where the job meets, as torchrun's --master-port (default 29500)",
+           port, default=29500, scopes=_scopes("scale"), metavar="PORT"),
+    Option("--steps", "timed optimizer steps per rank in each scaling launch (default 30)", positive_int, default=30,
+           scopes=_scopes("scale"), metavar="N"),
     Option("--seeds", "train each framework and network from this many seeds, 0 to N-1 (default 5)", positive_int,
            default=5, scopes=_scopes("accuracy"), metavar="N"),
     Option("--epochs", "epochs per training (default: the network's recipe)", positive_int,
@@ -244,7 +295,7 @@ OPTIONS: tuple[Option, ...] = (
            scopes=_scopes("gate"), metavar="FILE"),
     Option("--output-dir", "where runs are written (default: ./bench-results; accuracy: ./accuracy-results)",
            user_path,
-           default=None, scopes=_scopes("bench", "accuracy", "export", "report"), metavar="DIR"),
+           default=None, scopes=_scopes("bench", "accuracy", "export", "report", "scale"), metavar="DIR"),
     Option("--store", "also copy the run's merged results.json into this results store (a directory; the copy is "
            "named by machine, date and commit, never overwritten), which versions and dashboard read", user_path,
            default=None, scopes=_scopes("bench"), metavar="DIR"),

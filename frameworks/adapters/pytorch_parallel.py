@@ -1,0 +1,147 @@
+"""PyTorch data parallel: ``DistributedDataParallel`` over ``torch.distributed`` (gloo on the CPU, NCCL on
+CUDA), one process per replica started by torchrun.
+
+DDP averages gradients across replicas in buckets during the backward pass; BatchNorm normalises each replica
+by its own chunk's statistics and DDP broadcasts rank 0's running statistics at every forward
+(``broadcast_buffers=True``, the default), so the reference for a network with BatchNorm is one process that
+computes each replica's chunk separately and averages the gradients, keeping the first chunk's statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from ..specs import BatchNorm, NetworkSpec
+from ..weights import Weights
+from . import torchrun
+from .data_parallel import PER_REPLICA, ParallelTrainer, World
+from .pytorch import PyTorchAdapter
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+class DDPTrainer(ParallelTrainer):
+    """A PyTorch model wrapped in ``DistributedDataParallel`` (a lone process: the plain model)."""
+
+    batchnorm = PER_REPLICA
+    has_no_sync = True
+
+    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None,
+                 device: str = "cpu") -> None:
+        super().__init__(spec, world, seed=seed, threads=threads)
+        torch = _torch()
+        import torch.distributed as dist
+
+        self.adapter = PyTorchAdapter(spec, device=device, threads=threads, seed=seed, framework="pytorch")
+        backend = "nccl" if device == "cuda" else "gloo"
+        self.engine = f"torch.nn.parallel.DistributedDataParallel over {backend}, torch {torch.__version__}"
+        self.model: Any = self.adapter.model
+        if world.size > 1:
+            if not dist.is_initialized():
+                dist.init_process_group(backend=backend, timeout=timedelta(seconds=world.timeout_s))
+            self.model = torch.nn.parallel.DistributedDataParallel(self.adapter.model)
+
+    @classmethod
+    def unavailable_reason(cls, world: World) -> str | None:
+        return torchrun.missing_reason()
+
+    @classmethod
+    def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:
+        return torchrun.command(world, nproc_per_node, worker)
+
+    def set_weights(self, weights: Weights) -> None:
+        self.adapter.set_weights(weights)
+
+    def get_weights(self) -> Weights:
+        return self.adapter.get_weights()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.adapter.forward(x)
+
+    def _step(self, x: np.ndarray, y: np.ndarray, communicate: bool) -> float:
+        a = self.adapter
+        batch = a.stage(*a.check_batch(x, y))
+        self.model.train()
+        a.optimizer.zero_grad(set_to_none=True)
+        quiet = self.model.no_sync() if (not communicate and self.world.size > 1) else contextlib.nullcontext()
+        with quiet:
+            loss = a.loss_fn(self.model(batch.x), batch.y)
+            loss.backward()
+        a.optimizer.step()
+        if a.scheduler is not None:
+            a.scheduler.step()
+        return float(loss.detach())
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+        return self._step(x, y, communicate=True)
+
+    def no_sync_step(self, x: np.ndarray, y: np.ndarray) -> float:
+        return self._step(x, y, communicate=False)
+
+    def synchronize(self) -> None:
+        self.adapter.synchronize()
+
+    def close(self) -> None:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+    @classmethod
+    def reference(cls, spec: NetworkSpec, replicas: int, *, seed: int, threads: int | None) -> Any:
+        adapter = PyTorchAdapter(spec, threads=threads, seed=seed, framework="pytorch")
+        if not any(isinstance(layer, BatchNorm) for layer in spec.layers):
+            return adapter
+        return _ChunkedReference(adapter, replicas)
+
+
+class _ChunkedReference:
+    """One process computing each replica's chunk with its own BatchNorm statistics, the gradients averaged
+    (each chunk's mean loss divided by the replicas, accumulated), and the running statistics of the first
+    chunk kept (DDP broadcasts rank 0's)."""
+
+    def __init__(self, adapter: PyTorchAdapter, replicas: int) -> None:
+        self.adapter = adapter
+        self.replicas = replicas
+
+    def set_weights(self, weights: Weights) -> None:
+        self.adapter.set_weights(weights)
+
+    def get_weights(self) -> Weights:
+        return self.adapter.get_weights()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.adapter.forward(x)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+        a = self.adapter
+        x, y = a.check_batch(x, y)
+        per = len(x) // self.replicas
+        a.model.train()
+        a.optimizer.zero_grad(set_to_none=True)
+        buffers = [b for name, b in a.model.named_buffers() if "running" in name]
+        kept: list[Any] = []
+        total = 0.0
+        for i in range(self.replicas):
+            batch = a.stage(x[i * per:(i + 1) * per], y[i * per:(i + 1) * per])
+            loss = a.loss_fn(a.model(batch.x), batch.y) / self.replicas
+            loss.backward()
+            total += float(loss.detach())
+            if i == 0:
+                kept = [b.detach().clone() for b in buffers]
+        with _torch().no_grad():
+            for buffer, value in zip(buffers, kept, strict=True):
+                buffer.copy_(value)
+        a.optimizer.step()
+        if a.scheduler is not None:
+            a.scheduler.step()
+        return total

@@ -1,0 +1,158 @@
+"""One process of a data-parallel job: ``python -m frameworks.parallel.worker JOB.json``.
+
+Started by the framework's launcher (one per rank), directly (device mode, world size 1, the reference), it
+builds the framework's ``ParallelTrainer`` from the job, feeds it its rows of each global batch of MNIST
+training images, and writes its result file: weights and outputs after the checkpoints (check, reference) or
+its own step times (time).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import data
+from ..adapters.data_parallel import DEVICES, World
+from ..equivalence import PLAIN_SGD
+from ..fileio import atomic_path, write_json
+from ..registry import apply_process_settings, parallel_trainer
+from ..runtime import configure_process
+from ..specs import NetworkSpec, get_network
+from ..weights import load_weights
+from .job import REFERENCE, TIME, Job, rank_file
+
+EVAL_IMAGES = 256  # test images whose outputs are compared after the steps
+
+
+def batches(job: Job, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` consecutive global batches of training images (recipe-scaled), and the evaluation images."""
+    spec = get_network(job.network)
+    mnist = data.load(job.mnist_dir)
+    n = job.global_batch * count
+    if n > len(mnist.train_images):
+        raise ValueError(f"{count} global batches of {job.global_batch} exceed MNIST's training images")
+    x = data.preprocess(mnist.train_images[:n], spec.recipe)
+    y = mnist.train_labels[:n].astype(np.int64)
+    return x, y, data.preprocess(mnist.test_images[:EVAL_IMAGES], spec.recipe)
+
+
+def checked_spec(network: str) -> NetworkSpec:
+    """The network the equivalence check trains: without dropout, with plain SGD as the equivalence tests' SGD
+    step (an adaptive optimizer turns float noise in a mathematically zero gradient, a bias before BatchNorm,
+    into a full-size step, and the reference and the replicas would differ by that noise)."""
+    return get_network(network).without_dropout().with_optimizer(PLAIN_SGD)
+
+
+def _world(job: Job) -> World:
+    if job.task == REFERENCE:
+        return World(mode=job.mode, size=1)
+    if job.mode == DEVICES:
+        return World(mode=DEVICES, size=job.world_size, timeout_s=job.timeout_s)
+    return World.from_environment(job.mode, job.timeout_s)
+
+
+def run(job: Job) -> None:
+    """Do ``job``'s part for this process and write its result file."""
+    configure_process(job.threads)
+    apply_process_settings([job.framework])
+    spec = checked_spec(job.network) if job.task != TIME else get_network(job.network)
+    if not job.dropout:
+        spec = spec.without_dropout()
+    world = _world(job)
+    cls = parallel_trainer(job.framework, job.mode)
+    if job.task == REFERENCE:
+        trainer: Any = cls.reference(spec, job.world_size, seed=job.seed, threads=job.threads)
+    else:
+        trainer = cls(spec, world, seed=job.seed, threads=job.threads)
+    if job.weights:
+        trainer.set_weights(load_weights(job.weights))
+    steps = job.steps if job.task != TIME else job.warmup + job.rounds
+    x, y, x_eval = batches(job, steps if job.task != TIME else 1)
+    rows = world.shard(job.global_batch) if job.task != REFERENCE else slice(0, job.global_batch)
+
+    def batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Global batch ``step`` (1-based; timing reuses the first), this process's rows, faults applied."""
+        start = 0 if job.task == TIME else (step - 1) * job.global_batch
+        xb, yb = x[start:start + job.global_batch][rows], y[start:start + job.global_batch][rows]
+        fault = job.fault
+        if fault and fault.rank == world.rank and step >= fault.step and job.task != REFERENCE:
+            if fault.kind == "crash":
+                print(f"[worker] rank {world.rank}: killing itself at step {step} (injected fault)", flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+            if fault.kind == "corrupt":
+                yb = (yb + 1) % spec.num_classes
+        return xb, yb
+
+    if job.task == TIME:
+        _time(job, trainer, world, batch)
+    else:
+        _check(job, trainer, world, batch, x_eval)
+    if hasattr(trainer, "close"):  # the reference is a plain adapter or a helper: no job to leave
+        trainer.close()
+
+
+def _check(job: Job, trainer: Any, world: World, batch: Any, x_eval: np.ndarray) -> None:
+    out: dict[str, np.ndarray] = {}
+    losses = []
+    for step in range(1, job.steps + 1):
+        losses.append(trainer.train_step(*batch(step)))
+        if step in job.checkpoints:
+            for key, value in trainer.get_weights().items():
+                out[f"step{step}/{key}"] = value
+            out[f"step{step}/forward"] = trainer.forward(x_eval)
+    out["losses"] = np.asarray(losses)
+    path = rank_file(job.output, job.task, world.rank, ".npz")
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **out)
+
+
+def _timed(step: Any, trainer: Any, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        step()
+        trainer.synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _time(job: Job, trainer: Any, world: World, batch: Any) -> None:
+    xb, yb = batch(1)
+    for _ in range(job.warmup):
+        trainer.train_step(xb, yb)
+    times = _timed(lambda: trainer.train_step(xb, yb), trainer, job.rounds)
+    record: dict[str, Any] = {"rank": world.rank, "world_size": world.size, "mode": world.mode,
+                              "processes": world.processes, "threads": job.threads, "host": socket.gethostname(),
+                              "engine": getattr(trainer, "engine", ""), "times_s": times,
+                              "median_s": statistics.median(times), **job.labels}
+    if job.no_sync and trainer.has_no_sync and world.size > 1:
+        for _ in range(2):
+            trainer.no_sync_step(xb, yb)
+        quiet = _timed(lambda: trainer.no_sync_step(xb, yb), trainer, job.rounds)
+        record.update(no_sync_times_s=quiet, no_sync_median_s=statistics.median(quiet))
+    write_json(rank_file(job.output, job.task, world.rank, ".json"), record)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m frameworks.parallel.worker JOB.json", file=sys.stderr)
+        return 2
+    job = Job.read(argv[0])
+    try:
+        run(job)
+    except Exception as exc:
+        rank = os.environ.get("RANK", "0")
+        print(f"[worker] {job.framework} rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
