@@ -4,12 +4,15 @@ save what it finished before it stops."""
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .registry import process_groups
 
@@ -68,17 +71,35 @@ def _end(child: subprocess.Popen) -> int:
         return child.wait()
 
 
+def _pump(stream: Any, tail: collections.deque[str]) -> None:
+    """Copy a child's output to ours line by line, keeping the last lines."""
+    for line in iter(stream.readline, ""):
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        tail.append(line)
+
+
 def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
-              timeout: float | None = None) -> int:
+              timeout: float | None = None, tail: collections.deque[str] | None = None) -> int:
     """Run ``cmd`` with its output going to ours; return its exit status (negative: killed by that signal).
 
     On Ctrl-C the child gets SIGINT too (pytest then stops, writes what it finished and exits) and is given
     ``INTERRUPT_GRACE_S`` to do so before it is terminated; then ``Interrupted`` is raised. Past ``timeout``
-    seconds it is ended and ``ChildTimeout`` is raised.
+    seconds it is ended and ``ChildTimeout`` is raised. With ``tail``, the child's output (stderr merged) is
+    also kept there, for a caller that reads the child's own report of a failure.
     """
-    child = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=cwd)
+    capture = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True} if tail is not None else {}
+    child = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, **capture)
+    pump = None
+    if tail is not None:
+        pump = threading.Thread(target=_pump, args=(child.stdout, tail), daemon=True)
+        pump.start()
     try:
-        return child.wait(timeout=timeout)
+        code = child.wait(timeout=timeout)
+        if pump is not None:
+            pump.join(timeout=10)
+            child.stdout.close()
+        return code
     except subprocess.TimeoutExpired:
         raise ChildTimeout(timeout or 0, _end(child)) from None
     except KeyboardInterrupt:

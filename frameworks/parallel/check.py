@@ -41,7 +41,7 @@ class CheckResult:
     engine_batchnorm: str
     worst: dict[str, tuple[str, float]] = field(default_factory=dict)  # "rank r step s" -> (tensor, error)
     losses: dict[int, list[float]] = field(default_factory=dict)
-    files: dict[str, Path] = field(default_factory=dict)
+    final: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # each rank's weights and outputs
     tolerance: float = TOLERANCE
 
     @property
@@ -104,6 +104,7 @@ def compare(framework: str, network: str, mode: str, world_size: int, batchnorm:
             mine = {k: f[k] for k in f.files}
         result.losses[rank] = mine["losses"].tolist()
         steps = sorted({int(k.split("/")[0][4:]) for k in mine if k.startswith("step")})
+        result.final[rank] = {k.partition("/")[2]: v for k, v in mine.items() if k.startswith(f"step{steps[-1]}/")}
         for step in steps:
             errors = {}
             norms = [float(np.linalg.norm(v)) for k, v in reference.items() if k.startswith(f"step{step}/")

@@ -6,11 +6,14 @@ rank's file, naming the ranks that left none.
 
 from __future__ import annotations
 
+import collections
 import os
+import re
+import signal
 import socket
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..adapters.data_parallel import DEVICES, MODES, PROCESSES, ParallelTrainer, World
@@ -146,8 +149,9 @@ def launch(job: Job, topology: Topology = LOCAL, *, timeout_s: float = 600.0,
         cmd, ranks = python_module_command(WORKER, job_path), range(1)
     wanted = list(ranks if expect_ranks is None else expect_ranks)
     suffix = ".json" if job.task == "time" else ".npz"
+    output: collections.deque[str] = collections.deque(maxlen=200)
     try:
-        code = run_child(cmd, env=environment(job.framework), timeout=timeout_s)
+        code = run_child(cmd, env=environment(job.framework), timeout=timeout_s, tail=output)
     except ChildTimeout as exc:
         code = None
         ended = str(exc)
@@ -157,10 +161,18 @@ def launch(job: Job, topology: Topology = LOCAL, *, timeout_s: float = 600.0,
     missing = [r for r, p in zip(wanted, files, strict=True) if not p.exists()]
     if missing or code != 0:
         who = ", ".join(f"rank {r}" for r in missing) + " left no result" if missing else "every rank wrote its result"
-        raise LaunchFailed(f"{job.framework} {job.task} launch of {job.world_size} replica(s) ({job.mode}) failed: "
-                           f"{who}; the launcher ended with {ended}")
+        first = first_failure("".join(output))
+        raise LaunchFailed(f"{job.framework} {job.task} launch of {job.world_size} replica(s) ({job.mode}) failed"
+                           f"{f': {first}' if first else ''}; {who}; the launcher ended with {ended}")
     return files
 
 
-def with_output(job: Job, output: str) -> Job:
-    return replace(job, output=output)
+def first_failure(output: str) -> str:
+    """The rank that failed first and how, from the launcher's own failure report (torchrun's "Root Cause (first
+    observed failure)" section: ``rank: N (local_rank: L)`` and ``exitcode: X``), or ``""``."""
+    match = re.search(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", output, re.DOTALL)
+    if not match:
+        return ""
+    rank, code = int(match.group(1)), int(match.group(2))
+    how = f"killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() else f"exit {code}"
+    return f"rank {rank} failed first ({how})"

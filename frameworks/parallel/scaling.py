@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..adapters.data_parallel import PROCESSES
+from ..adapters.data_parallel import DEVICES
 from ..environment import cpu_model
 from ..fileio import write_json
 from ..specs import get_network
@@ -48,9 +48,13 @@ def configs(network: str, world_sizes: Sequence[int], mode: str, cores: int) -> 
     for n in world_sizes:
         if n < 2:
             continue
-        per = max(1, cores // n) if mode == PROCESSES else 1
-        out.append(Config(f"{n}x{per}", n, per, batch, "strong"))
-        out.append(Config(f"{n}x{per} weak", n, per, batch * n, "weak"))
+        if mode == DEVICES:  # one process driving n devices, using every core
+            label, threads = f"1x{cores} {n} devices", cores
+        else:
+            threads = max(1, cores // n)
+            label = f"{n}x{threads}"
+        out.append(Config(label, n, threads, batch, "strong"))
+        out.append(Config(f"{label} weak", n, threads, batch * n, "weak"))
     return out
 
 

@@ -24,7 +24,7 @@ from ..equivalence import PLAIN_SGD
 from ..fileio import atomic_path, write_json
 from ..registry import apply_process_settings, parallel_trainer
 from ..runtime import configure_process
-from ..specs import NetworkSpec, get_network
+from ..specs import BatchNorm, NetworkSpec, get_network
 from ..weights import load_weights
 from .job import REFERENCE, TIME, Job, rank_file
 
@@ -44,10 +44,14 @@ def batches(job: Job, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def checked_spec(network: str) -> NetworkSpec:
-    """The network the equivalence check trains: without dropout, with plain SGD as the equivalence tests' SGD
-    step (an adaptive optimizer turns float noise in a mathematically zero gradient, a bias before BatchNorm,
-    into a full-size step, and the reference and the replicas would differ by that noise)."""
-    return get_network(network).without_dropout().with_optimizer(PLAIN_SGD)
+    """The network the equivalence check trains: without dropout, with the recipe's optimizer, except plain SGD
+    (the equivalence tests' SGD step) for a network with BatchNorm: an adaptive optimizer turns float noise in a
+    mathematically zero gradient (a bias before BatchNorm) into a full-size step, so the reference and the
+    replicas would differ by that noise, not by what data parallelism computes."""
+    spec = get_network(network).without_dropout()
+    if any(isinstance(layer, BatchNorm) for layer in spec.layers):
+        spec = spec.with_optimizer(PLAIN_SGD)
+    return spec
 
 
 def _world(job: Job) -> World:
