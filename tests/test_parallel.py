@@ -223,3 +223,18 @@ def test_efficiency_is_throughput_ratio_over_world_size_with_an_interval():
                                       "machine": {"cpu": "test CPU", "cores": 2}})
     assert "| fw | net | strong | 2 | 0.75 [" in text and "1x1 is faster than 2x1" not in text
     assert "| fw | net | 2x1 / 1x2 |" in text and "1x2 is faster than 2x1 by 7%" in text
+
+
+def test_the_gpu_path_is_refused_with_its_reason_without_gpus():
+    """The CUDA path (NCCL, one GPU per rank) is written; without GPUs it is a stated skip, before any launch."""
+    needs("pytorch")
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() >= 2:
+        pytest.skip("this machine has two GPUs: the refusal cannot be shown here")
+    from frameworks.errors import FrameworkUnavailable
+
+    with pytest.raises(FrameworkUnavailable, match=r"2 ranks per node need 2 CUDA devices \(one each, NCCL\)"):
+        check_plan("pytorch", PROCESSES, 2, 64, 1, device="cuda")
+    with pytest.raises(FrameworkUnavailable, match="has no cuda path in the suite"):
+        check_plan("keras-torch", PROCESSES, 2, 64, 1, device="cuda")

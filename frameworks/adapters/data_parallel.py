@@ -95,16 +95,18 @@ class ParallelTrainer(abc.ABC):
     #: True if ``no_sync`` can run a step without gradient communication (the control that times it)
     has_no_sync: bool = False
 
-    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None) -> None:
+    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None,
+                 device: str = "cpu") -> None:
         self.spec = spec
         self.world = world
         self.seed = seed
         self.threads = threads
+        self.device = device
 
     @classmethod
-    def unavailable_reason(cls, world: World) -> str | None:
-        """Why this engine cannot run ``world`` here (too few devices, a missing package), or None."""
-        return None
+    def unavailable_reason(cls, world: World, device: str = "cpu") -> str | None:
+        """Why this engine cannot run ``world`` on ``device`` here (too few devices, a missing package), or None."""
+        return None if device == "cpu" else f"{cls.__name__} has no {device} path in the suite"
 
     @classmethod
     def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:

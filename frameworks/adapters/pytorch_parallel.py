@@ -37,10 +37,12 @@ class DDPTrainer(ParallelTrainer):
 
     def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None,
                  device: str = "cpu") -> None:
-        super().__init__(spec, world, seed=seed, threads=threads)
         torch = _torch()
         import torch.distributed as dist
 
+        super().__init__(spec, world, seed=seed, threads=threads, device=device)
+        if device == "cuda":  # one GPU per rank on its node
+            torch.cuda.set_device(world.local_rank)
         self.adapter = PyTorchAdapter(spec, device=device, threads=threads, seed=seed, framework="pytorch")
         backend = "nccl" if device == "cuda" else "gloo"
         self.engine = f"torch.nn.parallel.DistributedDataParallel over {backend}, torch {torch.__version__}"
@@ -48,11 +50,22 @@ class DDPTrainer(ParallelTrainer):
         if world.size > 1:
             if not dist.is_initialized():
                 dist.init_process_group(backend=backend, timeout=timedelta(seconds=world.timeout_s))
-            self.model = torch.nn.parallel.DistributedDataParallel(self.adapter.model)
+            ids = [world.local_rank] if device == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.adapter.model, device_ids=ids)
 
     @classmethod
-    def unavailable_reason(cls, world: World) -> str | None:
-        return torchrun.missing_reason()
+    def unavailable_reason(cls, world: World, device: str = "cpu") -> str | None:
+        if why := torchrun.missing_reason():
+            return why
+        if device != "cuda":
+            return None
+        torch = _torch()
+        here = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        per_node = world.size // world.nnodes
+        if here < per_node:
+            return (f"{per_node} ranks per node need {per_node} CUDA devices (one each, NCCL); torch "
+                    f"{torch.__version__} sees {here} here")
+        return None
 
     @classmethod
     def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:

@@ -9,7 +9,7 @@ engine keeps them per replica: every replica updates them from its own chunk (ra
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,19 +71,19 @@ def _compared(spec_has_bn: bool, batchnorm: str, rank: int, key: str) -> bool:
 def check(framework: str, network: str, *, mode: str, world_size: int = 2, steps: int = 3, seed: int = 0,
           threads: int = 1, mnist_dir: str | None = None, global_batch: int | None = None,
           fault: Fault | None = None, topology: Topology | None = None, workdir: str | Path | None = None,
-          timeout_s: float = 300.0) -> CheckResult:
+          timeout_s: float = 300.0, device: str = "cpu") -> CheckResult:
     """Run the reference and the data-parallel job from the same weights (dropout off), and compare them;
     ``fault`` injects a wrong gradient or a crash on purpose."""
     spec = get_network(network)
     batch = global_batch or spec.recipe.batch_size
     topology = topology or Topology()
-    cls = check_plan(framework, mode, world_size, batch, threads, topology)
+    cls = check_plan(framework, mode, world_size, batch, threads, topology, device)
     with tempfile.TemporaryDirectory(prefix="mfb-dp-check-", dir=workdir) as tmp:
         weights = save_weights(Path(tmp) / "initial.npz", initial_weights(checked_spec(network), seed))
         base = Job(framework=framework, network=network, mode=mode, world_size=world_size, task=CHECK, output=tmp,
-                   global_batch=batch, seed=seed, threads=threads, mnist_dir=mnist_dir, steps=steps,
+                   global_batch=batch, seed=seed, device=device, threads=threads, mnist_dir=mnist_dir, steps=steps,
                    weights=str(weights), timeout_s=min(timeout_s, 120.0), fault=fault)
-        (reference_file,) = launch(Job(**{**base.__dict__, "task": REFERENCE}), timeout_s=timeout_s)
+        (reference_file,) = launch(replace(base, task=REFERENCE, device="cpu"), timeout_s=timeout_s)
         rank_files = launch(base, topology, timeout_s=timeout_s, expect_ranks=_ranks(mode, world_size))
         return compare(framework, network, mode, world_size, cls.batchnorm, reference_file, rank_files,
                        has_bn=any(isinstance(layer, BatchNorm) for layer in spec.layers))

@@ -41,6 +41,7 @@ class Job:
     output: str  # directory the ranks write into
     global_batch: int
     seed: int = 0
+    device: str = "cpu"  # "cuda": one GPU per rank (the launcher's LOCAL_RANK), NCCL where the engine uses it
     threads: int | None = None
     mnist_dir: str | None = None
     steps: int = 3  # check/reference: optimizer steps; checkpoints after step 1 and the last

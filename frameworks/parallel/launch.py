@@ -87,7 +87,7 @@ def trainer_for(framework: str, mode: str) -> type[ParallelTrainer]:
 
 
 def check_plan(framework: str, mode: str, world_size: int, global_batch: int, threads: int,
-               topology: Topology = LOCAL) -> type[ParallelTrainer]:
+               topology: Topology = LOCAL, device: str = "cpu") -> type[ParallelTrainer]:
     """Every check of a launch that can be made before it starts; returns the trainer class."""
     cls = trainer_for(framework, mode)
     if world_size < 1:
@@ -112,8 +112,8 @@ def check_plan(framework: str, mode: str, world_size: int, global_batch: int, th
                          f"{cores} are usable")
     world = World(mode=mode, size=world_size, nnodes=topology.nnodes, node_rank=topology.node_rank,
                   master_addr=topology.master_addr, master_port=topology.master_port)
-    if why := cls.unavailable_reason(world):
-        raise FrameworkUnavailable(f"{framework} data parallelism in {mode} mode: {why}")
+    if why := cls.unavailable_reason(world, device):
+        raise FrameworkUnavailable(f"{framework} data parallelism in {mode} mode on {device}: {why}")
     if (mode == PROCESSES and world_size > 1 and topology.node_rank == 0
             and not port_is_free(topology.master_addr, topology.master_port)):
         raise UsageError(f"port {topology.master_port} on {topology.master_addr} is in use: give another "

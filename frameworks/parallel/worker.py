@@ -74,7 +74,7 @@ def run(job: Job) -> None:
     if job.task == REFERENCE:
         trainer: Any = cls.reference(spec, job.world_size, seed=job.seed, threads=job.threads)
     else:
-        trainer = cls(spec, world, seed=job.seed, threads=job.threads)
+        trainer = cls(spec, world, seed=job.seed, threads=job.threads, device=job.device)
     if job.weights:
         trainer.set_weights(load_weights(job.weights))
     steps = job.steps if job.task != TIME else job.warmup + job.rounds

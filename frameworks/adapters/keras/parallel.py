@@ -80,8 +80,9 @@ class _JaxTrainer(_KerasTrainer):
 class JaxDevicesTrainer(_JaxTrainer):
     """One process driving ``world.size`` JAX CPU devices (``jax_num_cpu_devices``)."""
 
-    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None) -> None:
-        super().__init__(spec, world, seed=seed, threads=threads)
+    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None,
+                 device: str = "cpu") -> None:
+        super().__init__(spec, world, seed=seed, threads=threads, device=device)
         if "jax" not in sys.modules:
             import jax
 
@@ -97,8 +98,9 @@ class TorchDDPTrainer(_KerasTrainer):
     batchnorm = PER_REPLICA
     has_no_sync = True
 
-    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None) -> None:
-        super().__init__(spec, world, seed=seed, threads=threads)
+    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None,
+                 device: str = "cpu") -> None:
+        super().__init__(spec, world, seed=seed, threads=threads, device=device)
         import_keras("torch")
         import torch
         import torch.distributed as dist
@@ -112,8 +114,8 @@ class TorchDDPTrainer(_KerasTrainer):
             self.module = torch.nn.parallel.DistributedDataParallel(self.adapter.model)
 
     @classmethod
-    def unavailable_reason(cls, world: World) -> str | None:
-        return torchrun.missing_reason()
+    def unavailable_reason(cls, world: World, device: str = "cpu") -> str | None:
+        return torchrun.missing_reason() or super().unavailable_reason(world, device)
 
     @classmethod
     def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:
@@ -196,8 +198,9 @@ class MirroredTrainer(_KerasTrainer):
     backend = "tensorflow"
     batchnorm = PER_REPLICA
 
-    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None) -> None:
-        super().__init__(spec, world, seed=seed, threads=threads)
+    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None,
+                 device: str = "cpu") -> None:
+        super().__init__(spec, world, seed=seed, threads=threads, device=device)
         keras = import_keras("tensorflow")
         import tensorflow as tf
 
