@@ -104,11 +104,26 @@ def cmd_accuracy(args: argparse.Namespace, rest: list[str], argv: Sequence[str])
 
 
 def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
-    """Write the Markdown report and charts for result files."""
-    from .analysis.report import write_report
+    """Write the Markdown report and charts for result files (a scaling.json adds its Scaling section)."""
+    from pathlib import Path
 
-    for path in write_report(args.results, args.output_dir, mixed=args.mixed, claim=args.claim, margin=args.margin,
-                             accuracy_margin=args.accuracy_margin / 100, confidence=args.confidence):
+    from .analysis.report import write_report
+    from .analysis.scaling import is_scaling, markdown, read
+    from .fileio import write_text
+
+    scaling = [p for p in args.results if is_scaling(p)]
+    others = [p for p in args.results if p not in scaling]
+    sections = [markdown(read(p), args.confidence).splitlines() for p in scaling]
+    if not others:  # a scaling run alone: its section is the report
+        out = Path(args.output_dir) if args.output_dir else Path(scaling[0]).parent
+        if not out.is_dir() and not out.parent.is_dir():
+            raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist")
+        out.mkdir(exist_ok=True)
+        print(f"wrote {write_text(out / 'scaling-report.md', chr(10).join(line for s in sections for line in s))}")
+        return EXIT_OK
+    for path in write_report(others, args.output_dir, mixed=args.mixed, claim=args.claim, margin=args.margin,
+                             accuracy_margin=args.accuracy_margin / 100, confidence=args.confidence,
+                             extra_sections=sections):
         print(f"wrote {path}")
     return EXIT_OK
 

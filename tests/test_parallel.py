@@ -238,3 +238,18 @@ def test_the_gpu_path_is_refused_with_its_reason_without_gpus():
         check_plan("pytorch", PROCESSES, 2, 64, 1, device="cuda")
     with pytest.raises(FrameworkUnavailable, match="has no cuda path in the suite"):
         check_plan("keras-torch", PROCESSES, 2, 64, 1, device="cuda")
+
+
+def test_report_reads_a_scaling_run_alone_and_beside_other_results(tmp_path):
+    from frameworks.cli import main
+    from frameworks.fileio import write_json
+
+    base = _records("1x1", "baseline", 1, 64, [[0.064 * f] for f in (0.98, 1.0, 1.02)])
+    strong = _records("2x1", "strong", 2, 64, [[0.05 * f, 0.05 * f] for f in (0.98, 1.0, 1.02)])
+    path = write_json(tmp_path / "scaling.json", {"kind": "scaling", "version": 1, "repeats": 3,
+                                                  "machine": {"cpu": "test CPU", "cores": 2},
+                                                  "records": base + strong})
+    assert main(["report", str(path), "--output-dir", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "scaling-report.md").read_text()
+    assert text.startswith("## Scaling") and "| fw | net | 2x1 | 1280 [" in text
+    assert not scaling_analysis.is_scaling(tmp_path / "missing.json")

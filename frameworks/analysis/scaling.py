@@ -154,6 +154,15 @@ def markdown(document: dict[str, Any], confidence: float = stats.CONFIDENCE) -> 
     return "\n".join(lines) + "\n"
 
 
+def is_scaling(path: str | Path) -> bool:
+    """Whether ``path`` is a scaling document (anything else is left to the other readers)."""
+    try:
+        read(path)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def read(path: str | Path) -> dict[str, Any]:
     """A ``scaling.json`` written by ``python -m frameworks scale``."""
     document = json.loads(Path(path).read_text())
