@@ -99,7 +99,7 @@ def cmd_accuracy(args: argparse.Namespace, rest: list[str], argv: Sequence[str])
 
     code, _ = run_accuracy(frameworks=args.frameworks, networks=args.networks, seeds=args.seeds,
                            devices=args.devices, epochs=args.epochs, threads=args.threads, mnist_dir=args.mnist_dir,
-                           output_dir=args.output_dir, argv=argv)
+                           output_dir=args.output_dir, argv=argv, world_sizes=args.world_sizes or [1])
     return code
 
 

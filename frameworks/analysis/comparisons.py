@@ -225,7 +225,7 @@ def _accuracy_comparisons(runs: Sequence[AccuracyRun], margin: float,
     for run in runs:
         for t in run.trainings:
             if t.accuracy is not None:
-                by_net[(t.network, t.device)][t.framework].append(t.accuracy)
+                by_net[(t.network, t.device)][t.label].append(t.accuracy)
     comparisons = []
     for (network, device), groups in sorted(by_net.items()):
         for a, b in itertools.combinations(columns_order(groups), 2):

@@ -194,7 +194,7 @@ def accuracy_section(a: Analysis) -> list[str]:
     trainings = [t for run in a.accuracy for t in run.trainings]
     groups: dict[tuple[str, str, str], list] = defaultdict(list)
     for t in trainings:
-        groups[(t.network, t.device, t.framework)].append(t)
+        groups[(t.network, t.device, t.label)].append(t)
     nets = {n: i for i, n in enumerate(NETWORKS)}
     order = {name: i for i, name in enumerate(FRAMEWORKS)}
     out = ["### Accuracy", "",
@@ -203,7 +203,7 @@ def accuracy_section(a: Analysis) -> list[str]:
            "keeps the accuracy it ended with.", "",
            "| network | framework | seeds | mean | sd | 95% CI | range | failed / diverged | reached target |",
            "|---|---|---|---|---|---|---|---|---|"]
-    for key in sorted(groups, key=lambda k: (nets.get(k[0], 99), k[1], order.get(k[2], 99))):
+    for key in sorted(groups, key=lambda k: (nets.get(k[0], 99), k[1], order.get(k[2].split(' x')[0], 99), k[2])):
         network, device, framework = key
         ts = groups[key]
         accs = [t.accuracy for t in ts if t.accuracy is not None]

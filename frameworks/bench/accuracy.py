@@ -101,7 +101,7 @@ def read_journal(path: Path) -> list[TrainingRecord]:
 def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | None, seeds: int,
                  devices: Sequence[str] | None = None, epochs: int | None = None, threads: int | None = None,
                  mnist_dir: str | None = None, output_dir: str | Path | None = None,
-                 argv: Sequence[str] = ()) -> tuple[int, Path]:
+                 argv: Sequence[str] = (), world_sizes: Sequence[int] = (1,)) -> tuple[int, Path]:
     """Train every (framework, network) from ``seeds`` seeds; write accuracy.json and its report."""
     from .. import data
     from ..environment import runtime_details, source_commit
@@ -128,7 +128,7 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
     trainings: list[TrainingRecord] = []
     interrupted = False
     devs = list(devices) if devices else ["cpu"]
-    for device in devs:
+    for device in devs if 1 in world_sizes else ():  # world size 1: each framework's own fit in its process
         for group in one_each(runnable):
             state = availability(group.frameworks[0], device, probe_device=False)
             if state.status is Status.NO_DEVICE:
@@ -140,8 +140,18 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
                 break
         if interrupted:
             break
+    if not interrupted and any(n > 1 for n in world_sizes):
+        from ..parallel.modes import data_parallel_frameworks
+        from ..parallel.train import train_all
+
+        parallel, without = data_parallel_frameworks(runnable)
+        left_out.update({f"{name} data parallel": why for name, why in without.items()})
+        try:
+            trainings += train_all(parallel, nets, seeds, world_sizes, mnist_dir=mnist_dir, epochs=epochs)
+        except KeyboardInterrupt:
+            interrupted = True
     settings = {"frameworks": chosen, "networks": nets, "seeds": list(range(seeds)), "devices": devs,
-                "epochs": epochs, "threads": threads}
+                "epochs": epochs, "threads": threads, "world_sizes": list(world_sizes)}
     doc = accuracy_document(command=["python -m frameworks", *argv], settings=settings, trainings=trainings,
                             machine=runtime_details(threads=threads), suite_version=__version__,
                             datetime=dt.datetime.now(dt.timezone.utc).isoformat(), interrupted=interrupted,

@@ -256,7 +256,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--repeats", "run every framework this many times, each in a fresh process, interleaved "
            "(default 1)", positive_int, default=1, scopes=_scopes("bench", "scale"), metavar="N"),
     Option("--world-sizes", "comma list of data-parallel world sizes (ranks, or devices with --dp-mode devices), "
-           "e.g. 1,2 (default 1,2)", positive_ints, default=None, scopes=_scopes("scale"), metavar="LIST"),
+           "e.g. 1,2 (default: scale 1,2; accuracy 1, one process, the framework's own fit)", positive_ints,
+           default=None, scopes=_scopes("scale", "accuracy"), metavar="LIST"),
     Option("--dp-mode", "how replicas run where a framework has both: processes (one per replica, started by the "
            "framework's launcher) or devices (one process, several devices) (default: processes where the framework "
            "has it)", _choice("dp-mode", ("processes", "devices")), scopes=_scopes("scale"), metavar="MODE"),

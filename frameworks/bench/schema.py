@@ -375,6 +375,12 @@ class TrainingRecord:
     error: str | None = None  # why the run failed (it is counted, never dropped)
     version: str = ""
     process: str | None = None
+    world_size: int = 1  # data-parallel replicas that trained it (1: one process, the framework's own fit)
+
+    @property
+    def label(self) -> str:
+        """The column it is compared under: the framework, and its world size when trained data parallel."""
+        return self.framework if self.world_size == 1 else f"{self.framework} x{self.world_size}"
 
     @property
     def reached_target(self) -> bool:

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..fileio import write_json
 
-CHECK, TIME, REFERENCE = "check", "time", "reference"
-TASKS = (CHECK, TIME, REFERENCE)
+CHECK, TIME, REFERENCE, TRAIN = "check", "time", "reference", "train"
+TASKS = (CHECK, TIME, REFERENCE, TRAIN)
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Job:
     threads: int | None = None
     mnist_dir: str | None = None
     steps: int = 3  # check/reference: optimizer steps; checkpoints after step 1 and the last
+    epochs: int | None = None  # train: epochs over the training set (default: the recipe's)
     warmup: int = 5  # time: untimed steps first
     rounds: int = 30  # time: timed steps
     no_sync: bool = False  # time: also time steps without gradient communication

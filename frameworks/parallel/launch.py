@@ -148,7 +148,7 @@ def launch(job: Job, topology: Topology = LOCAL, *, timeout_s: float = 600.0,
 
         cmd, ranks = python_module_command(WORKER, job_path), range(1)
     wanted = list(ranks if expect_ranks is None else expect_ranks)
-    suffix = ".json" if job.task == "time" else ".npz"
+    suffix = ".json" if job.task in ("time", "train") else ".npz"
     output: collections.deque[str] = collections.deque(maxlen=200)
     try:
         code = run_child(cmd, env=environment(job.framework), timeout=timeout_s, tail=output)

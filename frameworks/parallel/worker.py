@@ -26,7 +26,7 @@ from ..registry import apply_process_settings, parallel_trainer
 from ..runtime import configure_process
 from ..specs import BatchNorm, NetworkSpec, get_network
 from ..weights import load_weights
-from .job import REFERENCE, TIME, Job, rank_file
+from .job import REFERENCE, TIME, TRAIN, Job, rank_file
 
 EVAL_IMAGES = 256  # test images whose outputs are compared after the steps
 
@@ -66,7 +66,7 @@ def run(job: Job) -> None:
     """Do ``job``'s part for this process and write its result file."""
     configure_process(job.threads)
     apply_process_settings([job.framework])
-    spec = checked_spec(job.network) if job.task != TIME else get_network(job.network)
+    spec = checked_spec(job.network) if job.task not in (TIME, TRAIN) else get_network(job.network)
     if not job.dropout:
         spec = spec.without_dropout()
     world = _world(job)
@@ -77,6 +77,10 @@ def run(job: Job) -> None:
         trainer = cls(spec, world, seed=job.seed, threads=job.threads, device=job.device)
     if job.weights:
         trainer.set_weights(load_weights(job.weights))
+    if job.task == TRAIN:
+        _train(job, trainer, world)
+        trainer.close()
+        return
     steps = job.steps if job.task != TIME else job.warmup + job.rounds
     x, y, x_eval = batches(job, steps if job.task != TIME else 1)
     rows = world.shard(job.global_batch) if job.task != REFERENCE else slice(0, job.global_batch)
@@ -115,6 +119,50 @@ def _check(job: Job, trainer: Any, world: World, batch: Any, x_eval: np.ndarray)
     path = rank_file(job.output, job.task, world.rank, ".npz")
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **out)
+
+
+def _train(job: Job, trainer: Any, world: World) -> None:
+    """The recipe's epochs over the whole training set, each epoch in a new seed-fixed order shared by every rank
+    (each takes its rows of every global batch; a last partial batch the replicas cannot share evenly is left
+    out), rank 0 evaluating on the test set after each epoch."""
+    spec = get_network(job.network)
+    mnist = data.load(job.mnist_dir)
+    x, y = data.preprocess(mnist.train_images, spec.recipe), mnist.train_labels.astype(np.int64)
+    x_test = data.preprocess(mnist.test_images, spec.recipe)
+    epochs = job.epochs or spec.recipe.epochs
+    batch = job.global_batch
+    record: dict[str, Any] = {"framework": job.framework, "network": job.network, "device": job.device,
+                              "seed": job.seed, "epochs": epochs, "accuracy": None, "accuracy_per_epoch": [],
+                              "world_size": job.world_size, "diverged": False, "error": None,
+                              "target": spec.time_to_accuracy.accuracy if spec.time_to_accuracy else None,
+                              "seconds_to_target": None, "version": getattr(trainer, "engine", "")}
+    seconds = 0.0
+    for epoch in range(epochs):
+        order = np.random.default_rng([job.seed, epoch]).permutation(len(x))
+        ends = list(range(batch, len(x) + 1, batch))
+        tail = len(x) - ends[-1]
+        if tail and tail % job.world_size == 0:
+            ends.append(len(x))
+        start, begin = time.perf_counter(), 0
+        for end in ends:
+            idx = order[begin:end][world.shard(end - begin)]
+            loss = trainer.train_step(x[idx], y[idx])
+            begin = end
+        trainer.synchronize()
+        seconds += time.perf_counter() - start
+        if not np.isfinite(loss):
+            record.update(diverged=True, error=f"a non-finite loss ({loss}) in epoch {epoch + 1}")
+        if world.rank == 0:
+            probs = np.concatenate([trainer.forward(x_test[i:i + 1000]) for i in range(0, len(x_test), 1000)])
+            accuracy = float((probs.argmax(axis=1) == mnist.test_labels).mean())
+            record["accuracy_per_epoch"].append(accuracy)
+            if record["target"] is not None and record["seconds_to_target"] is None and accuracy >= record["target"]:
+                record["seconds_to_target"] = seconds
+        if record["diverged"]:
+            break
+    if world.rank == 0:
+        record.update(seconds=seconds, accuracy=record["accuracy_per_epoch"][-1])
+        write_json(rank_file(job.output, job.task, 0, ".json"), record)
 
 
 def _timed(step: Any, trainer: Any, count: int) -> list[float]:
