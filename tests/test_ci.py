@@ -244,7 +244,7 @@ def test_setup_sh_pins_the_torch_build_it_is_asked_for(tmp_path):
     overlay = venv / "torch-variant-constraints.txt"
     assert overlay.read_text() == f"torch=={torch}+cpu\ntorchvision=={vision}+cpu\n"
     args = (tmp_path / "pip-args").read_text().split()
-    assert args[:2] == ["-m", "pip"] and f"{ROOT}[all,test,browser,ci]" in args
+    assert args[:2] == ["-m", "pip"] and f"{ROOT}[all,test,browser,ci,docs]" in args
     assert ["-c", str(ROOT / "constraints.txt"), "-c", str(overlay)] == [a for a in args if a == "-c" or
                                                                          a.endswith(".txt")]
     assert "torch builds: torch==" in done.stdout
