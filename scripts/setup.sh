@@ -22,7 +22,7 @@ stamp=$venv/.mfb-installed
 variant=${TORCH_VARIANT:-}
 want=$(cat "$root/pyproject.toml" "$root/constraints.txt" <(echo "torch variant: $variant") | sha256sum | cut -d' ' -f1)
 if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
-  say "installing the suite with PyTorch, TensorFlow, Keras, JAX and the test tools (about 2 minutes the first time)"
+  say "installing the suite with PyTorch, TensorFlow, Keras, JAX, the test and documentation tools (about 2 minutes the first time)"
   constraints=(-c "$root/constraints.txt")
   if [[ -n $variant ]]; then
     # the same versions, as that build: torch==2.14.1 -> torch==2.14.1+cpu
@@ -31,7 +31,7 @@ if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
     constraints+=(-c "$venv/torch-variant-constraints.txt")
     say "torch builds: $(tr '\n' ' ' <"$venv/torch-variant-constraints.txt")"
   fi
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${constraints[@]}" -e "${root}[all,test,browser,ci]"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${constraints[@]}" -e "${root}[all,test,browser,ci,docs]"
   echo "$want" >"$stamp"
 else
   say "Python packages are up to date"

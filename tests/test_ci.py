@@ -244,7 +244,7 @@ def test_setup_sh_pins_the_torch_build_it_is_asked_for(tmp_path):
     overlay = venv / "torch-variant-constraints.txt"
     assert overlay.read_text() == f"torch=={torch}+cpu\ntorchvision=={vision}+cpu\n"
     args = (tmp_path / "pip-args").read_text().split()
-    assert args[:2] == ["-m", "pip"] and f"{ROOT}[all,test,browser,ci]" in args
+    assert args[:2] == ["-m", "pip"] and f"{ROOT}[all,test,browser,ci,docs]" in args
     assert ["-c", str(ROOT / "constraints.txt"), "-c", str(overlay)] == [a for a in args if a == "-c" or
                                                                          a.endswith(".txt")]
     assert "torch builds: torch==" in done.stdout
@@ -700,3 +700,15 @@ def test_the_dashboard_workflow_builds_the_site_from_the_committed_results(tmp_p
     page = (tmp_path / "site" / "index.html").read_text()
     runs = re.search(r"\((\d+) runs", done.stdout)
     assert "vega" in page.lower() and runs and int(runs[1]) >= 1, done.stdout
+
+
+def test_the_pages_site_holds_the_manual_built_with_warnings_as_errors():
+    """The Pages workflow builds the manual (tests/test_docs.py builds it the same way) into the dashboard's site,
+    under docs/, after the dashboard, from an install with the docs extra."""
+    dashboard = workflows()["dashboard.yml"]
+    words = dashboard["env"]["DOCS_COMMAND"].split()
+    assert words[:3] == ["python", "-m", "sphinx"] and {"-W", "--keep-going", "-n"} <= set(words)
+    assert words[-2:] == ["docs", f"{dashboard['env']['SITE_DIR']}/docs"]
+    runs = [s.get("run", "") for s in dashboard["jobs"]["build"]["steps"]]
+    assert any("pip install" in r and ".[dashboard,docs]" in r for r in runs)
+    assert runs.index("$DASHBOARD_COMMAND") < runs.index("$DOCS_COMMAND")

@@ -1,6 +1,7 @@
 """The interface every framework implements, and the input checks they all share.
 
 Two levels:
+
 - the numpy API (``forward``, ``backward``, ``train_step``, ``fit``, ``evaluate``, ``get_weights``,
   ``set_weights``) validates its inputs and returns numpy values; tests use it;
 - the staged API (``stage`` once, then ``run_forward``/``run_backward``/``run_train_step`` and
