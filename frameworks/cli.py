@@ -114,10 +114,12 @@ def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_gate(args: argparse.Namespace, rest: list[str]) -> int:
-    """Compare base and head benchmark runs; exit 1 on a regression, 2 without a usable baseline."""
+    """Compare base and head benchmark runs; exit 1 on a regression, 2 without a usable baseline, 4 when a
+    benchmark could not be tested and is not declared with --out-of-scope."""
     from .analysis.gate import gate
 
-    code, text = gate(args.base, args.head, min_effect=args.min_effect, alpha=args.alpha, removed=args.removed)
+    code, text = gate(args.base, args.head, min_effect=args.min_effect, alpha=args.alpha, removed=args.removed,
+                      out_of_scope=args.out_of_scope)
     print(text)
     if args.summary:
         append_line(args.summary, text)
