@@ -25,7 +25,7 @@ from .errors import (
     NothingToMeasure,
     UsageError,
 )
-from .fileio import append_line
+from .fileio import append_line, check_output
 from .registry import FRAMEWORKS
 
 
@@ -118,6 +118,8 @@ def cmd_gate(args: argparse.Namespace, rest: list[str]) -> int:
     benchmark could not be tested and is not declared with --out-of-scope."""
     from .analysis.gate import gate
 
+    if args.summary:
+        check_output(args.summary, "--summary", directory=False)
     code, text = gate(args.base, args.head, min_effect=args.min_effect, alpha=args.alpha, removed=args.removed,
                       out_of_scope=args.out_of_scope)
     print(text)
@@ -160,6 +162,8 @@ def cmd_versions(args: argparse.Namespace, rest: list[str]) -> int:
     from .fileio import write_new
 
     store = _read_store(args.results)
+    if args.output:
+        check_output(args.output, "--output", directory=False)
     comparisons = compare_versions(store.runs, frameworks=args.frameworks, networks=args.networks,
                                    all_runs=args.all_runs)
     text = markdown(comparisons, store, all_runs=args.all_runs)
@@ -173,6 +177,8 @@ def cmd_dashboard(args: argparse.Namespace, rest: list[str]) -> int:
     """Write the static dashboard site from a results store; with --screenshot, check it in a headless browser."""
     from .analysis.dashboard import build
 
+    if args.screenshot:
+        check_output(args.screenshot, "--screenshot", directory=False)
     index, store = build(args.results, args.output, title=args.title)
     for path, why in store.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
+from .errors import OutputError, UsageError
 
 
 @contextmanager
@@ -142,3 +142,33 @@ def check_writable(directory: str | os.PathLike, what: str) -> None:
         os.unlink(name)
     except OSError as exc:
         raise OutputError(f"{what} {directory} cannot be written ({exc.strerror or exc})") from None
+
+
+def check_output(path: str | os.PathLike, what: str, *, directory: bool = True) -> Path:
+    """The one check of every output path, before anything runs: missing parents (and ``path`` itself when it is
+    a ``directory``) are created as ``mkdir -p`` does; a file in the way, a directory where a file goes, no
+    permission or a full file system raise ``UsageError`` naming ``what`` (the option) and the path, so every
+    command refuses the same bad path the same way (exit 2) instead of failing after the work is done."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise UsageError(f"{what} {path}: {existing} is a file, not a directory")
+    if path.exists() and path.is_dir() != directory:
+        kind = ("a file, not a directory", "a directory, not a file")[path.is_dir()]
+        raise UsageError(f"{what} {path} is {kind}")
+    folder = path if directory else path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.statvfs(folder).f_bavail == 0:
+            raise OSError(28, "No space left on device")
+        fd, name = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+        if not directory and path.exists():
+            with open(path, "ab"):  # appended to or replaced: it must open for writing, unchanged
+                pass
+    except OSError as exc:
+        raise UsageError(f"{what} {path} cannot be written ({exc.strerror or exc})") from None
+    return path

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..bench.schema import EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, ResultsError, Run
-from ..fileio import atomic_path, write_text
+from ..fileio import atomic_path, check_output, write_text
 from ..registry import FRAMEWORKS
 from ..specs import NETWORKS
 from . import stats
@@ -492,11 +492,7 @@ def write_report(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLi
     if claim is not None and claim not in {c for cell in a.cells for c in (cell.column,)} | {
             t.framework for run in a.accuracy for t in run.trainings}:
         raise ResultsError(f"--claim {claim}: no results for that framework in these files")
-    out_dir = Path(output_dir) if output_dir else Path(paths[0]).parent
-    if not out_dir.is_dir():
-        if not out_dir.parent.is_dir():  # a typo is never created
-            raise ResultsError(f"--output-dir {out_dir}: its parent {out_dir.parent} does not exist")
-        out_dir.mkdir()
+    out_dir = check_output(output_dir if output_dir else Path(paths[0]).parent, "--output-dir")
     stem = Path(paths[0]).name.removesuffix(".gz").removesuffix(".json")  # results.json(.gz) -> results
     charts = []
     try:

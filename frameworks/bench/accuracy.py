@@ -20,8 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING, EXIT_OK, DataError, NothingToMeasure, UsageError
-from ..fileio import append_line, write_json
+from ..errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING,
+    EXIT_OK,
+    DataError,
+    NamedUnavailable,
+    NothingToMeasure,
+    UsageError,
+)
+from ..fileio import append_line, check_output, write_json
 from ..processes import Interrupted, ProcessGroup, one_each, run_child
 from ..registry import FRAMEWORKS, Status, availability, installed_here, trains
 from ..specs import NETWORKS, get_network
@@ -118,11 +127,10 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
     runnable = [name for name in installed if trains(name)]
     left_out.update({name: f"{name} is an inference runtime: it does not train"
                      for name in installed if name not in runnable})
-    if not runnable:
-        raise NothingToMeasure("; ".join(left_out.values()) or "no framework selected")
-    out = Path(output_dir) if output_dir else Path.cwd() / "accuracy-results"
-    if not out.exists() and not out.parent.is_dir():
-        raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
+    if not runnable:  # frameworks named that cannot train here are a failure, not a skip
+        raise (NamedUnavailable if frameworks else NothingToMeasure)(
+            "; ".join(left_out.values()) or "no framework selected")
+    out = check_output(output_dir or Path.cwd() / "accuracy-results", "--output-dir")
     handle_sigterm()
     run_dir = new_run_dir(out, "accuracy")
     trainings: list[TrainingRecord] = []

@@ -245,7 +245,8 @@ OPTIONS: tuple[Option, ...] = (
            default=(), scopes=_scopes("gate"), metavar="LIST"),
     Option("--summary", "also append the Markdown to this file (e.g. $GITHUB_STEP_SUMMARY)", user_path,
            scopes=_scopes("gate"), metavar="FILE"),
-    Option("--output-dir", "where runs are written (default: ./bench-results; accuracy: ./accuracy-results)",
+    Option("--output-dir", "where the files are written, created with its missing parents (default: bench and "
+           "export ./bench-results, accuracy ./accuracy-results, report beside its first input file)",
            user_path,
            default=None, scopes=_scopes("bench", "accuracy", "export", "report"), metavar="DIR"),
     Option("--store", "also copy the run's merged results.json into this results store (a directory; the copy is "

@@ -27,11 +27,12 @@ from ..errors import (
     EXIT_NOTHING,
     EXIT_OK,
     DataError,
+    NamedUnavailable,
     NothingToMeasure,
     OutputError,
     UsageError,
 )
-from ..fileio import check_writable, write_json
+from ..fileio import check_output, check_writable, write_json
 from ..processes import Interrupted, ProcessGroup, one_each, run_pytest
 from ..registry import FRAMEWORKS, Status, availability, installed_here
 from . import noise
@@ -78,8 +79,10 @@ def check_pytest_args(args: Sequence[str]) -> list[str]:
 
 def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None = None,
          pytest_args: Sequence[str] = (), store: str | Path | None = None) -> Plan:
-    """Check everything a run needs before any process starts: MNIST, the output directory, the frameworks
-    and the devices. Raises ``UsageError`` (fix the input) or ``NothingToMeasure`` (nothing can run here)."""
+    """Check everything a run needs before any process starts: MNIST, the frameworks, the devices and the output
+    paths (``--output-dir`` and ``--store``, created as ``mkdir -p`` does). Raises ``UsageError`` (fix the input),
+    ``NamedUnavailable`` (a framework or device named cannot run here) or ``NothingToMeasure`` (nothing can run
+    here)."""
     from .. import data
 
     args = check_pytest_args(pytest_args)
@@ -87,22 +90,10 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
         data.locate(settings.mnist_dir)
     except DataError as exc:
         raise UsageError(f"MNIST is not usable, so nothing can be benchmarked: {exc}") from None
-    out = Path(output_dir) if output_dir is not None else Path.cwd() / "bench-results"
-    if not out.exists() and not out.parent.is_dir():
-        raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--output-dir {out} is a file, not a directory")
     try:
-        check_writable(out, "--output-dir")
         check_writable(data.cache_dir(), f"the suite's cache (set {data.ENV_CACHE} to a writable directory):")
     except OutputError as exc:
         raise UsageError(str(exc)) from None
-    store_dir = Path(store) if store is not None else None
-    if store_dir is not None and store_dir.exists() and not store_dir.is_dir():
-        raise UsageError(f"--store {store_dir} is a file, not a directory")
-    if store_dir is not None and not store_dir.exists() and not store_dir.parent.is_dir():
-        raise UsageError(f"--store {store_dir}: its parent {store_dir.parent} does not exist (a typo?); create it "
-                         "first")
     by_name = settings.frameworks is not None
     chosen = list(settings.frameworks) if by_name else list(FRAMEWORKS)
     runnable, left_out = installed_here(chosen)
@@ -111,15 +102,19 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
         usable = [f for f, state in states.items() if state.status is not Status.NO_DEVICE]
         if not usable:
             why = "; ".join(sorted({state.reason for state in states.values()})) or "no framework to run"
-            if settings.devices == ["cuda"]:
-                raise NothingToMeasure(f"--devices cuda: no framework can use a GPU here ({why})")
+            if settings.devices == ["cuda"]:  # named, so a failure (exit 1), not a skip
+                raise NamedUnavailable(f"--devices cuda: no framework can use a GPU here ({why})")
             left_out["device cuda"] = why
         elif settings.devices == ["cuda"]:
             left_out.update({f: states[f].reason for f in runnable if f not in usable})
             runnable = usable
     if not runnable:
         reasons = "; ".join(left_out.values()) or "no framework selected"
-        raise NothingToMeasure(f"none of the frameworks can run here: {reasons}")
+        raise (NamedUnavailable if by_name else NothingToMeasure)(f"none of the frameworks can run here: {reasons}")
+    # last, so that a run refused above creates nothing; before any process starts, so that a bad --store is
+    # refused now and not after the whole run
+    out = check_output(output_dir if output_dir is not None else Path.cwd() / "bench-results", "--output-dir")
+    store_dir = check_output(store, "--store") if store is not None else None
     return Plan(settings, one_each(runnable), repeats, out, args, left_out, by_name or settings.devices is not None,
                 store_dir)
 
@@ -282,6 +277,9 @@ def summary(plan: Plan, outcomes: list[dict[str, Any]], interrupted: bool) -> tu
     if interrupted:
         return EXIT_INTERRUPTED, lines + ["interrupted: the results of what finished were kept and reported"]
     bad = [o for o in outcomes if o["record"].outcome in ("crashed", "failed", "partial")]
+    if measured == 0 and (bad or failures):  # a crash is not a skip
+        return EXIT_FAILED, lines + [f"nothing was measured: {len(bad)} of {len(outcomes)} processes crashed or "
+                                     "failed (above)" if bad else "nothing was measured: every benchmark failed"]
     if measured == 0:
         return EXIT_NOTHING, lines + ["nothing was measured: every benchmark was skipped (reasons above)"]
     if bad or failures or (plan.asked_by_name and plan.left_out):
