@@ -2,8 +2,8 @@
 gate | versions | dashboard | export``, and the commands frameworks bring (their registry entries name them).
 
 Options come from the one option table (``bench/options.py``) and are validated here, once, before any
-process starts. Exit statuses are the same for every command (``errors.EXIT_*``): 0 done, 1 failed,
-2 bad input, 3 nothing to measure here, 130 interrupted.
+process starts. Exit statuses are the same for every command: the one table ``errors.EXIT_STATUSES`` (0 done,
+1 failed, 2 bad input, 3 nothing to measure here, 4 not fully tested, 130 interrupted), shown by ``--help``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .errors import (
     EXIT_INTERRUPTED,
     EXIT_NOTHING,
     EXIT_OK,
+    EXIT_STATUSES,
     EXIT_USAGE,
     BenchError,
     DataError,
@@ -196,7 +197,9 @@ def cmd_dashboard(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    statuses = "\n".join(f"  {code:3d}  {meaning}" for code, meaning in EXIT_STATUSES.items())
     parser = argparse.ArgumentParser(prog="python -m frameworks", description=__doc__.split("\n\n")[0],
+                                     epilog=f"exit statuses, the same for every command:\n{statuses}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -309,3 +309,9 @@ def test_every_status_of_the_table_is_driven_and_every_command_too():
     assert set().union(*DRIVEN.values()) == set(EXIT_STATUSES), "each status of the table needs a command reaching it"
     assert all(EXIT_USAGE in statuses for statuses in DRIVEN.values()), "every command refuses bad input with 2"
     assert all(meaning for meaning in EXIT_STATUSES.values())
+
+
+def test_help_shows_the_table(capsys):
+    assert main(["--help"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert all(f"{code:3d}  {meaning.split(':')[0]}" in out for code, meaning in EXIT_STATUSES.items())
