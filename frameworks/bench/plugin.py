@@ -8,14 +8,16 @@ fixtures the benchmarks and tests share, and the results' schema stamp.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..errors import BenchError, FrameworkUnavailable
+from ..errors import BenchError, FrameworkUnavailable, UsageError
 from ..fileio import append_line
 from ..registry import FRAMEWORKS, adapter_class, apply_process_settings, availability, create_adapter
 from ..runtime import configure_process
@@ -70,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
             apply_process_settings(settings.frameworks)
         config.stash[SELECTION] = select(settings.frameworks, settings.networks, settings.devices)
         threads = configure_process(settings.threads)
+        check_benchmark_options(config)
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS] = settings
@@ -307,14 +310,48 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
     """Mark the JSON as the suite's (schema and settings), and keep runs that did not converge (as outcomes,
     never as times)."""
-    from ..fileio import write_json
     from .schema import stamp
 
     stamp(output_json, config.stash[SETTINGS].to_json())
     output_json["not_converged"] = config.stash.get(NOT_CONVERGED, [])
-    # Written here, atomically (a full disk never leaves a truncated file), instead of by pytest-benchmark.
+    # --benchmark-json is written by the suite, atomically (a full disk never leaves a truncated file), instead of
+    # by pytest-benchmark; only its save_json is replaced, so --benchmark-save/-autosave still write their own files
     session = getattr(config, "_benchmarksession", None)
     if session is not None and session.json:
-        # pytest-benchmark 4 gives an open file here (argparse.FileType), 5 a path
-        path = write_json(getattr(session.json, "name", session.json), output_json)
-        session.save_json = lambda _: session.logger.info(f"Wrote benchmark data in: {path}", purple=True)
+        session.save_json = functools.partial(save_json, session)
+
+
+def benchmark_json_path(target: Any) -> Path:
+    """Where ``--benchmark-json`` asked for the JSON: pytest-benchmark 5 gives the path (all of it, not only its
+    base name), 4 a file it opened (closed here: the atomic writer replaces it by name)."""
+    if isinstance(target, (str, os.PathLike)):
+        return Path(target)
+    target.close()
+    return Path(os.path.abspath(target.name))
+
+
+def save_json(session: Any, output_json: dict) -> None:
+    """pytest-benchmark's ``save_json``, writing atomically to the path the user gave."""
+    from ..fileio import write_json
+
+    path = write_json(benchmark_json_path(session.json), output_json)
+    session.logger.info(f"Wrote benchmark data in: {path}", purple=True)
+
+
+def check_benchmark_options(config: pytest.Config) -> None:
+    """pytest-benchmark's own options that would fail only after every benchmark ran, refused before: a
+    ``--benchmark-json`` path that cannot be written (its missing parents are created), ``--benchmark-histogram``
+    without its optional plotting packages."""
+    from ..fileio import check_output
+
+    target = config.getoption("benchmark_json", None)
+    if isinstance(target, (str, os.PathLike)):
+        check_output(target, "--benchmark-json", directory=False)
+    if config.getoption("benchmark_histogram", None):
+        try:
+            import pygal  # noqa: F401
+            import pygaljs  # noqa: F401
+        except ImportError as exc:
+            raise UsageError(f"--benchmark-histogram needs pytest-benchmark's optional plotting packages, which are "
+                             f"not installed here ({exc.name}): pip install 'pytest-benchmark[histogram]', or leave "
+                             "the option out") from None
