@@ -57,6 +57,7 @@ from .errors import (
     UsageError,
 )
 from .fileio import check_output, write_bytes, write_json, write_text
+from .processes import child_environment
 from .registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info, installed_here
 from .specs import NETWORKS, get_network
 from .weights import Weights, check_weights, load_weights
@@ -245,7 +246,7 @@ def _run_child(action: str, job: Any, env: dict[str, str], timeout: float, *, wh
         write_bytes(job_path, pickle.dumps({"action": action, "job": job}))
         try:
             proc = subprocess.run([sys.executable, "-m", __name__, job_path, result_path],
-                                  env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+                                  env=child_environment(env), capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"{what}: the child process ran past {timeout:.0f} s and was stopped") from None
         if proc.returncode != 0 or not os.path.exists(result_path):

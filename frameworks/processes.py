@@ -10,10 +10,37 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .registry import process_groups
 
 INTERRUPT_GRACE_S = 120.0  # how long an interrupted child may take to save its results
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the ``frameworks`` this process runs
+ENV_PACKAGE_ROOT = "MFB_PACKAGE_ROOT"  # tells a child which package its parent runs, for it to check
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A child process's environment: ours and ``extra``, with this package's root first on ``PYTHONPATH``, so
+    that the child imports the code its parent runs, not another checkout or an installed copy sharing the
+    environment (which pytest reports as an "import file mismatch", or which silently runs other code)."""
+    env = {**os.environ, **(extra or {})}
+    rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != PACKAGE_ROOT]
+    env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT), *rest])
+    env[ENV_PACKAGE_ROOT] = str(PACKAGE_ROOT)
+    return env
+
+
+def check_parent_package() -> None:
+    """In a child: raise ``UsageError`` when this process imported another ``frameworks`` than its parent runs.
+    The variable is consumed, so that what this child starts (another installed copy, in a test) is not held
+    to it."""
+    from .errors import UsageError
+
+    parent = os.environ.pop(ENV_PACKAGE_ROOT, None)
+    if parent and Path(parent).resolve() != PACKAGE_ROOT:
+        raise UsageError(f"this process imported the suite from {PACKAGE_ROOT}, but its parent runs the one in "
+                         f"{parent}: run the command with that checkout's environment (or put {parent} first on "
+                         "PYTHONPATH)")
 
 
 @dataclass(frozen=True)
@@ -51,12 +78,13 @@ class Interrupted(Exception):
 
 
 def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None) -> int:
-    """Run ``cmd`` with its output going to ours; return its exit status (negative: killed by that signal).
+    """Run ``cmd`` with its output going to ours, importing this process's own package (``child_environment``);
+    return its exit status (negative: killed by that signal).
 
     On Ctrl-C the child gets SIGINT too (pytest then stops, writes what it finished and exits) and is given
     ``INTERRUPT_GRACE_S`` to do so before it is terminated; then ``Interrupted`` is raised.
     """
-    child = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=cwd)
+    child = subprocess.Popen(list(cmd), env=child_environment(env), cwd=cwd)
     try:
         return child.wait()
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ import pytest
 
 from ..errors import BenchError, FrameworkUnavailable, UsageError
 from ..fileio import append_line
+from ..processes import check_parent_package
 from ..registry import FRAMEWORKS, adapter_class, apply_process_settings, availability, create_adapter
 from ..runtime import configure_process
 from . import options as opts
@@ -67,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     try:
+        check_parent_package()
         settings = settings_from_config(config)
         if settings.frameworks:
             apply_process_settings(settings.frameworks)
