@@ -285,6 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest and args.command not in PASSES_REST:
         print(f"{parser.prog} {args.command}: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "threads", None):
+        from .runtime import oversubscribed
+
+        if warning := oversubscribed(args.threads):
+            print(warning, file=sys.stderr)
     commands = {"info": cmd_info, "test": cmd_test, "report": cmd_report, "gate": cmd_gate,
                 "versions": cmd_versions, "dashboard": cmd_dashboard}
     try:

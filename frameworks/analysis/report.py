@@ -21,6 +21,7 @@ from pathlib import Path
 from ..bench.schema import EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, ResultsError, Run
 from ..fileio import atomic_path, check_output, write_text
 from ..registry import FRAMEWORKS
+from ..runtime import oversubscribed
 from ..specs import NETWORKS
 from . import stats
 from .comparisons import HEADLINE_KINDS, PHASE_ORDER, Analysis, Cell, analyse, columns_order, describe_row, row_order
@@ -336,6 +337,10 @@ def machine_lines(a: Analysis) -> list[str]:
                          f"{m.get('python')}")
         if details.get("threads") is not None:
             lines.append(f"- Threads{tag}: {details['threads']} intra-op threads for every framework")
+            cores = m.get("usable_cores")
+            if isinstance(details["threads"], int) and isinstance(cores, int) and \
+                    (warning := oversubscribed(details["threads"], cores)):
+                lines.append(f"- **Oversubscribed{tag}**: {warning.removeprefix('warning: ')}")
         if details.get("versions"):
             lines.append(f"- Versions{tag}: " + ", ".join(f"{k} {v}" for k, v in details["versions"].items()))
         if details.get("gpu"):

@@ -21,7 +21,7 @@ from ..errors import BenchError, FrameworkUnavailable, UsageError
 from ..fileio import append_line
 from ..processes import check_parent_package
 from ..registry import FRAMEWORKS, adapter_class, apply_process_settings, availability, create_adapter
-from ..runtime import configure_process
+from ..runtime import configure_process, oversubscribed
 from . import options as opts
 from .options import Settings
 from .selection import Selection, select
@@ -72,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = settings_from_config(config)
         if settings.frameworks:
             apply_process_settings(settings.frameworks)
-        config.stash[SELECTION] = select(settings.frameworks, settings.networks, settings.devices)
+        config.stash[SELECTION] = select(settings.frameworks, settings.networks, settings.devices, settings.variants)
         threads = configure_process(settings.threads)
         check_benchmark_options(config)
     except BenchError as exc:
@@ -100,6 +100,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"devices: {', '.join(sel.devices)}; threads: {config.stash[THREADS]}",
     ]
     lines += [f"not in this run: {name}: {why}" for name, why in sel.left_out.items()]
+    if warning := oversubscribed(config.stash[THREADS]):
+        lines.append(warning)
     states = [availability(f, probe_device=False) for f in sel.frameworks]
     lines += [f"skipped: {state.reason}" for state in states if not state.ready]
     lines.append(f"MNIST_DIR: {os.environ.get('MNIST_DIR', '(unset: cache, then download)')}")

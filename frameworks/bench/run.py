@@ -34,10 +34,11 @@ from ..errors import (
 )
 from ..fileio import check_output, check_writable, write_json
 from ..processes import Interrupted, ProcessGroup, one_each, run_pytest
-from ..registry import FRAMEWORKS, Status, availability, installed_here
+from ..registry import FRAMEWORKS, Status, availability, gpu_present, installed_here
 from . import noise
 from .options import Settings
 from .schema import ProcessRecord, compact, document
+from .selection import unsupported_variants
 
 BENCHMARKS = Path(__file__).resolve().with_name("test_benchmarks.py")
 #: pytest options that would fight the run's own bookkeeping
@@ -108,6 +109,12 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
         elif settings.devices == ["cuda"]:
             left_out.update({f: states[f].reason for f in runnable if f not in usable})
             runnable = usable
+    devices = settings.devices or ["cpu", *(["cuda"] if gpu_present() else [])]  # the children's default
+    lacking = unsupported_variants(runnable, settings.variants, devices)
+    if lacking and (by_name or len(lacking) == len(runnable)):  # a pair that cannot exist: fix the options
+        raise UsageError(f"--variants {','.join(settings.variants or [])}: " + "; ".join(lacking.values()))
+    left_out.update(lacking)
+    runnable = [f for f in runnable if f not in lacking]
     if not runnable:
         reasons = "; ".join(left_out.values()) or "no framework selected"
         raise (NamedUnavailable if by_name else NothingToMeasure)(f"none of the frameworks can run here: {reasons}")
