@@ -156,6 +156,16 @@ def test_accuracy_status_follows_its_trainings(in_tmp, capsys, monkeypatch, mnis
            status)
 
 
+def test_accuracy_on_a_device_named_that_is_not_here_is_a_failure(in_tmp, capsys, monkeypatch, mnist):
+    from frameworks.registry import gpu_present
+
+    if gpu_present():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setattr(bench_accuracy, "run_child", fake_trainer("ok"))
+    expect(capsys, ["accuracy", "--frameworks", "pytorch", "--networks", "mlp_bn", "--seeds", "1", "--devices",
+                    "cuda"], EXIT_FAILED, "not run: pytorch on cuda")
+
+
 def test_accuracy_refuses_what_it_cannot_run(in_tmp, capsys, monkeypatch, mnist, absent_framework):
     expect(capsys, ["accuracy", "--seeds", "0"], EXIT_USAGE, "--seeds: must be at least 1")
     expect(capsys, ["accuracy", "--frameworks", ABSENT], EXIT_FAILED, "a_module_that_is_not_installed")

@@ -163,11 +163,12 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
     for name, why in left_out.items():
         print(f"not run: {name}: {why}")
     print(f"accuracy: {path} ({len(trainings)} trainings, {len(failed)} failed)")
+    named = bool(frameworks) or devices is not None  # what was named and cannot run is a failure, not a skip
     if interrupted:
         return EXIT_INTERRUPTED, path
     if not trainings:
-        return EXIT_NOTHING, path
-    return (EXIT_FAILED if failed or (frameworks and left_out) else EXIT_OK), path
+        return (EXIT_FAILED if named and left_out else EXIT_NOTHING), path
+    return (EXIT_FAILED if failed or (named and left_out) else EXIT_OK), path
 
 
 def _run_group(group: ProcessGroup, networks: list[str], seeds: int, device: str, epochs: int | None,
