@@ -61,15 +61,43 @@ def write_json(path: str | os.PathLike, payload: Any) -> Path:
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Append one line and flush it to disk (journals, CI summaries): a crash loses at most the line being
-    written, which readers skip."""
+    """Append one line and flush it to disk (journals, CI summaries). A failure (a full disk) cuts the file back
+    to where it was, so no half line is left behind; a process killed while writing may still leave one, which
+    ``read_journal`` reports."""
     try:
         with open(path, "a") as f:
-            f.write(line.rstrip("\n") + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+            start = f.tell()
+            try:
+                f.write(line.rstrip("\n") + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                try:
+                    f.truncate(start)
+                except OSError:
+                    pass
+                raise
     except OSError as exc:
         raise OutputError(f"could not append to {path}: {exc.strerror or exc}") from exc
+
+
+def read_journal(path: str | os.PathLike) -> tuple[list[Any], list[str]]:
+    """The JSON value of every line of an append-only journal (none if it does not exist), and a note for each
+    line that is not one (torn by a process killed while writing it), so that readers keep the rest and say
+    what was lost."""
+    values: list[Any] = []
+    torn: list[str] = []
+    path = Path(path)
+    if not path.exists():
+        return values, torn
+    lines = path.read_text(errors="replace").splitlines()
+    for n, line in enumerate(lines, 1):
+        try:
+            values.append(json.loads(line))
+        except json.JSONDecodeError:
+            last = " (the last: the process ended while writing it)" if n == len(lines) else ""
+            torn.append(f"{path}: line {n} is not a complete entry{last}; left out, the other entries were kept")
+    return values, torn
 
 
 @contextmanager

@@ -97,13 +97,18 @@ def worker(job_path: str) -> int:
 
 
 def read_journal(path: Path) -> list[TrainingRecord]:
+    """The trainings a worker journaled; a torn or unreadable line is left out and said so."""
+    from ..fileio import read_journal as read_lines
+
     records = []
-    if path.exists():
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                records.append(TrainingRecord.from_json(json.loads(line), str(path)))
-            except (json.JSONDecodeError, ValueError):
-                continue  # the line being written when the process died
+    events, notes = read_lines(path)
+    for event in events:
+        try:
+            records.append(TrainingRecord.from_json(event, str(path)))
+        except ValueError as exc:
+            notes.append(f"{path}: an entry that is not a training record, left out ({exc})")
+    for note in notes:
+        print(f"note: {note}", flush=True)
     return records
 
 

@@ -176,21 +176,20 @@ def describe_exit(code: int | None, benchmarks: int, interrupted: bool = False) 
     return "failed", f"failed (pytest exit {code}; {benchmarks} results kept)"
 
 
-def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(finished benchmark entries, test outcomes) from a process's journal; a torn last line is ignored."""
+def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """(finished benchmark entries, test outcomes, notes on torn lines) from a process's journal."""
+    from ..fileio import read_journal as read_lines
+
     benchmarks, tests = [], []
-    if not path.exists():
-        return benchmarks, tests
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the line being written when the process died
-        if event.get("event") == "benchmark":
+    events, torn = read_lines(path)
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        if event.get("event") == "benchmark" and isinstance(event.get("entry"), dict):
             benchmarks.append(event["entry"])
         elif event.get("event") == "test":
             tests.append(event)
-    return benchmarks, tests
+    return benchmarks, tests, torn
 
 
 def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, run_dir: Path,
@@ -216,7 +215,9 @@ def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, r
             results = json.loads(json_path.read_text())
         except (json.JSONDecodeError, OSError):
             results = {}
-    kept, tests = read_journal(journal)
+    kept, tests, torn = read_journal(journal)
+    for note in torn:
+        print(f"note: {note}", flush=True)
     benchmarks = results.get("benchmarks") if isinstance(results.get("benchmarks"), list) else kept
     compact({"benchmarks": benchmarks})
     figures = len(benchmarks)
