@@ -221,7 +221,7 @@ def test_bad_options_are_usage_errors(args, message, capsys):
 def test_an_output_directory_that_cannot_be_written_is_a_usage_error(tmp_path, capsys):
     a_file = tmp_path / "file"
     a_file.write_text("")
-    for where, message in ((a_file, "is a file"), (a_file / "sub", "does not exist"),
+    for where, message in ((a_file, "is a file"), (a_file / "sub", f"{a_file} is a file, not a directory"),
                            (Path("/proc/mfb-cannot-write-here"), "cannot be written")):
         assert main(["export", "--frameworks", "onnxruntime", "--output-dir", str(where)]) == EXIT_USAGE
         assert message in capsys.readouterr().err
