@@ -96,6 +96,18 @@ def test_histogram_without_its_plotting_packages_is_a_message_not_a_traceback(pr
     assert "pytest-benchmark[histogram]" in done.stderr
 
 
+def test_bench_refuses_the_histogram_without_its_packages_once_before_any_process(tmp_path, capsys, monkeypatch):
+    from frameworks.bench.plugin import histogram_unavailable
+    from frameworks.cli import main
+
+    if histogram_unavailable() is None:
+        pytest.skip("pygal is installed here")
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--frameworks", "pytorch", "--benchmark-histogram"]) == 2
+    assert capsys.readouterr().err.count("pytest-benchmark[histogram]") == 1
+    assert not (tmp_path / "bench-results").exists()
+
+
 @pytest.mark.parametrize("option, shown", [
     ("--benchmark-columns=min,max", "Max"), ("--benchmark-sort=name", "test_tiny"),
     ("--benchmark-group-by=name", "test_tiny"), ("--benchmark-enable", "test_tiny"),

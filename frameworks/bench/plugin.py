@@ -351,11 +351,16 @@ def check_benchmark_options(config: pytest.Config) -> None:
     target = config.getoption("benchmark_json", None)
     if isinstance(target, (str, os.PathLike)):
         check_output(target, "--benchmark-json", directory=False)
-    if config.getoption("benchmark_histogram", None):
-        try:
-            import pygal  # noqa: F401
-            import pygaljs  # noqa: F401
-        except ImportError as exc:
-            raise UsageError(f"--benchmark-histogram needs pytest-benchmark's optional plotting packages, which are "
-                             f"not installed here ({exc.name}): pip install 'pytest-benchmark[histogram]', or leave "
-                             "the option out") from None
+    if config.getoption("benchmark_histogram", None) and (why := histogram_unavailable()):
+        raise UsageError(why)
+
+
+def histogram_unavailable() -> str | None:
+    """Why ``--benchmark-histogram`` cannot work here (its optional plotting packages are missing), or None."""
+    try:
+        import pygal  # noqa: F401
+        import pygaljs  # noqa: F401
+    except ImportError as exc:
+        return (f"--benchmark-histogram needs pytest-benchmark's optional plotting packages, which are not "
+                f"installed here ({exc.name}): pip install 'pytest-benchmark[histogram]', or leave the option out")
+    return None

@@ -70,8 +70,12 @@ class Plan:
 
 def check_pytest_args(args: Sequence[str]) -> list[str]:
     """The pytest arguments passed through, refusing those that would break the run's bookkeeping."""
+    from .plugin import histogram_unavailable
+
     for arg in args:
         flag = arg.split("=", 1)[0]
+        if flag == "--benchmark-histogram" and (missing := histogram_unavailable()):
+            raise UsageError(missing)  # once, here, not once per process
         for refused, why in REFUSED_PYTEST_ARGS.items():
             if flag == refused or (refused.startswith("--benchmark-save") and flag.startswith(refused)):
                 raise UsageError(f"bench does not take {flag}: {why}")
