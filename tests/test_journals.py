@@ -58,3 +58,57 @@ def test_bench_keeps_a_crashed_process_journal_and_says_what_was_torn(tmp_path, 
     assert "line 2 is not a complete entry (the last: the process ended while writing it)" in out
     (merged,) = tmp_path.glob("bench-results/bench-*/results.json")
     assert len(json.loads(merged.read_text())["benchmarks"]) == 1
+
+
+CHILD = '''
+import errno, os
+import pytest
+
+@pytest.fixture(autouse=True)
+def disk_fills_after_the_first_test(request):
+    yield
+    if request.node.name == "test_a":
+        def full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.fsync = full
+
+def test_a():
+    pass
+
+def test_b():
+    pass
+
+def test_c():
+    pass
+'''
+
+
+def test_a_child_whose_journal_fills_the_disk_stops_with_one_message(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "test_child.py").write_text(CHILD)
+    journal = tmp_path / "j.jsonl"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--journal={journal}",
+                           str(tmp_path)], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=300)
+    text = done.stdout + done.stderr
+    assert done.returncode == 3 and text.count("the journal cannot be written") == 1, text[-3000:]
+    assert "INTERNALERROR" not in text and "Traceback" not in text
+    values, torn = read_journal(journal)
+    assert [v["nodeid"].split("::")[-1] for v in values] == ["test_a"] and not torn, "test_a kept, no half line"
+
+
+def test_a_journal_path_that_cannot_be_written_is_refused_before_anything_runs(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "test_child.py").write_text("def test_a():\n    pass\n")
+    (tmp_path / "a-file").write_text("")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           f"--journal={tmp_path / 'a-file' / 'j.jsonl'}", str(tmp_path)], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 4 and f"--journal {tmp_path / 'a-file' / 'j.jsonl'}: " in done.stderr
+    assert "1 passed" not in done.stdout

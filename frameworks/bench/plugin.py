@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ..errors import BenchError, FrameworkUnavailable, UsageError
+from ..errors import BenchError, FrameworkUnavailable, OutputError, UsageError
 from ..fileio import append_line
 from ..processes import check_parent_package
 from ..registry import FRAMEWORKS, adapter_class, apply_process_settings, availability, create_adapter
@@ -181,10 +181,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 # --- the journal: every finished benchmark and test outcome, appended as it happens ---------------------------
 def _journal(config: pytest.Config, event: dict[str, Any]) -> None:
+    """Append one event; a journal that cannot be written (a full disk) stops the session with one message,
+    rather than a page of internal errors per test, and what was journaled before is kept."""
     path = config.getoption("journal")
     if not path:
         return
-    append_line(path, json.dumps(event, default=str))
+    try:
+        append_line(path, json.dumps(event, default=str))
+    except OutputError as exc:
+        pytest.exit(f"stopped: the journal cannot be written, so results would be lost: {exc}",
+                    returncode=pytest.ExitCode.INTERNAL_ERROR)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -343,14 +349,16 @@ def save_json(session: Any, output_json: dict) -> None:
 
 
 def check_benchmark_options(config: pytest.Config) -> None:
-    """pytest-benchmark's own options that would fail only after every benchmark ran, refused before: a
-    ``--benchmark-json`` path that cannot be written (its missing parents are created), ``--benchmark-histogram``
-    without its optional plotting packages."""
+    """Output options that would fail only after benchmarks ran, refused before: a ``--benchmark-json`` or
+    ``--journal`` path that cannot be written (missing parents are created), ``--benchmark-histogram`` without
+    its optional plotting packages."""
     from ..fileio import check_output
 
     target = config.getoption("benchmark_json", None)
     if isinstance(target, (str, os.PathLike)):
         check_output(target, "--benchmark-json", directory=False)
+    if config.getoption("journal"):
+        check_output(config.getoption("journal"), "--journal", directory=False)
     if config.getoption("benchmark_histogram", None) and (why := histogram_unavailable()):
         raise UsageError(why)
 
