@@ -36,13 +36,13 @@ from .test_gate import MEDIANS, disturb, sides
 DRIVEN: dict[str, set[int]] = {
     "bench": {EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING, EXIT_INTERRUPTED},
     "accuracy": {EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING, EXIT_INTERRUPTED},
-    "export": {EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING},
-    "report": {EXIT_OK, EXIT_FAILED, EXIT_USAGE},
-    "gate": {EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNTESTED},
-    "versions": {EXIT_OK, EXIT_USAGE},
-    "dashboard": {EXIT_OK, EXIT_USAGE},
-    "caffe": {EXIT_FAILED, EXIT_USAGE},
-    "info": {EXIT_OK, EXIT_USAGE},
+    "export": {EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING, EXIT_INTERRUPTED},
+    "report": {EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED},
+    "gate": {EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNTESTED, EXIT_INTERRUPTED},
+    "versions": {EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED},
+    "dashboard": {EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED},
+    "caffe": {EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED},
+    "info": {EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED},
 }
 ABSENT = "test-absent"
 
@@ -234,6 +234,25 @@ def test_caffe_statuses(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(registry, "availability",
                         lambda *a, **k: types.SimpleNamespace(ready=False, reason="caffe not installed (test)"))
     expect(capsys, ["caffe", str(tmp_path / "solver.prototxt")], EXIT_FAILED, "caffe not installed (test)")
+
+
+@pytest.mark.parametrize("command, interrupted", [
+    ("export", "frameworks.deployment.run_export"), ("report", "frameworks.analysis.report.write_report"),
+    ("gate", "frameworks.analysis.gate.gate"), ("versions", "frameworks.analysis.store.load_store"),
+    ("dashboard", "frameworks.analysis.dashboard.build"), ("caffe", "frameworks.registry.availability"),
+    ("info", "frameworks.environment.describe"),
+])
+def test_ctrl_c_in_any_command_is_130_without_a_traceback(in_tmp, capsys, monkeypatch, mnist, command, interrupted):
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(interrupted, ctrl_c)
+    path = results_file(in_tmp)
+    argv = {"export": ["export", "--frameworks", "pytorch", "--networks", "mlp_bn"], "report": ["report", str(path)],
+            "gate": ["gate", "--base", str(path), "--head", str(path)], "versions": ["versions", str(path)],
+            "dashboard": ["dashboard", str(path), "--output", "site"], "caffe": ["caffe", "solver.prototxt"],
+            "info": ["info"]}[command]
+    expect(capsys, argv, EXIT_INTERRUPTED, f"{command}: interrupted")
 
 
 # --- the same bad output path, the same status and message from every command ------------------------------------
