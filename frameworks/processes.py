@@ -8,7 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,3 +126,33 @@ def handle_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+@dataclass
+class Held:
+    """Whether an interrupt arrived while ``interrupts_held`` held it."""
+
+    interrupted: bool = False
+
+
+@contextmanager
+def interrupts_held() -> Iterator[Held]:
+    """Hold Ctrl-C and SIGTERM while the block writes what finished (merged results, report, store), so that an
+    interrupt between the last measurement and the last file cannot lose them; the caller then ends as
+    interrupted (130) if one came. Outside the main thread, where signals cannot be handled, nothing is held."""
+    import threading
+
+    held = Held()
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(signum: int, frame: object) -> None:
+        held.interrupted = True
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield held
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -31,7 +31,7 @@ from ..errors import (
     UsageError,
 )
 from ..fileio import append_line, check_output, write_json
-from ..processes import Interrupted, ProcessGroup, one_each, run_child
+from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, run_child
 from ..registry import FRAMEWORKS, Status, availability, installed_here, trains
 from ..specs import NETWORKS, get_network
 from .schema import TrainingRecord, accuracy_document
@@ -147,7 +147,10 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
             if state.status is Status.NO_DEVICE:
                 left_out[f"{group.label} on {device}"] = state.reason
                 continue
-            records, interrupted = _run_group(group, nets, seeds, device, epochs, threads, mnist_dir, run_dir)
+            try:
+                records, interrupted = _run_group(group, nets, seeds, device, epochs, threads, mnist_dir, run_dir)
+            except KeyboardInterrupt:  # outside the child (between processes): keep what its journal holds
+                records, interrupted = read_journal(run_dir / f"{group.label}-{device}.journal.jsonl"), True
             trainings += records
             if interrupted:
                 break
@@ -155,15 +158,17 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
             break
     settings = {"frameworks": chosen, "networks": nets, "seeds": list(range(seeds)), "devices": devs,
                 "epochs": epochs, "threads": threads}
-    doc = accuracy_document(command=["python -m frameworks", *argv], settings=settings, trainings=trainings,
-                            machine=runtime_details(threads=threads), suite_version=__version__,
-                            datetime=dt.datetime.now(dt.timezone.utc).isoformat(), interrupted=interrupted,
-                            commit_info=source_commit())
-    path = write_json(run_dir / "accuracy.json", doc)
-    from ..analysis.report import write_report
+    with interrupts_held() as held:  # every finished training is written, whenever Ctrl-C comes now
+        doc = accuracy_document(command=["python -m frameworks", *argv], settings=settings, trainings=trainings,
+                                machine=runtime_details(threads=threads), suite_version=__version__,
+                                datetime=dt.datetime.now(dt.timezone.utc).isoformat(), interrupted=interrupted,
+                                commit_info=source_commit())
+        path = write_json(run_dir / "accuracy.json", doc)
+        from ..analysis.report import write_report
 
-    for written in write_report([path], run_dir):
-        print(f"report: {written}")
+        for written in write_report([path], run_dir):
+            print(f"report: {written}")
+    interrupted = interrupted or held.interrupted
     failed = [t for t in trainings if t.accuracy is None]
     for name, why in left_out.items():
         print(f"not run: {name}: {why}")

@@ -33,7 +33,7 @@ from ..errors import (
     UsageError,
 )
 from ..fileio import check_output, check_writable, write_json
-from ..processes import Interrupted, ProcessGroup, one_each, run_pytest
+from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, run_pytest
 from ..registry import FRAMEWORKS, Status, availability, gpu_present, installed_here
 from . import noise
 from .options import Settings
@@ -321,20 +321,25 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
         if outcome["interrupted"]:
             interrupted = True
             break
-    merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
-    merged_path = write_json(run_dir / "results.json", merged)
-    code, lines = summary(plan, outcomes, interrupted)
-    print(f"\nresults: {merged_path}")
-    print("\n".join(lines))
-    from ..analysis.report import write_report
+    with interrupts_held() as held:  # everything finished is written, whenever Ctrl-C comes now
+        merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
+        merged_path = write_json(run_dir / "results.json", merged)
+        code, lines = summary(plan, outcomes, interrupted)
+        print(f"\nresults: {merged_path}")
+        print("\n".join(lines))
+        from ..analysis.report import write_report
 
-    for path in write_report([merged_path], run_dir):
-        print(f"report: {path}")
-    if plan.store is not None:
-        if merged["benchmarks"]:
-            from ..analysis.store import store_run
+        for path in write_report([merged_path], run_dir):
+            print(f"report: {path}")
+        if plan.store is not None:
+            if merged["benchmarks"]:
+                from ..analysis.store import store_run
 
-            print(f"stored: {store_run(merged_path, plan.store)}")
-        else:
-            print(f"not stored in {plan.store}: the run has no results")
+                print(f"stored: {store_run(merged_path, plan.store)}")
+            else:
+                print(f"not stored in {plan.store}: the run has no results")
+    if held.interrupted:
+        print("interrupted while the results were written: every measurement had finished, and all of them were "
+              "written and reported")
+        code = EXIT_INTERRUPTED
     return code, merged_path
