@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
         raise NamedUnavailable(state.reason)  # this command names caffe: a failure, not a skip
     result = run_user_solver(args.solver, args.iterations, net_path=args.net, mnist=data.load(args.mnist_dir),
                              timeout=args.timeout)
+    print("read the suite's verified MNIST LMDBs instead of the nets' own data:")
+    for line in result.replaced:
+        print(f"  {line}")
     print(f"{args.solver}: {result.iterations} iterations in {result.seconds:.1f} s")
     for name, value in result.train_outputs.items():
         print(f"  train {name} = {value:.6g}")
