@@ -59,6 +59,31 @@ def test_benchmark_json_with_a_file_in_the_way_is_refused_before_running(project
     assert "test_tiny" not in done.stdout, "refused before anything ran"
 
 
+FULL_AT_THE_END = """
+import errno, os
+import pytest
+
+@pytest.fixture(scope="session", autouse=True)
+def disk_fills_when_the_benchmarks_are_done():
+    yield
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    os.fsync = full
+"""
+
+
+def test_benchmark_json_that_cannot_be_written_at_the_end_is_said_once_and_fails(project):
+    (project / "proj" / "conftest.py").write_text(FULL_AT_THE_END)
+    target = project / "b.json"
+    done = pytest_run(project / "elsewhere", str(project / "proj"), f"--benchmark-json={target}")
+    text = done.stdout + done.stderr
+    assert done.returncode == 3 and text.count("the benchmark results were not saved") == 1, text[-3000:]
+    assert f"could not write {target}: No space left on device" in text
+    assert "INTERNALERROR" not in text and "Traceback" not in text
+    assert not target.exists()
+    assert not [p for p in project.rglob("*") if ".tmp" in p.name], "no partial file"
+
+
 def test_benchmark_json_on_pytest_benchmark_4_which_passes_an_open_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sub").mkdir()

@@ -340,12 +340,28 @@ def benchmark_json_path(target: Any) -> Path:
     return Path(os.path.abspath(target.name))
 
 
+SAVE_FAILED = pytest.StashKey[str]()
+
+
 def save_json(session: Any, output_json: dict) -> None:
-    """pytest-benchmark's ``save_json``, writing atomically to the path the user gave."""
+    """pytest-benchmark's ``save_json``, writing atomically to the path the user gave; a write that fails (a
+    full disk) is said once and fails the session (``pytest_sessionfinish``), not a page of internal errors."""
     from ..fileio import write_json
 
-    path = write_json(benchmark_json_path(session.json), output_json)
+    try:
+        path = write_json(benchmark_json_path(session.json), output_json)
+    except OutputError as exc:
+        session.config.stash[SAVE_FAILED] = str(exc)
+        session.logger.error(f"the benchmark results were not saved: {exc}")
+        return
     session.logger.info(f"Wrote benchmark data in: {path}", purple=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Runs after pytest-benchmark saved (its hook wraps this one): results that could not be written fail
+    the session."""
+    if SAVE_FAILED in session.config.stash:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
 def check_benchmark_options(config: pytest.Config) -> None:
