@@ -94,16 +94,18 @@ def test_benchmark_json_on_pytest_benchmark_4_which_passes_an_open_file(tmp_path
     assert benchmark_json_path(Path("sub/b.json")) == Path("sub/b.json"), "5's path is kept whole"
 
 
-def test_save_and_storage_write_their_own_files_beside_the_json(project):
+@pytest.mark.parametrize("where", ["absolute", "relative"])
+def test_save_and_storage_write_their_own_files_beside_the_json(project, where):
     storage = project / "storage"
     target = project / "b.json"
+    given = str(storage) if where == "absolute" else os.path.relpath(storage, project / "elsewhere")
     done = pytest_run(project / "elsewhere", str(project / "proj"), "--benchmark-autosave",
-                      f"--benchmark-storage=file://{storage}", f"--benchmark-json={target}")
+                      f"--benchmark-storage=file://{given}", f"--benchmark-json={target}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (saved,) = storage.rglob("*.json")
     assert json.loads(saved.read_text())["schema"] == "mnist-framework-bench"
     suite_json(target)
-    compared = pytest_run(project / "elsewhere", str(project / "proj"), f"--benchmark-storage=file://{storage}",
+    compared = pytest_run(project / "elsewhere", str(project / "proj"), f"--benchmark-storage=file://{given}",
                           "--benchmark-compare", "--benchmark-compare-fail=mean:1000%")
     assert compared.returncode == 0 and "0001" in compared.stdout, compared.stdout[-3000:]
 
