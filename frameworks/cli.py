@@ -2,8 +2,8 @@
 gate | versions | dashboard | export | scale``, and the commands frameworks bring (their registry entries name them).
 
 Options come from the one option table (``bench/options.py``) and are validated here, once, before any
-process starts. Exit statuses are the same for every command (``errors.EXIT_*``): 0 done, 1 failed,
-2 bad input, 3 nothing to measure here, 130 interrupted.
+process starts. Exit statuses are the same for every command: the one table ``errors.EXIT_STATUSES`` (0 done,
+1 failed, 2 bad input, 3 nothing to measure here, 4 not fully tested, 130 interrupted), shown by ``--help``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from .errors import (
     EXIT_INTERRUPTED,
     EXIT_NOTHING,
     EXIT_OK,
+    EXIT_STATUSES,
     EXIT_USAGE,
     BenchError,
     DataError,
     NothingToMeasure,
     UsageError,
 )
-from .fileio import append_line
+from .fileio import append_line, check_output
 from .registry import FRAMEWORKS
 
 
@@ -129,10 +130,14 @@ def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_gate(args: argparse.Namespace, rest: list[str]) -> int:
-    """Compare base and head benchmark runs; exit 1 on a regression, 2 without a usable baseline."""
+    """Compare base and head benchmark runs; exit 1 on a regression, 2 without a usable baseline, 4 when a
+    benchmark could not be tested and is not declared with --out-of-scope."""
     from .analysis.gate import gate
 
-    code, text = gate(args.base, args.head, min_effect=args.min_effect, alpha=args.alpha, removed=args.removed)
+    if args.summary:
+        check_output(args.summary, "--summary", directory=False)
+    code, text = gate(args.base, args.head, min_effect=args.min_effect, alpha=args.alpha, removed=args.removed,
+                      out_of_scope=args.out_of_scope)
     print(text)
     if args.summary:
         append_line(args.summary, text)
@@ -235,6 +240,8 @@ def cmd_versions(args: argparse.Namespace, rest: list[str]) -> int:
     from .fileio import write_new
 
     store = _read_store(args.results)
+    if args.output:
+        check_output(args.output, "--output", directory=False)
     comparisons = compare_versions(store.runs, frameworks=args.frameworks, networks=args.networks,
                                    all_runs=args.all_runs)
     text = markdown(comparisons, store, all_runs=args.all_runs)
@@ -248,6 +255,8 @@ def cmd_dashboard(args: argparse.Namespace, rest: list[str]) -> int:
     """Write the static dashboard site from a results store; with --screenshot, check it in a headless browser."""
     from .analysis.dashboard import build
 
+    if args.screenshot:
+        check_output(args.screenshot, "--screenshot", directory=False)
     index, store = build(args.results, args.output, title=args.title)
     for path, why in store.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
@@ -265,7 +274,9 @@ def cmd_dashboard(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    statuses = "\n".join(f"  {code:3d}  {meaning}" for code, meaning in EXIT_STATUSES.items())
     parser = argparse.ArgumentParser(prog="python -m frameworks", description=__doc__.split("\n\n")[0],
+                                     epilog=f"exit statuses, the same for every command:\n{statuses}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -356,6 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest and args.command not in PASSES_REST:
         print(f"{parser.prog} {args.command}: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "threads", None):
+        from .runtime import oversubscribed
+
+        if warning := oversubscribed(args.threads):
+            print(warning, file=sys.stderr)
     commands = {"info": cmd_info, "test": cmd_test, "report": cmd_report, "gate": cmd_gate,
                 "versions": cmd_versions, "dashboard": cmd_dashboard, "scale": cmd_scale}
     try:

@@ -47,8 +47,17 @@ from .bench.schema import (
     export_document,
 )
 from .clock import gc_paused
-from .errors import EXIT_FAILED, EXIT_OK, FrameworkUnavailable, InputError, NothingToMeasure, UsageError
-from .fileio import write_bytes, write_json, write_text
+from .errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    FrameworkUnavailable,
+    InputError,
+    NamedUnavailable,
+    NothingToMeasure,
+    UsageError,
+)
+from .fileio import check_output, write_bytes, write_json, write_text
+from .processes import child_environment
 from .registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info, installed_here
 from .specs import NETWORKS, get_network
 from .weights import Weights, check_weights, load_weights
@@ -104,7 +113,8 @@ def read_weights(network: str, path: Path) -> Weights:
 def plan(frameworks: list[str] | None, networks: list[str] | None, output_dir: str | os.PathLike | None,
          weights: str | None = None, mnist_dir: str | None = None) -> ExportPlan:
     """Check everything an export needs before anything is built: MNIST, the output directory, the weights and
-    the frameworks. Raises ``UsageError`` (fix the input) or ``NothingToMeasure`` (nothing can export here)."""
+    the frameworks (named ones that cannot run: ``NamedUnavailable``). Raises ``UsageError`` (fix the input) or
+    ``NothingToMeasure`` (nothing can export here)."""
     from . import data
     from .errors import DataError
 
@@ -112,17 +122,6 @@ def plan(frameworks: list[str] | None, networks: list[str] | None, output_dir: s
         data.locate(mnist_dir)
     except DataError as exc:
         raise UsageError(f"MNIST is not usable, so no artifact can be checked: {exc}") from None
-    out = Path(output_dir) if output_dir is not None else Path.cwd() / "bench-results"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--output-dir {out} is a file, not a directory")
-    if not out.exists() and not out.parent.is_dir():
-        raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
-    try:
-        out.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".mfb-write-check-", dir=out):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--output-dir {out} cannot be written: {exc.strerror or exc}") from None
     nets = list(networks) if networks is not None else list(NETWORKS)
     files = _weights_files(weights, nets)
     for network, path in files.items():
@@ -131,7 +130,9 @@ def plan(frameworks: list[str] | None, networks: list[str] | None, output_dir: s
     chosen = list(frameworks) if frameworks is not None else list(FRAMEWORKS)
     runnable, left_out = installed_here(chosen)
     if not runnable:
-        raise NothingToMeasure("none of the frameworks can export here: " + "; ".join(left_out.values()))
+        raise (NamedUnavailable if frameworks is not None else NothingToMeasure)(
+            "none of the frameworks can export here: " + "; ".join(left_out.values()))
+    out = check_output(output_dir if output_dir is not None else Path.cwd() / "bench-results", "--output-dir")
     return ExportPlan(runnable, nets, out, files, left_out, frameworks is not None)
 
 
@@ -245,7 +246,7 @@ def _run_child(action: str, job: Any, env: dict[str, str], timeout: float, *, wh
         write_bytes(job_path, pickle.dumps({"action": action, "job": job}))
         try:
             proc = subprocess.run([sys.executable, "-m", __name__, job_path, result_path],
-                                  env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+                                  env=child_environment(env), capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"{what}: the child process ran past {timeout:.0f} s and was stopped") from None
         if proc.returncode != 0 or not os.path.exists(result_path):

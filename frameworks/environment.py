@@ -142,12 +142,15 @@ def gpu_details() -> dict[str, Any]:
 
 def runtime_details(threads: int | None = None, adapters: Any = ()) -> dict[str, Any]:
     """Everything a benchmark figure depends on, for pytest-benchmark's machine info; ``adapters`` (built
-    ones) add what only the loaded framework can tell (its CUDA and cuDNN, its BLAS)."""
+    ones) add what only the loaded framework can tell (its CUDA and cuDNN, its BLAS). ``package`` is the suite's
+    code that ran (in a child, its parent's: ``processes.child_environment``)."""
+    from .processes import PACKAGE_ROOT
+
     thread_env = {k: os.environ[k] for k in (*THREAD_VARIABLES, *thread_variables(), *process_variables())
                   if k in os.environ}
     details: dict[str, Any] = {"machine": machine(), "versions": versions(), "threads": threads,
-                               "environment": thread_env, "math_libraries": loaded_math_libraries(),
-                               "gpu": gpu_details()}
+                               "package": str(PACKAGE_ROOT / "frameworks"), "environment": thread_env,
+                               "math_libraries": loaded_math_libraries(), "gpu": gpu_details()}
     for adapter in adapters:
         details.setdefault("frameworks", {})[f"{adapter.framework} on {adapter.device}"] = adapter.runtime_details()
     return details

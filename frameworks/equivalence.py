@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .fileio import write_bytes
+from .processes import child_environment
 from .registry import Status, availability, create_adapter, framework_info
 from .specs import NetworkSpec, Optimizer
 
@@ -137,7 +138,7 @@ def compute_anywhere(framework: str, requests: list[Request], threads: int | Non
     with tempfile.TemporaryDirectory(prefix="mfb-equivalence-") as tmp:
         request_path, result_path = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.pkl")
         write_bytes(request_path, pickle.dumps({"framework": framework, "requests": requests, "threads": threads}))
-        env = {**os.environ, **framework_info(framework).child_environment()}
+        env = child_environment(framework_info(framework).child_environment())
         proc = subprocess.run([sys.executable, "-m", __name__, request_path, result_path], env=env,
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0 or not os.path.exists(result_path):

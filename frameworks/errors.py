@@ -41,9 +41,28 @@ class NothingToMeasure(BenchError):
     """Nothing that was asked for can run on this machine (not installed, no such device...)."""
 
 
-# Exit statuses of the command line, the same for every command.
+class NamedUnavailable(BenchError):
+    """A framework or device the user named that cannot run here: a failure (exit 1), not a skip (exit 3)."""
+
+
+# Exit statuses of the command line, the same for every command. ``EXIT_STATUSES`` is the one table of them (the
+# documentation's table is generated from it; tests/test_exit_statuses.py drives every command into each).
 EXIT_OK = 0  # everything asked for ran and produced its figures
 EXIT_FAILED = 1  # something failed, crashed, regressed, or could not run although asked for by name
-EXIT_USAGE = 2  # a bad option or input: nothing was run
+EXIT_USAGE = 2  # a bad option, input or output path: nothing was run
 EXIT_NOTHING = 3  # nothing to measure here: everything asked for was skipped (the summary says why)
+EXIT_UNTESTED = 4  # ran without failing, but some of it could not be tested (each named, with why)
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: what finished was kept
+
+EXIT_STATUSES: dict[int, str] = {
+    EXIT_OK: "done: everything asked for ran and produced its figures (the gate: no regression, all tested)",
+    EXIT_FAILED: "failed: something failed, crashed or regressed (even if every process did), a result could not be "
+                 "written, or a framework or device named by an option could not run",
+    EXIT_USAGE: "bad input: an option, input file, MNIST copy or output path that cannot be used (named); nothing "
+                "was run and nothing written",
+    EXIT_NOTHING: "nothing to measure here: everything asked for (by default, not by name) was skipped; the "
+                  "summary says why",
+    EXIT_UNTESTED: "not fully tested: nothing failed, but some benchmarks could not be tested (each named, with "
+                   "why); the gate passes them only when declared with --out-of-scope",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM): what finished was kept, merged and reported",
+}

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
+from .errors import OutputError, UsageError
 
 
 @contextmanager
@@ -61,15 +61,43 @@ def write_json(path: str | os.PathLike, payload: Any) -> Path:
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Append one line and flush it to disk (journals, CI summaries): a crash loses at most the line being
-    written, which readers skip."""
+    """Append one line and flush it to disk (journals, CI summaries). A failure (a full disk) cuts the file back
+    to where it was, so no half line is left behind; a process killed while writing may still leave one, which
+    ``read_journal`` reports."""
     try:
         with open(path, "a") as f:
-            f.write(line.rstrip("\n") + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+            start = f.tell()
+            try:
+                f.write(line.rstrip("\n") + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                try:
+                    f.truncate(start)
+                except OSError:
+                    pass
+                raise
     except OSError as exc:
         raise OutputError(f"could not append to {path}: {exc.strerror or exc}") from exc
+
+
+def read_journal(path: str | os.PathLike) -> tuple[list[Any], list[str]]:
+    """The JSON value of every line of an append-only journal (none if it does not exist), and a note for each
+    line that is not one (torn by a process killed while writing it), so that readers keep the rest and say
+    what was lost."""
+    values: list[Any] = []
+    torn: list[str] = []
+    path = Path(path)
+    if not path.exists():
+        return values, torn
+    lines = path.read_text(errors="replace").splitlines()
+    for n, line in enumerate(lines, 1):
+        try:
+            values.append(json.loads(line))
+        except json.JSONDecodeError:
+            last = " (the last: the process ended while writing it)" if n == len(lines) else ""
+            torn.append(f"{path}: line {n} is not a complete entry{last}; left out, the other entries were kept")
+    return values, torn
 
 
 @contextmanager
@@ -142,3 +170,33 @@ def check_writable(directory: str | os.PathLike, what: str) -> None:
         os.unlink(name)
     except OSError as exc:
         raise OutputError(f"{what} {directory} cannot be written ({exc.strerror or exc})") from None
+
+
+def check_output(path: str | os.PathLike, what: str, *, directory: bool = True) -> Path:
+    """The one check of every output path, before anything runs: missing parents (and ``path`` itself when it is
+    a ``directory``) are created as ``mkdir -p`` does; a file in the way, a directory where a file goes, no
+    permission or a full file system raise ``UsageError`` naming ``what`` (the option) and the path, so every
+    command refuses the same bad path the same way (exit 2) instead of failing after the work is done."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise UsageError(f"{what} {path}: {existing} is a file, not a directory")
+    if path.exists() and path.is_dir() != directory:
+        kind = ("a file, not a directory", "a directory, not a file")[path.is_dir()]
+        raise UsageError(f"{what} {path} is {kind}")
+    folder = path if directory else path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.statvfs(folder).f_bavail == 0:
+            raise OSError(28, "No space left on device")
+        fd, name = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+        if not directory and path.exists():
+            with open(path, "ab"):  # appended to or replaced: it must open for writing, unchanged
+                pass
+    except OSError as exc:
+        raise UsageError(f"{what} {path} cannot be written ({exc.strerror or exc})") from None
+    return path

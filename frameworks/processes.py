@@ -10,13 +10,41 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .registry import process_groups
 
 INTERRUPT_GRACE_S = 120.0  # how long an interrupted child may take to save its results
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the ``frameworks`` this process runs
+ENV_PACKAGE_ROOT = "MFB_PACKAGE_ROOT"  # tells a child which package its parent runs, for it to check
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A child process's environment: ours and ``extra``, with this package's root first on ``PYTHONPATH``, so
+    that the child imports the code its parent runs, not another checkout or an installed copy sharing the
+    environment (which pytest reports as an "import file mismatch", or which silently runs other code)."""
+    env = {**os.environ, **(extra or {})}
+    rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != PACKAGE_ROOT]
+    env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT), *rest])
+    env[ENV_PACKAGE_ROOT] = str(PACKAGE_ROOT)
+    return env
+
+
+def check_parent_package() -> None:
+    """In a child: raise ``UsageError`` when this process imported another ``frameworks`` than its parent runs.
+    The variable is consumed, so that what this child starts (another installed copy, in a test) is not held
+    to it."""
+    from .errors import UsageError
+
+    parent = os.environ.pop(ENV_PACKAGE_ROOT, None)
+    if parent and Path(parent).resolve() != PACKAGE_ROOT:
+        raise UsageError(f"this process imported the suite from {PACKAGE_ROOT}, but its parent runs the one in "
+                         f"{parent}: run the command with that checkout's environment (or put {parent} first on "
+                         "PYTHONPATH)")
 
 
 @dataclass(frozen=True)
@@ -81,7 +109,8 @@ def _pump(stream: Any, tail: collections.deque[str]) -> None:
 
 def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
               timeout: float | None = None, tail: collections.deque[str] | None = None) -> int:
-    """Run ``cmd`` with its output going to ours; return its exit status (negative: killed by that signal).
+    """Run ``cmd`` with its output going to ours, importing this process's own package (``child_environment``);
+    return its exit status (negative: killed by that signal).
 
     On Ctrl-C the child gets SIGINT too (pytest then stops, writes what it finished and exits) and is given
     ``INTERRUPT_GRACE_S`` to do so before it is terminated; then ``Interrupted`` is raised. Past ``timeout``
@@ -89,7 +118,7 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
     also kept there, for a caller that reads the child's own report of a failure.
     """
     capture = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True} if tail is not None else {}
-    child = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, **capture)
+    child = subprocess.Popen(list(cmd), env=child_environment(env), cwd=cwd, **capture)
     pump = None
     if tail is not None:
         pump = threading.Thread(target=_pump, args=(child.stdout, tail), daemon=True)
@@ -135,3 +164,33 @@ def handle_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+@dataclass
+class Held:
+    """Whether an interrupt arrived while ``interrupts_held`` held it."""
+
+    interrupted: bool = False
+
+
+@contextmanager
+def interrupts_held() -> Iterator[Held]:
+    """Hold Ctrl-C and SIGTERM while the block writes what finished (merged results, report, store), so that an
+    interrupt between the last measurement and the last file cannot lose them; the caller then ends as
+    interrupted (130) if one came. Outside the main thread, where signals cannot be handled, nothing is held."""
+    import threading
+
+    held = Held()
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(signum: int, frame: object) -> None:
+        held.interrupted = True
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield held
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -18,6 +18,17 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
+def oversubscribed(threads: int | None, cores: int | None = None) -> str | None:
+    """A warning when ``threads`` exceeds the ``cores`` this process may use (default: ours): the threads then
+    wait for cores, which slows every step, often many times over, and makes its figures noisy."""
+    cores = default_threads() if cores is None else cores
+    if threads is None or threads <= cores:
+        return None
+    return (f"warning: {threads} threads on {cores} usable core{'s' if cores != 1 else ''}: the threads wait for "
+            "cores, so steps run slower (often many times over) and noisier than with --threads "
+            f"{cores}; the figures are flagged as oversubscribed")
+
+
 def configure_process(threads: int | None = None) -> int:
     """Set intra-op thread counts for every framework (through the variables they read at start-up) and
     quiet the frameworks' start-up logs; return the thread count in effect."""

@@ -420,3 +420,24 @@ def test_the_caffe_command_names_a_missing_solver(tmp_path, capsys):
 
     assert main(["caffe", str(tmp_path / "nowhere.prototxt")]) == 2
     assert "nowhere.prototxt" in capsys.readouterr().err
+
+
+def test_the_caffe_command_says_which_data_sources_it_replaced(mnist, capsys):
+    from frameworks.cli import main
+
+    assert main(["caffe", str(EXAMPLES / "lenet_solver.prototxt"), "--iterations", "1",
+                 "--mnist-dir", str(mnist.directory)]) == 0
+    out = capsys.readouterr().out
+    assert "Data layer 'mnist' (TRAIN): examples/mnist/mnist_train_lmdb -> " in out
+    assert "Data layer 'mnist' (TEST): examples/mnist/mnist_test_lmdb -> " in out
+
+
+def test_a_missing_net_names_the_commands_option_once(tmp_path, mnist, capsys):
+    from frameworks.cli import main
+
+    solver = tmp_path / "solver.prototxt"
+    solver.write_text((EXAMPLES / "lenet_solver.prototxt").read_text().replace(
+        "examples/mnist/lenet_train_test.prototxt", "nowhere/net.prototxt"))
+    assert main(["caffe", str(solver), "--iterations", "1", "--mnist-dir", str(mnist.directory)]) == 2
+    err = capsys.readouterr().err
+    assert "its net 'nowhere/net.prototxt' was not found" in err and err.count("--net") == 1

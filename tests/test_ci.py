@@ -339,7 +339,7 @@ def run_gate(case, log_name, **env):
     log = case["root"] / log_name
     base_env = {"MFB_GATE_FRAMEWORKS": str(case["stub"]), "FAKE_LOG": str(log), "GATE_EXTRAS": "", "REPEATS": "2",
                 "PYTHON": sys.executable, "TORCH_VARIANT": "+cpu", "MNIST_DIR": "some/relative/mnist",
-                "GATE_REMOVED": None, "SUMMARY": None}
+                "GATE_REMOVED": None, "GATE_OUT_OF_SCOPE": None, "SUMMARY": None}
     done = run([BASH, case["script"], case["repo"], case["work"]], cwd=case["root"], env={**base_env, **env})
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return done, records
@@ -348,7 +348,8 @@ def run_gate(case, log_name, **env):
 def test_the_gate_benchmarks_abba_each_side_with_its_own_install_and_the_base_decides(gate_case):
     summary = gate_case["root"] / "summary.md"
     done, records = run_gate(gate_case, "full.log", FAKE_FAIL="head-2", FAKE_GATE_EXIT="1",
-                             GATE_REMOVED="test_old_bench test_other", SUMMARY=str(summary))
+                             GATE_REMOVED="test_old_bench test_other", GATE_OUT_OF_SCOPE="keras-* pytorch",
+                             SUMMARY=str(summary))
     assert done.returncode == 1, f"the gate's verdict is the script's\n{done.stdout}\n{done.stderr}"
     work = gate_case["work"]
     benches = [r for r in records if r["cmd"] == "bench"]
@@ -371,7 +372,8 @@ def test_the_gate_benchmarks_abba_each_side_with_its_own_install_and_the_base_de
     assert args[args.index("--min-effect") + 1] == "0.10", "the base's threshold, not the pull request's 0.50"
     assert args[args.index("--alpha") + 1] == "0.05"
     assert args[args.index("--summary") + 1] == str(summary)
-    assert args[args.index("--removed") + 1:args.index("--removed") + 3] == ["test_old_bench", "test_other"]
+    assert args[args.index("--removed") + 1] == "test_old_bench,test_other", "one comma list, as gate takes it"
+    assert args[args.index("--out-of-scope") + 1] == "keras-*,pytorch"
     base_files = args[args.index("--base") + 1:args.index("--head")]
     head_files = args[args.index("--head") + 1:args.index("--min-effect")]
     assert [Path(f).parts[-3] for f in base_files] == ["base-1", "base-2"]
@@ -391,6 +393,15 @@ def test_the_gate_fails_when_every_head_run_fails_and_needs_a_baseline(gate_case
     assert not [r for r in records if r["cmd"] == "gate"]
     done, records = run_gate(gate_case, "base-fails.log", FAKE_FAIL="base-*")
     assert done.returncode == 2 and "no baseline" in done.stderr
+
+
+def test_an_untested_benchmark_is_not_a_pass_and_the_summary_says_so(gate_case):
+    pytest.importorskip("numpy")
+    summary = gate_case["root"] / "untested-summary.md"
+    done, _ = run_gate(gate_case, "untested.log", FAKE_GATE_EXIT="4", SUMMARY=str(summary))
+    assert done.returncode == 4, f"{done.stdout}\n{done.stderr}"
+    assert "NOT A PASS, some benchmarks could not be tested" in summary.read_text()
+    assert "GATE_OUT_OF_SCOPE" in summary.read_text()
 
 
 @needs_git

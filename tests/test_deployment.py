@@ -18,7 +18,7 @@ from frameworks.analysis.deployment import deployment_section
 from frameworks.bench.schema import FAILED, OK, SKIPPED, UNEQUAL, ExportRecord, ResultsError, load_exports
 from frameworks.cli import main
 from frameworks.deployment import IMAGES, TOLERANCE, check_artifact, per_image_errors, plan, run_export
-from frameworks.errors import EXIT_OK, EXIT_USAGE, FrameworkUnavailable, NothingToMeasure, UsageError
+from frameworks.errors import EXIT_OK, EXIT_USAGE, FrameworkUnavailable, NamedUnavailable, UsageError
 from frameworks.registry import FRAMEWORKS
 from frameworks.specs import NETWORKS, get_network
 from frameworks.weights import initial_weights, save_weights
@@ -221,7 +221,7 @@ def test_bad_options_are_usage_errors(args, message, capsys):
 def test_an_output_directory_that_cannot_be_written_is_a_usage_error(tmp_path, capsys):
     a_file = tmp_path / "file"
     a_file.write_text("")
-    for where, message in ((a_file, "is a file"), (a_file / "sub", "does not exist"),
+    for where, message in ((a_file, "is a file"), (a_file / "sub", f"{a_file} is a file, not a directory"),
                            (Path("/proc/mfb-cannot-write-here"), "cannot be written")):
         assert main(["export", "--frameworks", "onnxruntime", "--output-dir", str(where)]) == EXIT_USAGE
         assert message in capsys.readouterr().err
@@ -242,10 +242,10 @@ def test_weights_must_fit_the_networks(tmp_path):
         assert plan(installed[:1], ["lenet"], tmp_path, weights=str(tmp_path)).weights == {"lenet": good}
 
 
-def test_nothing_to_export_when_no_framework_is_installed(tmp_path, monkeypatch):
+def test_a_framework_named_that_is_not_installed_cannot_export(tmp_path, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "onnxruntime" else real(m, *a))
-    with pytest.raises(NothingToMeasure, match="onnxruntime(, onnx)? not installed"):
+    with pytest.raises(NamedUnavailable, match="onnxruntime(, onnx)? not installed"):
         plan(["onnxruntime"], ["lenet"], tmp_path)
 
 

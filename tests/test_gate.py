@@ -13,6 +13,7 @@ import pytest
 
 from frameworks.analysis.gate import decide, false_failure_and_detection, gate
 from frameworks.cli import main
+from frameworks.errors import EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
 
 from .helpers import bench_entry, results_doc
 
@@ -134,6 +135,61 @@ def test_a_disturbed_process_is_left_out_and_said_so(tmp_path):
     code, text = gate(base, head)
     assert "Left out, run on a busy machine" in text and "other processes used 40% of the CPU" in text
     assert "| 3/2 |" in text or "| 2/2 |" in text  # fw-a's head run 0 does not count
+
+
+def disturb(path: str, framework: str) -> None:
+    """Mark ``framework``'s process in a results file as run on a busy machine (the gate then leaves it out)."""
+    doc = json.loads(Path(path).read_text())
+    doc["processes"] = [p for p in doc["processes"] if p["label"] != framework] + [
+        {"label": framework, "frameworks": [framework], "environment": {}, "exit_code": 0, "status": "ok",
+         "outcome": "ok", "benchmarks": 3, "json": "x.json", "noise": {"seconds": 10.0, "others_cpu": 0.6}}]
+    Path(path).write_text(json.dumps(doc))
+
+
+def test_a_benchmark_whose_head_runs_were_all_disturbed_is_not_a_pass(tmp_path):
+    """Head 3x slower, every head run of fw-a on a busy machine: untested, so exit 4, never "passed"."""
+    base, head = sides(tmp_path, MEDIANS, {k: 3 * v for k, v in MEDIANS.items()})
+    for path in head:
+        disturb(path, "fw-a")
+    code, text = gate(base, head)
+    assert code == 1, "fw-b's tested 3x slowdown still fails"
+    for path in head:  # now fw-b as fast as its base, fw-a untested
+        doc = json.loads(Path(path).read_text())
+        for entry in doc["benchmarks"]:
+            if entry["extra_info"]["framework"] == "fw-b":
+                entry["extra_info"]["samples_s"] = [s / 3 for s in entry["extra_info"]["samples_s"]]
+        Path(path).write_text(json.dumps(doc))
+    code, text = gate(base, head)
+    assert code == EXIT_UNTESTED and "NOT TESTED: 3 benchmarks" in text and "gate: passed" not in text
+    assert "- fw-a lenet train_step batch 128 cpu: every head run of it (3) was left out as disturbed" in text
+    assert "fw-b lenet" not in text.split("| benchmark |")[0], "only the untested are named as untested"
+    code, text = gate(base, head, out_of_scope=["fw-a"])
+    assert code == EXIT_OK and "passed" in text and "declared out of scope" in text
+    assert gate(base, head, out_of_scope=["fw-a lenet forward batch 128 cpu"])[0] == EXIT_UNTESTED, \
+        "declaring one benchmark leaves the other two untested"
+    assert gate(base, head, out_of_scope=["*"])[0] == EXIT_OK
+
+
+def test_too_few_runs_on_a_side_is_not_a_pass(tmp_path):
+    base, head = sides(tmp_path, MEDIANS, {k: 3 * v for k, v in MEDIANS.items()}, repeats=1)
+    code, text = gate(base, head)
+    assert code == EXIT_UNTESTED
+    assert "- fw-a lenet forward batch 128 cpu: 1 usable base run, 2 are needed; 1 usable head run, 2 are needed" \
+        in text
+
+
+def test_the_gate_command_exits_4_for_the_untested_and_says_so_in_the_summary(tmp_path, capsys):
+    base, head = sides(tmp_path, MEDIANS, MEDIANS)
+    for path in head:
+        disturb(path, "fw-b")
+    summary = tmp_path / "summary.md"
+    assert main(["gate", "--base", *base, "--head", *head, "--summary", str(summary)]) == EXIT_UNTESTED
+    assert "NOT TESTED" in summary.read_text() and "fw-b lenet forward" in summary.read_text()
+    assert main(["gate", "--base", *base, "--head", *head, "--out-of-scope", "fw-*"]) == EXIT_OK
+    assert main(["gate", "--base", *base, "--head", *head, "--out-of-scope", "fw-a"]) == EXIT_UNTESTED
+    capsys.readouterr()
+    assert main(["gate", "--base", *base, "--head", *head, "--out-of-scope", ","]) == EXIT_USAGE
+    assert "--out-of-scope" in capsys.readouterr().err
 
 
 # --- on real samples ---------------------------------------------------------------------------------------------

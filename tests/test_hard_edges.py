@@ -86,21 +86,21 @@ def test_settings_files_are_validated_like_options(tmp_path):
 
 
 # --- nothing to measure is not success ---------------------------------------------------------------------------
-def test_cuda_on_a_machine_without_a_gpu_is_nothing_to_measure(in_tmp, capsys):
+def test_cuda_named_on_a_machine_without_a_gpu_is_a_failure(in_tmp, capsys):
     from frameworks.registry import gpu_present
 
     if gpu_present():
         pytest.skip("this machine has a GPU")
-    assert main(["bench", "--devices", "cuda"]) == 3
+    assert main(["bench", "--devices", "cuda"]) == 1  # named, so a failure (the table), not a skip
     assert "no framework can use a GPU here" in capsys.readouterr().err
     assert not (in_tmp / "bench-results").exists()
 
 
-def test_a_framework_that_is_not_installed_is_nothing_to_measure(in_tmp, capsys):
+def test_a_framework_named_that_is_not_installed_is_a_failure(in_tmp, capsys):
     register(FrameworkInfo("test-absent", "nowhere:Adapter", ("a_module_that_is_not_installed",),
                            install_hint="pip install test-absent"))
     try:
-        assert main(["bench", "--frameworks", "test-absent"]) == 3
+        assert main(["bench", "--frameworks", "test-absent"]) == 1
     finally:
         unregister("test-absent")
     err = capsys.readouterr().err
@@ -154,10 +154,10 @@ def test_an_unreadable_mnist_directory_is_named(in_tmp, monkeypatch):
         data.locate(folder)
 
 
-def test_an_output_directory_under_a_missing_parent_is_refused(in_tmp, capsys):
+def test_an_output_directory_under_a_file_is_refused(in_tmp, capsys):
+    (in_tmp / "typo").write_text("")
     assert main(["bench", "--output-dir", str(in_tmp / "typo" / "results"), "--frameworks", "pytorch"]) == 2
-    assert "does not exist (a typo?)" in capsys.readouterr().err
-    assert not (in_tmp / "typo").exists()
+    assert f"{in_tmp / 'typo'} is a file, not a directory" in capsys.readouterr().err
 
 
 # --- files: atomic, and a full disk names the path ------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_a_full_disk_gives_a_message_and_no_truncated_file(small_disk, tmp_path)
     write_json(source, results_doc([bench_entry("pytorch", "lenet", "train_step", 0.01)]))
     free = os.statvfs(small_disk)
     (small_disk / "filler").write_bytes(b"x" * max(0, free.f_bavail * free.f_frsize - 2048))
-    with pytest.raises(OutputError, match="No space left"):
+    with pytest.raises(BenchError, match="No space left"):  # refused up front (UsageError) or while writing
         report.write_report([source], small_disk)
     assert [p.name for p in small_disk.iterdir()] == ["filler"]  # the report and chart left nothing behind
 

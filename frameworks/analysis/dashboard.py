@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..fileio import write_text
+from ..fileio import check_output, write_text
 from .stats import CONFIDENCE, Comparison, Estimate, compare_throughput, correct
 from .store import Store, StoredRun, load_store
 from .throughputs import PHASE_ORDER, THROUGHPUT_KINDS, Benchmark, Unit, estimate, group, units
@@ -418,12 +418,7 @@ def build(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLike, *,
     if not store.runs:
         why = "; ".join(f"{p}: {w}" for p, w in store.skipped[:5]) or "no run files there"
         raise UsageError(f"no usable runs in {', '.join(map(str, paths))} ({why})")
+    out = check_output(output_dir, "--output")
     data = site_data(store)
     spec, sections = charts(data)
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--output {out} is a file, not a directory")
-    if not out.exists() and not out.parent.is_dir():
-        raise UsageError(f"--output {out}: its parent {out.parent} does not exist (a typo?); create it first")
-    out.mkdir(exist_ok=True)
     return write_text(out / "index.html", page(store, data, spec, sections, javascript(), title)), store

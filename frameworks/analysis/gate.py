@@ -10,7 +10,9 @@ over all the gated benchmarks? The test is paired (the runs that ran next to eac
 machine's drift) when both sides have the same runs, else Welch's. Only a benchmark passing both fails the
 gate. Processes that ran while the machine was busy (``ProcessNoise.disturbed``) are left out, and said so. A
 benchmark the base has and the head lacks or failed also fails the gate (a broken framework must not pass),
-unless the pull request declares it removed.
+unless the pull request declares it removed. A benchmark that could not be tested (every run of a side left out
+as disturbed, too few runs on a side) is not a pass either: each is named with why, and the gate exits
+``EXIT_UNTESTED`` unless the user declares it out of scope (a busy CI runner is exactly when this happens).
 
 The rule and the workflow's number of repeats were chosen on real samples of this suite's gate workload
 recorded on the project's machine (``scripts/gate_experiment.py``, rates under ``results/gate-experiment/``):
@@ -21,16 +23,18 @@ variance there, so the gate does not use one. ``tests/test_gate.py`` checks both
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import os
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
 
 from ..bench.schema import STEP, ResultsError, Run, load_run
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
 
 GATED_KINDS = (STEP,)
 MIN_EFFECT = 0.10
@@ -66,10 +70,19 @@ class Decision:
         return key_name(self.key)
 
 
-def summarize(runs: Sequence[Run], kinds: Sequence[str] = GATED_KINDS) -> tuple[Side, list[str]]:
-    """Each run's log median per gated benchmark, in run order, and the processes left out as disturbed."""
+def named(key: Key, names: Collection[str]) -> bool:
+    """Whether one of ``names`` names the benchmark: its full name, its column, its framework, or a shell-style
+    pattern (``keras-*``, ``*train_step*``) matching one of these."""
+    candidates = (key_name(key), key[0], key[0].split(" [")[0])
+    return any(c in names or any(fnmatch.fnmatchcase(c, n) for n in names) for c in candidates)
+
+
+def summarize(runs: Sequence[Run], kinds: Sequence[str] = GATED_KINDS) -> tuple[Side, list[str], dict[Key, int]]:
+    """Each run's log median per gated benchmark, in run order, the processes left out as disturbed, and per
+    benchmark how many of its runs were left out."""
     out: Side = defaultdict(lambda: [None] * len(runs))
     dropped = []
+    disturbed: dict[Key, int] = defaultdict(int)
     for i, run in enumerate(runs):
         for r in run.records:
             if r.kind not in kinds or not r.samples_s:
@@ -81,9 +94,10 @@ def summarize(runs: Sequence[Run], kinds: Sequence[str] = GATED_KINDS) -> tuple[
                 if note not in dropped:
                     dropped.append(note)
                 out[key]  # the benchmark exists, this run of it does not count
+                disturbed[key] += 1
                 continue
             out[key][i] = float(np.log(np.median(r.samples_s)))
-    return dict(out), dropped
+    return dict(out), dropped, dict(disturbed)
 
 
 def _test(b: list[float | None], h: list[float | None], paired: bool) -> tuple[float, float, float, int, int, str]:
@@ -155,13 +169,31 @@ def failed_in(runs: Sequence[Run]) -> set[str]:
             for f in p.frameworks}
 
 
+def why_untested(d: Decision, disturbed: tuple[int, int]) -> str:
+    """Why a benchmark could not be tested, in words: the runs each side had and how many were left out."""
+    if d.method == "paired (no spread)":
+        return f"every pair of runs differs by exactly the same amount ({d.base_runs} pairs): no spread to test"
+    parts = []
+    for side, runs, left_out in (("base", d.base_runs, disturbed[0]), ("head", d.head_runs, disturbed[1])):
+        if runs == 0 and left_out:
+            parts.append(f"every {side} run of it ({left_out}) was left out as disturbed by other load")
+        elif runs < 2:
+            parts.append(f"{runs} usable {side} run{'s' if runs != 1 else ''}"
+                         + (f" ({left_out} left out as disturbed)" if left_out else "") + ", 2 are needed")
+    return "; ".join(parts) or d.method
+
+
 def markdown(decisions: Sequence[Decision], missing: Sequence[str], removed: Sequence[str], problems: Sequence[str],
-             dropped: Sequence[str], *, min_effect: float, alpha: float, base_runs: int,
-             head_runs: int) -> tuple[bool, str]:
-    """(passed, the Markdown for the job summary)."""
+             dropped: Sequence[str], *, min_effect: float, alpha: float, base_runs: int, head_runs: int,
+             untested: Sequence[str] = (), out_of_scope: Sequence[str] = ()) -> tuple[int, str]:
+    """(exit status, the Markdown for the job summary). ``untested`` and ``out_of_scope``: the benchmarks that
+    could not be tested, with why (those the user declared out of scope apart)."""
     regressed = [d for d in decisions if d.regressed]
-    passed = not regressed and not missing
-    lines = [f"## Benchmark gate: {'passed' if passed else 'FAILED'}", "",
+    code = EXIT_FAILED if regressed or missing else EXIT_UNTESTED if untested else EXIT_OK
+    verdict = {EXIT_OK: "passed", EXIT_FAILED: "FAILED",
+               EXIT_UNTESTED: f"NOT TESTED: {len(untested)} benchmark{'s' if len(untested) != 1 else ''} could "
+                              "not be tested (not a pass)"}[code]
+    lines = [f"## Benchmark gate: {verdict}", "",
              f"{base_runs} base and {head_runs} head runs, each run counted by its process's median round. A "
              f"benchmark fails when the head is more than {min_effect:.0%} slower AND a one-sided t-test on the "
              f"log medians (paired where the runs pair up), Benjamini-Hochberg-corrected over the "
@@ -169,10 +201,13 @@ def markdown(decisions: Sequence[Decision], missing: Sequence[str], removed: Seq
     if missing:
         lines += ["**Benchmarks the base has and the head lacks or failed** (declare a removal with --removed):", ""]
         lines += [f"- {m}" for m in missing] + [""]
-    untested = [d for d in decisions if not math.isfinite(d.p)]
     if untested:
-        lines += ["**Not tested** (too few undisturbed runs; not gated):", ""]
-        lines += [f"- {d.name}: {d.method}" for d in untested] + [""]
+        lines += ["**Not tested**, so not passed (rerun on a quieter machine, or declare them with --out-of-scope):",
+                  ""]
+        lines += [f"- {u}" for u in untested] + [""]
+    if out_of_scope:
+        lines += ["Not tested, declared out of scope (--out-of-scope):", ""]
+        lines += [f"- {u}" for u in out_of_scope] + [""]
     lines += ["| benchmark | base median | head median | head / base | p (adjusted) | runs (base/head) | test | |",
               "|---|---|---|---|---|---|---|---|"]
     for d in sorted(decisions, key=lambda d: -d.ratio if math.isfinite(d.ratio) else 0):
@@ -186,36 +221,43 @@ def markdown(decisions: Sequence[Decision], missing: Sequence[str], removed: Seq
         lines += ["", "Declared removed (not gated): " + ", ".join(removed)]
     if problems:
         lines += ["", "Unusable runs (left out): " + "; ".join(problems)]
-    return passed, "\n".join(lines)
+    return code, "\n".join(lines)
 
 
 def gate(base_paths: Sequence[str], head_paths: Sequence[str], *, min_effect: float = MIN_EFFECT,
-         alpha: float = ALPHA, removed: Sequence[str] = ()) -> tuple[int, str]:
-    """(exit status, Markdown): 0 pass, 1 a regression or a missing benchmark, 2 no usable runs on a side."""
+         alpha: float = ALPHA, removed: Sequence[str] = (), out_of_scope: Sequence[str] = ()) -> tuple[int, str]:
+    """(exit status, Markdown): 0 pass, 1 a regression or a missing benchmark, 2 no usable runs on a side, 4
+    (``EXIT_UNTESTED``) a benchmark that could not be tested and is not declared in ``out_of_scope`` (names or
+    shell-style patterns of benchmarks or frameworks)."""
     base_runs, problems = load_side(base_paths, "base")
     head_runs, head_problems = load_side(head_paths, "head")
     problems += head_problems
-    (base, base_dropped), (head, head_dropped) = summarize(base_runs), summarize(head_runs)
+    (base, base_dropped, base_disturbed), (head, head_dropped, head_disturbed) = summarize(base_runs), \
+        summarize(head_runs)
     if not base or not head:
         side = "base" if not base else "head"
         text = "\n".join([f"## Benchmark gate: NO USABLE {side.upper()} RUNS", "",
                           f"There are no gated benchmarks in the {side}'s results, so nothing can be compared "
                           "(a missing or broken baseline is never a pass).", "", *[f"- {p}" for p in problems]])
-        return 2, text
+        return EXIT_USAGE, text
     removed_set = set(removed)
     broken = failed_in(head_runs)
     missing = []
     for key in sorted(base, key=str):
-        name = key_name(key)
-        if key[0] in removed_set or name in removed_set or key[0].split(" [")[0] in removed_set:
+        if named(key, removed_set):
             continue
         if key not in head:
             why = "failed in the head" if key[0].split(" [")[0] in broken else "absent from the head"
-            missing.append(f"{name}: {why}")
+            missing.append(f"{key_name(key)}: {why}")
     decisions = decide(base, head, min_effect=min_effect, alpha=alpha, paired=not problems)
-    passed, text = markdown(decisions, missing, sorted(removed_set), problems, base_dropped + head_dropped,
-                            min_effect=min_effect, alpha=alpha, base_runs=len(base_runs), head_runs=len(head_runs))
-    return (0 if passed else 1), text
+    untested, declared = [], []
+    for d in decisions:
+        if not math.isfinite(d.p):
+            why = f"{d.name}: {why_untested(d, (base_disturbed.get(d.key, 0), head_disturbed.get(d.key, 0)))}"
+            (declared if named(d.key, out_of_scope) else untested).append(why)
+    return markdown(decisions, missing, sorted(removed_set), problems, base_dropped + head_dropped,
+                    min_effect=min_effect, alpha=alpha, base_runs=len(base_runs), head_runs=len(head_runs),
+                    untested=untested, out_of_scope=declared)
 
 
 def adjacent_pair_trials(runs: int, repeats: int, trials: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..bench.schema import EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, ResultsError, Run
-from ..fileio import atomic_path, write_text
+from ..fileio import atomic_path, check_output, write_text
 from ..registry import FRAMEWORKS
+from ..runtime import oversubscribed
 from ..specs import NETWORKS
 from . import stats
 from .comparisons import HEADLINE_KINDS, PHASE_ORDER, Analysis, Cell, analyse, columns_order, describe_row, row_order
@@ -336,6 +337,10 @@ def machine_lines(a: Analysis) -> list[str]:
                          f"{m.get('python')}")
         if details.get("threads") is not None:
             lines.append(f"- Threads{tag}: {details['threads']} intra-op threads for every framework")
+            cores = m.get("usable_cores")
+            if isinstance(details["threads"], int) and isinstance(cores, int) and \
+                    (warning := oversubscribed(details["threads"], cores)):
+                lines.append(f"- **Oversubscribed{tag}**: {warning.removeprefix('warning: ')}")
         if details.get("versions"):
             lines.append(f"- Versions{tag}: " + ", ".join(f"{k} {v}" for k, v in details["versions"].items()))
         if details.get("gpu"):
@@ -492,11 +497,7 @@ def write_report(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLi
     if claim is not None and claim not in {c for cell in a.cells for c in (cell.column,)} | {
             t.framework for run in a.accuracy for t in run.trainings}:
         raise ResultsError(f"--claim {claim}: no results for that framework in these files")
-    out_dir = Path(output_dir) if output_dir else Path(paths[0]).parent
-    if not out_dir.is_dir():
-        if not out_dir.parent.is_dir():  # a typo is never created
-            raise ResultsError(f"--output-dir {out_dir}: its parent {out_dir.parent} does not exist")
-        out_dir.mkdir()
+    out_dir = check_output(output_dir if output_dir else Path(paths[0]).parent, "--output-dir")
     stem = Path(paths[0]).name.removesuffix(".gz").removesuffix(".json")  # results.json(.gz) -> results
     charts = []
     try:

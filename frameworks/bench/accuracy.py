@@ -20,9 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING, EXIT_OK, DataError, NothingToMeasure, UsageError
-from ..fileio import append_line, write_json
-from ..processes import Interrupted, ProcessGroup, one_each, run_child
+from ..errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING,
+    EXIT_OK,
+    DataError,
+    NamedUnavailable,
+    NothingToMeasure,
+    UsageError,
+)
+from ..fileio import append_line, check_output, write_json
+from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, run_child
 from ..registry import FRAMEWORKS, Status, availability, installed_here, trains
 from ..specs import NETWORKS, get_network
 from .schema import TrainingRecord, accuracy_document
@@ -88,13 +97,18 @@ def worker(job_path: str) -> int:
 
 
 def read_journal(path: Path) -> list[TrainingRecord]:
+    """The trainings a worker journaled; a torn or unreadable line is left out and said so."""
+    from ..fileio import read_journal as read_lines
+
     records = []
-    if path.exists():
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                records.append(TrainingRecord.from_json(json.loads(line), str(path)))
-            except (json.JSONDecodeError, ValueError):
-                continue  # the line being written when the process died
+    events, notes = read_lines(path)
+    for event in events:
+        try:
+            records.append(TrainingRecord.from_json(event, str(path)))
+        except ValueError as exc:
+            notes.append(f"{path}: an entry that is not a training record, left out ({exc})")
+    for note in notes:
+        print(f"note: {note}", flush=True)
     return records
 
 
@@ -118,11 +132,10 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
     runnable = [name for name in installed if trains(name)]
     left_out.update({name: f"{name} is an inference runtime: it does not train"
                      for name in installed if name not in runnable})
-    if not runnable:
-        raise NothingToMeasure("; ".join(left_out.values()) or "no framework selected")
-    out = Path(output_dir) if output_dir else Path.cwd() / "accuracy-results"
-    if not out.exists() and not out.parent.is_dir():
-        raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
+    if not runnable:  # frameworks named that cannot train here are a failure, not a skip
+        raise (NamedUnavailable if frameworks else NothingToMeasure)(
+            "; ".join(left_out.values()) or "no framework selected")
+    out = check_output(output_dir or Path.cwd() / "accuracy-results", "--output-dir")
     handle_sigterm()
     run_dir = new_run_dir(out, "accuracy")
     trainings: list[TrainingRecord] = []
@@ -134,7 +147,10 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
             if state.status is Status.NO_DEVICE:
                 left_out[f"{group.label} on {device}"] = state.reason
                 continue
-            records, interrupted = _run_group(group, nets, seeds, device, epochs, threads, mnist_dir, run_dir)
+            try:
+                records, interrupted = _run_group(group, nets, seeds, device, epochs, threads, mnist_dir, run_dir)
+            except KeyboardInterrupt:  # outside the child (between processes): keep what its journal holds
+                records, interrupted = read_journal(run_dir / f"{group.label}-{device}.journal.jsonl"), True
             trainings += records
             if interrupted:
                 break
@@ -152,24 +168,27 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
             interrupted = True
     settings = {"frameworks": chosen, "networks": nets, "seeds": list(range(seeds)), "devices": devs,
                 "epochs": epochs, "threads": threads, "world_sizes": list(world_sizes)}
-    doc = accuracy_document(command=["python -m frameworks", *argv], settings=settings, trainings=trainings,
-                            machine=runtime_details(threads=threads), suite_version=__version__,
-                            datetime=dt.datetime.now(dt.timezone.utc).isoformat(), interrupted=interrupted,
-                            commit_info=source_commit())
-    path = write_json(run_dir / "accuracy.json", doc)
-    from ..analysis.report import write_report
+    with interrupts_held() as held:  # every finished training is written, whenever Ctrl-C comes now
+        doc = accuracy_document(command=["python -m frameworks", *argv], settings=settings, trainings=trainings,
+                                machine=runtime_details(threads=threads), suite_version=__version__,
+                                datetime=dt.datetime.now(dt.timezone.utc).isoformat(), interrupted=interrupted,
+                                commit_info=source_commit())
+        path = write_json(run_dir / "accuracy.json", doc)
+        from ..analysis.report import write_report
 
-    for written in write_report([path], run_dir):
-        print(f"report: {written}")
+        for written in write_report([path], run_dir):
+            print(f"report: {written}")
+    interrupted = interrupted or held.interrupted
     failed = [t for t in trainings if t.accuracy is None]
     for name, why in left_out.items():
         print(f"not run: {name}: {why}")
     print(f"accuracy: {path} ({len(trainings)} trainings, {len(failed)} failed)")
+    named = bool(frameworks) or devices is not None  # what was named and cannot run is a failure, not a skip
     if interrupted:
         return EXIT_INTERRUPTED, path
     if not trainings:
-        return EXIT_NOTHING, path
-    return (EXIT_FAILED if failed or (frameworks and left_out) else EXIT_OK), path
+        return (EXIT_FAILED if named and left_out else EXIT_NOTHING), path
+    return (EXIT_FAILED if failed or (named and left_out) else EXIT_OK), path
 
 
 def _run_group(group: ProcessGroup, networks: list[str], seeds: int, device: str, epochs: int | None,

@@ -292,9 +292,13 @@ OPTIONS: tuple[Option, ...] = (
            fraction, default=0.05, scopes=_scopes("gate"), metavar="LEVEL"),
     Option("--removed", "comma list of frameworks or benchmarks this pull request removes on purpose (not "
            "counted as missing)", text_list, default=(), scopes=_scopes("gate"), metavar="LIST"),
+    Option("--out-of-scope", "comma list of frameworks or benchmarks (or shell-style patterns: 'keras-*', '*') that "
+           "may go untested (too few undisturbed runs) without the gate exiting 4; they are still listed", text_list,
+           default=(), scopes=_scopes("gate"), metavar="LIST"),
     Option("--summary", "also append the Markdown to this file (e.g. $GITHUB_STEP_SUMMARY)", user_path,
            scopes=_scopes("gate"), metavar="FILE"),
-    Option("--output-dir", "where runs are written (default: ./bench-results; accuracy: ./accuracy-results)",
+    Option("--output-dir", "where the files are written, created with its missing parents (default: bench and "
+           "export ./bench-results, accuracy ./accuracy-results, report beside its first input file)",
            user_path,
            default=None, scopes=_scopes("bench", "accuracy", "export", "report", "scale"), metavar="DIR"),
     Option("--store", "also copy the run's merged results.json into this results store (a directory; the copy is "

@@ -8,17 +8,20 @@ fixtures the benchmarks and tests share, and the results' schema stamp.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..errors import BenchError, FrameworkUnavailable
+from ..errors import BenchError, FrameworkUnavailable, OutputError, UsageError
 from ..fileio import append_line
+from ..processes import check_parent_package
 from ..registry import FRAMEWORKS, adapter_class, apply_process_settings, availability, create_adapter
-from ..runtime import configure_process
+from ..runtime import configure_process, oversubscribed
 from . import options as opts
 from .options import Settings
 from .selection import Selection, select
@@ -65,11 +68,13 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     try:
+        check_parent_package()
         settings = settings_from_config(config)
         if settings.frameworks:
             apply_process_settings(settings.frameworks)
-        config.stash[SELECTION] = select(settings.frameworks, settings.networks, settings.devices)
+        config.stash[SELECTION] = select(settings.frameworks, settings.networks, settings.devices, settings.variants)
         threads = configure_process(settings.threads)
+        check_benchmark_options(config)
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS] = settings
@@ -95,6 +100,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"devices: {', '.join(sel.devices)}; threads: {config.stash[THREADS]}",
     ]
     lines += [f"not in this run: {name}: {why}" for name, why in sel.left_out.items()]
+    if warning := oversubscribed(config.stash[THREADS]):
+        lines.append(warning)
     states = [availability(f, probe_device=False) for f in sel.frameworks]
     lines += [f"skipped: {state.reason}" for state in states if not state.ready]
     lines.append(f"MNIST_DIR: {os.environ.get('MNIST_DIR', '(unset: cache, then download)')}")
@@ -174,10 +181,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 # --- the journal: every finished benchmark and test outcome, appended as it happens ---------------------------
 def _journal(config: pytest.Config, event: dict[str, Any]) -> None:
+    """Append one event; a journal that cannot be written (a full disk) stops the session with one message,
+    rather than a page of internal errors per test, and what was journaled before is kept."""
     path = config.getoption("journal")
     if not path:
         return
-    append_line(path, json.dumps(event, default=str))
+    try:
+        append_line(path, json.dumps(event, default=str))
+    except OutputError as exc:
+        pytest.exit(f"stopped: the journal cannot be written, so results would be lost: {exc}",
+                    returncode=pytest.ExitCode.INTERNAL_ERROR)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -307,14 +320,71 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
     """Mark the JSON as the suite's (schema and settings), and keep runs that did not converge (as outcomes,
     never as times)."""
-    from ..fileio import write_json
     from .schema import stamp
 
     stamp(output_json, config.stash[SETTINGS].to_json())
     output_json["not_converged"] = config.stash.get(NOT_CONVERGED, [])
-    # Written here, atomically (a full disk never leaves a truncated file), instead of by pytest-benchmark.
+    # --benchmark-json is written by the suite, atomically (a full disk never leaves a truncated file), instead of
+    # by pytest-benchmark; only its save_json is replaced, so --benchmark-save/-autosave still write their own files
     session = getattr(config, "_benchmarksession", None)
     if session is not None and session.json:
-        # pytest-benchmark 4 gives an open file here (argparse.FileType), 5 a path
-        path = write_json(getattr(session.json, "name", session.json), output_json)
-        session.save_json = lambda _: session.logger.info(f"Wrote benchmark data in: {path}", purple=True)
+        session.save_json = functools.partial(save_json, session)
+
+
+def benchmark_json_path(target: Any) -> Path:
+    """Where ``--benchmark-json`` asked for the JSON: pytest-benchmark 5 gives the path (all of it, not only its
+    base name), 4 a file it opened (closed here: the atomic writer replaces it by name)."""
+    if isinstance(target, (str, os.PathLike)):
+        return Path(target)
+    target.close()
+    return Path(os.path.abspath(target.name))
+
+
+SAVE_FAILED = pytest.StashKey[str]()
+
+
+def save_json(session: Any, output_json: dict) -> None:
+    """pytest-benchmark's ``save_json``, writing atomically to the path the user gave; a write that fails (a
+    full disk) is said once and fails the session (``pytest_sessionfinish``), not a page of internal errors."""
+    from ..fileio import write_json
+
+    try:
+        path = write_json(benchmark_json_path(session.json), output_json)
+    except OutputError as exc:
+        session.config.stash[SAVE_FAILED] = str(exc)
+        session.logger.error(f"the benchmark results were not saved: {exc}")
+        return
+    session.logger.info(f"Wrote benchmark data in: {path}", purple=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Runs after pytest-benchmark saved (its hook wraps this one): results that could not be written fail
+    the session."""
+    if SAVE_FAILED in session.config.stash:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def check_benchmark_options(config: pytest.Config) -> None:
+    """Output options that would fail only after benchmarks ran, refused before: a ``--benchmark-json`` or
+    ``--journal`` path that cannot be written (missing parents are created), ``--benchmark-histogram`` without
+    its optional plotting packages."""
+    from ..fileio import check_output
+
+    target = config.getoption("benchmark_json", None)
+    if isinstance(target, (str, os.PathLike)):
+        check_output(target, "--benchmark-json", directory=False)
+    if config.getoption("journal"):
+        check_output(config.getoption("journal"), "--journal", directory=False)
+    if config.getoption("benchmark_histogram", None) and (why := histogram_unavailable()):
+        raise UsageError(why)
+
+
+def histogram_unavailable() -> str | None:
+    """Why ``--benchmark-histogram`` cannot work here (its optional plotting packages are missing), or None."""
+    try:
+        import pygal  # noqa: F401
+        import pygaljs  # noqa: F401
+    except ImportError as exc:
+        return (f"--benchmark-histogram needs pytest-benchmark's optional plotting packages, which are not "
+                f"installed here ({exc.name}): pip install 'pytest-benchmark[histogram]', or leave the option out")
+    return None

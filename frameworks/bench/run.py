@@ -27,16 +27,18 @@ from ..errors import (
     EXIT_NOTHING,
     EXIT_OK,
     DataError,
+    NamedUnavailable,
     NothingToMeasure,
     OutputError,
     UsageError,
 )
-from ..fileio import check_writable, write_json
-from ..processes import Interrupted, ProcessGroup, one_each, run_pytest
-from ..registry import FRAMEWORKS, Status, availability, installed_here
+from ..fileio import check_output, check_writable, write_json
+from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, run_pytest
+from ..registry import FRAMEWORKS, Status, availability, gpu_present, installed_here
 from . import noise
 from .options import Settings
 from .schema import ProcessRecord, compact, document
+from .selection import unsupported_variants
 
 BENCHMARKS = Path(__file__).resolve().with_name("test_benchmarks.py")
 #: pytest options that would fight the run's own bookkeeping
@@ -68,8 +70,12 @@ class Plan:
 
 def check_pytest_args(args: Sequence[str]) -> list[str]:
     """The pytest arguments passed through, refusing those that would break the run's bookkeeping."""
+    from .plugin import histogram_unavailable
+
     for arg in args:
         flag = arg.split("=", 1)[0]
+        if flag == "--benchmark-histogram" and (missing := histogram_unavailable()):
+            raise UsageError(missing)  # once, here, not once per process
         for refused, why in REFUSED_PYTEST_ARGS.items():
             if flag == refused or (refused.startswith("--benchmark-save") and flag.startswith(refused)):
                 raise UsageError(f"bench does not take {flag}: {why}")
@@ -78,8 +84,10 @@ def check_pytest_args(args: Sequence[str]) -> list[str]:
 
 def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None = None,
          pytest_args: Sequence[str] = (), store: str | Path | None = None) -> Plan:
-    """Check everything a run needs before any process starts: MNIST, the output directory, the frameworks
-    and the devices. Raises ``UsageError`` (fix the input) or ``NothingToMeasure`` (nothing can run here)."""
+    """Check everything a run needs before any process starts: MNIST, the frameworks, the devices and the output
+    paths (``--output-dir`` and ``--store``, created as ``mkdir -p`` does). Raises ``UsageError`` (fix the input),
+    ``NamedUnavailable`` (a framework or device named cannot run here) or ``NothingToMeasure`` (nothing can run
+    here)."""
     from .. import data
 
     args = check_pytest_args(pytest_args)
@@ -87,22 +95,10 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
         data.locate(settings.mnist_dir)
     except DataError as exc:
         raise UsageError(f"MNIST is not usable, so nothing can be benchmarked: {exc}") from None
-    out = Path(output_dir) if output_dir is not None else Path.cwd() / "bench-results"
-    if not out.exists() and not out.parent.is_dir():
-        raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist (a typo?); create it first")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--output-dir {out} is a file, not a directory")
     try:
-        check_writable(out, "--output-dir")
         check_writable(data.cache_dir(), f"the suite's cache (set {data.ENV_CACHE} to a writable directory):")
     except OutputError as exc:
         raise UsageError(str(exc)) from None
-    store_dir = Path(store) if store is not None else None
-    if store_dir is not None and store_dir.exists() and not store_dir.is_dir():
-        raise UsageError(f"--store {store_dir} is a file, not a directory")
-    if store_dir is not None and not store_dir.exists() and not store_dir.parent.is_dir():
-        raise UsageError(f"--store {store_dir}: its parent {store_dir.parent} does not exist (a typo?); create it "
-                         "first")
     by_name = settings.frameworks is not None
     chosen = list(settings.frameworks) if by_name else list(FRAMEWORKS)
     runnable, left_out = installed_here(chosen)
@@ -111,15 +107,25 @@ def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None 
         usable = [f for f, state in states.items() if state.status is not Status.NO_DEVICE]
         if not usable:
             why = "; ".join(sorted({state.reason for state in states.values()})) or "no framework to run"
-            if settings.devices == ["cuda"]:
-                raise NothingToMeasure(f"--devices cuda: no framework can use a GPU here ({why})")
+            if settings.devices == ["cuda"]:  # named, so a failure (exit 1), not a skip
+                raise NamedUnavailable(f"--devices cuda: no framework can use a GPU here ({why})")
             left_out["device cuda"] = why
         elif settings.devices == ["cuda"]:
             left_out.update({f: states[f].reason for f in runnable if f not in usable})
             runnable = usable
+    devices = settings.devices or ["cpu", *(["cuda"] if gpu_present() else [])]  # the children's default
+    lacking = unsupported_variants(runnable, settings.variants, devices)
+    if lacking and (by_name or len(lacking) == len(runnable)):  # a pair that cannot exist: fix the options
+        raise UsageError(f"--variants {','.join(settings.variants or [])}: " + "; ".join(lacking.values()))
+    left_out.update(lacking)
+    runnable = [f for f in runnable if f not in lacking]
     if not runnable:
         reasons = "; ".join(left_out.values()) or "no framework selected"
-        raise NothingToMeasure(f"none of the frameworks can run here: {reasons}")
+        raise (NamedUnavailable if by_name else NothingToMeasure)(f"none of the frameworks can run here: {reasons}")
+    # last, so that a run refused above creates nothing; before any process starts, so that a bad --store is
+    # refused now and not after the whole run
+    out = check_output(output_dir if output_dir is not None else Path.cwd() / "bench-results", "--output-dir")
+    store_dir = check_output(store, "--store") if store is not None else None
     return Plan(settings, one_each(runnable), repeats, out, args, left_out, by_name or settings.devices is not None,
                 store_dir)
 
@@ -174,21 +180,20 @@ def describe_exit(code: int | None, benchmarks: int, interrupted: bool = False) 
     return "failed", f"failed (pytest exit {code}; {benchmarks} results kept)"
 
 
-def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(finished benchmark entries, test outcomes) from a process's journal; a torn last line is ignored."""
+def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """(finished benchmark entries, test outcomes, notes on torn lines) from a process's journal."""
+    from ..fileio import read_journal as read_lines
+
     benchmarks, tests = [], []
-    if not path.exists():
-        return benchmarks, tests
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the line being written when the process died
-        if event.get("event") == "benchmark":
+    events, torn = read_lines(path)
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        if event.get("event") == "benchmark" and isinstance(event.get("entry"), dict):
             benchmarks.append(event["entry"])
         elif event.get("event") == "test":
             tests.append(event)
-    return benchmarks, tests
+    return benchmarks, tests, torn
 
 
 def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, run_dir: Path,
@@ -214,7 +219,9 @@ def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, r
             results = json.loads(json_path.read_text())
         except (json.JSONDecodeError, OSError):
             results = {}
-    kept, tests = read_journal(journal)
+    kept, tests, torn = read_journal(journal)
+    for note in torn:
+        print(f"note: {note}", flush=True)
     benchmarks = results.get("benchmarks") if isinstance(results.get("benchmarks"), list) else kept
     compact({"benchmarks": benchmarks})
     figures = len(benchmarks)
@@ -282,6 +289,9 @@ def summary(plan: Plan, outcomes: list[dict[str, Any]], interrupted: bool) -> tu
     if interrupted:
         return EXIT_INTERRUPTED, lines + ["interrupted: the results of what finished were kept and reported"]
     bad = [o for o in outcomes if o["record"].outcome in ("crashed", "failed", "partial")]
+    if measured == 0 and (bad or failures):  # a crash is not a skip
+        return EXIT_FAILED, lines + [f"nothing was measured: {len(bad)} of {len(outcomes)} processes crashed or "
+                                     "failed (above)" if bad else "nothing was measured: every benchmark failed"]
     if measured == 0:
         return EXIT_NOTHING, lines + ["nothing was measured: every benchmark was skipped (reasons above)"]
     if bad or failures or (plan.asked_by_name and plan.left_out):
@@ -311,20 +321,25 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
         if outcome["interrupted"]:
             interrupted = True
             break
-    merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
-    merged_path = write_json(run_dir / "results.json", merged)
-    code, lines = summary(plan, outcomes, interrupted)
-    print(f"\nresults: {merged_path}")
-    print("\n".join(lines))
-    from ..analysis.report import write_report
+    with interrupts_held() as held:  # everything finished is written, whenever Ctrl-C comes now
+        merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
+        merged_path = write_json(run_dir / "results.json", merged)
+        code, lines = summary(plan, outcomes, interrupted)
+        print(f"\nresults: {merged_path}")
+        print("\n".join(lines))
+        from ..analysis.report import write_report
 
-    for path in write_report([merged_path], run_dir):
-        print(f"report: {path}")
-    if plan.store is not None:
-        if merged["benchmarks"]:
-            from ..analysis.store import store_run
+        for path in write_report([merged_path], run_dir):
+            print(f"report: {path}")
+        if plan.store is not None:
+            if merged["benchmarks"]:
+                from ..analysis.store import store_run
 
-            print(f"stored: {store_run(merged_path, plan.store)}")
-        else:
-            print(f"not stored in {plan.store}: the run has no results")
+                print(f"stored: {store_run(merged_path, plan.store)}")
+            else:
+                print(f"not stored in {plan.store}: the run has no results")
+    if held.interrupted:
+        print("interrupted while the results were written: every measurement had finished, and all of them were "
+              "written and reported")
+        code = EXIT_INTERRUPTED
     return code, merged_path

@@ -157,8 +157,13 @@ class BenchRecord:
         if missing:
             raise ResultsError(f"{source}: benchmark {values['name']!r} lacks {', '.join(missing)}")
         _checked(cls, values, f"{source}: benchmark {values['name']!r}")
-        if any(v < 0 for v in values["samples_s"]):
-            raise ResultsError(f"{source}: benchmark {values['name']!r} has negative times in samples_s")
+        # values no measurement can produce: refused here, named, instead of crashing a chart or vanishing
+        if any(not (v > 0 and math.isfinite(v)) for v in values["samples_s"]):
+            raise ResultsError(f"{source}: benchmark {values['name']!r} has times in samples_s that no measurement "
+                               "gives (zero, negative or not finite)")
+        if values["images"] < 1:
+            raise ResultsError(f"{source}: benchmark {values['name']!r} processes {values['images']} images per call "
+                               "(at least 1)")
         return cls(**values)
 
 

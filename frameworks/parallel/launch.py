@@ -7,7 +7,6 @@ rank's file, naming the ranks that left none.
 from __future__ import annotations
 
 import collections
-import os
 import re
 import signal
 import socket
@@ -24,7 +23,6 @@ from ..runtime import default_threads
 from .job import Job, rank_file
 
 WORKER = "frameworks.parallel.worker"
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding this frameworks package
 
 
 class LaunchFailed(BenchError):
@@ -122,10 +120,9 @@ def check_plan(framework: str, mode: str, world_size: int, global_batch: int, th
 
 
 def environment(framework: str) -> dict[str, str]:
-    """What every process of the launch starts with: the framework's own process settings, and this package
-    first on the import path (the ranks run the code this process runs)."""
-    path = os.pathsep.join(p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
-    return {**framework_info(framework).child_environment(), "PYTHONPATH": path}
+    """What every process of the launch starts with besides ours: the framework's own process settings (the ranks
+    import this process's package: ``processes.run_child`` puts it first on the import path)."""
+    return dict(framework_info(framework).child_environment())
 
 
 def launch(job: Job, topology: Topology = LOCAL, *, timeout_s: float = 600.0,

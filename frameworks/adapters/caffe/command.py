@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from ...bench import options as opts
-from ...errors import EXIT_OK, NothingToMeasure
+from ...errors import EXIT_OK, NamedUnavailable
 
 
 def add_parser(sub: Any) -> None:
@@ -31,9 +31,12 @@ def run(args: argparse.Namespace) -> int:
 
     state = availability("caffe", probe_device=False)
     if not state.ready:
-        raise NothingToMeasure(state.reason)
+        raise NamedUnavailable(state.reason)  # this command names caffe: a failure, not a skip
     result = run_user_solver(args.solver, args.iterations, net_path=args.net, mnist=data.load(args.mnist_dir),
                              timeout=args.timeout)
+    print("read the suite's verified MNIST LMDBs instead of the nets' own data:")
+    for line in result.replaced:
+        print(f"  {line}")
     print(f"{args.solver}: {result.iterations} iterations in {result.seconds:.1f} s")
     for name, value in result.train_outputs.items():
         print(f"  train {name} = {value:.6g}")

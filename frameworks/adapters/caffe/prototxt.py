@@ -288,9 +288,11 @@ def parse(path: str | os.PathLike, kind: Kind | None = None) -> Parsed:
     raise PrototxtError(f"{path}: not a valid Caffe {what} prototxt: {where}: {detail}") from worst
 
 
-def point_data_at(net: Any, train_source: str | os.PathLike, test_source: str | os.PathLike) -> int:
+def point_data_at(net: Any, train_source: str | os.PathLike, test_source: str | os.PathLike,
+                  replaced: list[str] | None = None) -> int:
     """Point every ``Data`` layer of ``net`` at the LMDB of its phase (TRAIN or TEST), in place; return how
-    many were changed. A ``Data`` layer included in no single phase is an error."""
+    many were changed, and add to ``replaced`` what each read before (to tell the user). A ``Data`` layer
+    included in no single phase is an error."""
     if net.layers:
         raise CaffeError("this net uses Caffe's old V1 'layers' format; upgrade it with upgrade_net_proto_text")
     pb2 = caffe_pb2()
@@ -303,6 +305,10 @@ def point_data_at(net: Any, train_source: str | os.PathLike, test_source: str | 
             raise CaffeError(f"Data layer {layer.name!r} is not included in exactly one phase (TRAIN or TEST); "
                              "cannot tell which LMDB it reads")
         source = train_source if phases == {pb2.TRAIN} else test_source
+        if replaced is not None:
+            phase = "TRAIN" if phases == {pb2.TRAIN} else "TEST"
+            replaced.append(f"Data layer {layer.name!r} ({phase}): {layer.data_param.source or '(no source)'} -> "
+                            f"{source}")
         layer.data_param.source = str(source)
         layer.data_param.backend = pb2.DataParameter.LMDB
         changed += 1

@@ -14,13 +14,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ... import data
+from ...errors import UsageError
 from ...fileio import write_json
 from . import mnist_lmdb
 from . import prototxt as caffe_prototxt
@@ -37,6 +38,7 @@ class SolverResult:
     seconds: float
     train_outputs: dict[str, float]
     test_outputs: list[dict[str, float]]
+    replaced: list[str] = field(default_factory=list)  # each Data layer's source before it read the suite's LMDBs
 
 
 def validate_prototxt(path: str | os.PathLike, kind: Kind | None = None, *, timeout: float = 300) -> Parsed:
@@ -66,37 +68,39 @@ def run_user_solver(solver_path: str | os.PathLike, iterations: int | None = Non
     solver_path = Path(solver_path)
     dbs = mnist_lmdb.ensure(mnist)
     with tempfile.TemporaryDirectory(prefix="mfb-caffe-user-") as tmp:
-        path = prepare_solver(solver_path, dbs, Path(tmp), net_path=net_path, seed=seed)
+        replaced: list[str] = []
+        path = prepare_solver(solver_path, dbs, Path(tmp), net_path=net_path, seed=seed, replaced=replaced)
         sp = caffe_prototxt.parse(path, "solver").message
         steps = sp.max_iter if iterations is None else iterations
         result = _run_child({"action": "solve", "path": str(path), "iterations": steps,
                              "test_iter": list(sp.test_iter)}, timeout, what=str(solver_path))
-    return SolverResult(**result)
+    return SolverResult(**result, replaced=replaced)
 
 
 def prepare_solver(solver_path: Path, dbs: mnist_lmdb.MnistLmdb, directory: Path, *,
                    net_path: str | os.PathLike | None = None, seed: int | None = 0,
-                   train_only: bool = False) -> Path:
+                   train_only: bool = False, replaced: list[str] | None = None) -> Path:
     """A copy of a solver (and its nets) in ``directory`` reading the MNIST LMDBs; returns the solver's path.
 
     Only what must change changes: every ``Data`` layer's ``source``, the nets' paths, ``snapshot_prefix``,
     ``solver_mode`` (CPU), and ``random_seed`` when the solver sets none. ``train_only`` also moves the
     periodic tests and snapshots out of reach and silences the display (for timing training alone).
+    ``replaced`` collects what each ``Data`` layer read before.
     """
     sp = caffe_prototxt.parse(solver_path, "solver").message
     pb2 = caffe_prototxt.caffe_pb2()
     pointed = 0
-    for field in ("net", "train_net"):
-        if sp.HasField(field):
-            path, count = _rewritten_net(getattr(sp, field), solver_path, net_path, dbs, directory)
-            setattr(sp, field, str(path))
+    for key in ("net", "train_net"):
+        if sp.HasField(key):
+            path, count = _rewritten_net(getattr(sp, key), solver_path, net_path, dbs, directory, replaced)
+            setattr(sp, key, str(path))
             pointed += count
     for i, name in enumerate(sp.test_net):
-        path, count = _rewritten_net(name, solver_path, net_path, dbs, directory)
+        path, count = _rewritten_net(name, solver_path, net_path, dbs, directory, replaced)
         sp.test_net[i] = str(path)
         pointed += count
     for inline in (sp.net_param, sp.train_net_param, *sp.test_net_param):
-        pointed += caffe_prototxt.point_data_at(inline, dbs.train, dbs.test)
+        pointed += caffe_prototxt.point_data_at(inline, dbs.train, dbs.test, replaced)
     if not pointed:
         raise CaffeError(f"{solver_path}: its nets have no Data layer to read the MNIST LMDBs")
     sp.snapshot_prefix = str(directory / "snapshot")
@@ -112,12 +116,12 @@ def prepare_solver(solver_path: Path, dbs: mnist_lmdb.MnistLmdb, directory: Path
 
 
 def _rewritten_net(name: str, solver_path: Path, net_path: str | os.PathLike | None, dbs: mnist_lmdb.MnistLmdb,
-                   directory: Path) -> tuple[Path, int]:
+                   directory: Path, replaced: list[str] | None = None) -> tuple[Path, int]:
     """A copy, in ``directory``, of the solver's net file ``name`` with its ``Data`` layers reading the MNIST
     LMDBs, and how many ``Data`` layers it has."""
     source = _find_net(name, solver_path, net_path)
     net = caffe_prototxt.parse(source, "net").message
-    count = caffe_prototxt.point_data_at(net, dbs.train, dbs.test)
+    count = caffe_prototxt.point_data_at(net, dbs.train, dbs.test, replaced)
     return caffe_prototxt.write(net, directory / f"{len(list(directory.iterdir()))}_{source.name}"), count
 
 
@@ -128,8 +132,8 @@ def _find_net(name: str, solver_path: Path, net_path: str | os.PathLike | None) 
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise CaffeError(f"{solver_path}: its net {name!r} was not found (tried {', '.join(map(str, candidates))}); "
-                     "pass net_path")
+    raise UsageError(f"{solver_path}: its net {name!r} was not found (tried {', '.join(map(str, candidates))}); "
+                     "give its path with --net")
 
 
 def _run_child(request: dict[str, Any], timeout: float, *, what: str) -> Any:
