@@ -163,10 +163,10 @@ def cmd_export(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -
 def cmd_scale(args: argparse.Namespace, rest: list[str]) -> int:
     """Prove each framework's data-parallel step equal to one process, then measure scaling; write
     scaling.json, the equivalence figures and the Scaling section."""
-    from pathlib import Path
 
     from .analysis.scaling import markdown, read
-    from .fileio import check_writable, write_json, write_text
+    from .errors import NamedUnavailable
+    from .fileio import write_json, write_text
     from .parallel.check import check
     from .parallel.launch import LaunchFailed, Topology
     from .parallel.modes import choose_mode, data_parallel_frameworks
@@ -174,13 +174,14 @@ def cmd_scale(args: argparse.Namespace, rest: list[str]) -> int:
     from .processes import handle_sigterm
 
     handle_sigterm()
-    output = Path(args.output_dir or "scaling-results")
-    check_writable(output, "--output-dir")
+    output = check_output(args.output_dir or "scaling-results", "--output-dir")
     frameworks, left_out = data_parallel_frameworks(args.frameworks)
     for name, why in left_out.items():
         print(f"not run: {name}: {why}")
+    if args.frameworks and left_out:  # named, and cannot train data parallel here: a failure, not a skip
+        raise NamedUnavailable("; ".join(f"{name}: {why}" for name, why in left_out.items()))
     if not frameworks:
-        raise NothingToMeasure("no selected framework can train data parallel here")
+        raise NothingToMeasure("no installed framework can train data parallel here")
     networks = args.networks or ["lenet"]
     sizes = args.world_sizes or [1, 2]
     topology = Topology(args.nnodes, args.node_rank, args.master_addr, args.master_port)
@@ -193,7 +194,6 @@ def cmd_scale(args: argparse.Namespace, rest: list[str]) -> int:
             frameworks.remove(fw)
     if not frameworks:
         raise NothingToMeasure(f"no selected framework has data parallelism in {args.dp_mode} mode")
-    output.mkdir(parents=True, exist_ok=True)
     proofs = []
     for fw in frameworks:
         for net in networks:

@@ -43,6 +43,7 @@ DRIVEN: dict[str, set[int]] = {
     "dashboard": {EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED},
     "caffe": {EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED},
     "info": {EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED},
+    "scale": {EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING, EXIT_INTERRUPTED},
 }
 ABSENT = "test-absent"
 
@@ -255,6 +256,48 @@ def test_ctrl_c_in_any_command_is_130_without_a_traceback(in_tmp, capsys, monkey
     expect(capsys, argv, EXIT_INTERRUPTED, f"{command}: interrupted")
 
 
+# --- scale: the equivalence proof and the launches replaced by fakes -------------------------------------------
+def fake_scale(monkeypatch, *, equal: bool = True, measure: str = "ok") -> None:
+    from frameworks.parallel import check as parallel_check
+    from frameworks.parallel import scaling
+    from frameworks.parallel.launch import LaunchFailed
+
+    def check(framework, network, **kwargs):
+        result = parallel_check.CheckResult(framework, network, kwargs["mode"], kwargs["world_size"], "per-replica")
+        result.worst["rank 0 step 1"] = ("fc1.weight", 1e-8 if equal else 0.5)
+        return result
+
+    def run(frameworks, networks, *, output, **kwargs):
+        if measure == "crash":
+            raise LaunchFailed("pytorch time launch of 2 replica(s) (processes) failed: rank 1 failed first")
+        if measure == "interrupt":
+            raise KeyboardInterrupt
+        record = {"framework": frameworks[0], "network": networks[0], "config": "1x1", "kind": "baseline",
+                  "world_size": 1, "global_batch": 64, "repeat": 0, "rank": 0, "median_s": 0.05, "times_s": [0.05]}
+        return Path(scaling.write_json(output / "scaling.json", {"kind": "scaling", "version": 1, "repeats": 1,
+                                                                 "machine": {}, "records": [record]}))
+
+    monkeypatch.setattr(parallel_check, "check", check)
+    monkeypatch.setattr(scaling, "measure", run)
+
+
+@pytest.mark.parametrize("equal, measure, status, said", [
+    (True, "ok", EXIT_OK, "report: "), (False, "ok", EXIT_FAILED, "NOT the same computation"),
+    (True, "crash", EXIT_FAILED, "rank 1 failed first"), (True, "interrupt", EXIT_INTERRUPTED, "scale: interrupted"),
+])
+def test_scale_statuses(in_tmp, capsys, monkeypatch, mnist, equal, measure, status, said):
+    fake_scale(monkeypatch, equal=equal, measure=measure)
+    expect(capsys, ["scale", "--frameworks", "pytorch", "--networks", "lenet"], status, said)
+
+
+def test_scale_refuses_what_cannot_train_data_parallel(in_tmp, capsys, monkeypatch, mnist):
+    expect(capsys, ["scale", "--frameworks", "onnxruntime"], EXIT_FAILED, "onnxruntime: ONNX Runtime is an inference")
+    expect(capsys, ["scale", "--dp-mode", "sideways"], EXIT_USAGE, "unknown dp-mode 'sideways'")
+    expect(capsys, ["scale", "--master-port", "70000"], EXIT_USAGE, "must be at most 65,535")
+    monkeypatch.setattr("frameworks.parallel.modes.installed_here", lambda names: ([], {n: "absent" for n in names}))
+    expect(capsys, ["scale"], EXIT_NOTHING, "no installed framework can train data parallel here")
+
+
 # --- the same bad output path, the same status and message from every command ------------------------------------
 def output_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     """Per command, the arguments to run it with the output option given last, and that option."""
@@ -273,11 +316,12 @@ def output_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "dashboard": (["dashboard", str(store), "--output"], "--output"),
         "dashboard --screenshot": (["dashboard", str(store), "--output", str(tmp_path / "site"), "--screenshot"],
                                    "--screenshot"),
+        "scale": (["scale", "--frameworks", "pytorch", "--output-dir"], "--output-dir"),
     }
 
 
 COMMANDS_WITH_OUTPUTS = ["bench", "bench --store", "accuracy", "export", "report", "gate", "versions", "dashboard",
-                         "dashboard --screenshot"]
+                         "dashboard --screenshot", "scale"]
 
 
 @pytest.mark.parametrize("command", COMMANDS_WITH_OUTPUTS)
@@ -305,6 +349,7 @@ def test_missing_parents_of_an_output_are_created(in_tmp, capsys, monkeypatch, m
     monkeypatch.setattr(bench_run, "new_run_dir", stop)  # stop bench and accuracy right after their checks
     monkeypatch.setattr(deployment, "run_export", stop)
     monkeypatch.setattr(browser, "check", stop)
+    monkeypatch.setattr("frameworks.parallel.check.check", stop)
     code = main([*argv, str(target)])
     capsys.readouterr()
     assert code in (EXIT_OK, EXIT_INTERRUPTED)

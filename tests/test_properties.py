@@ -77,6 +77,10 @@ def fakes(monkeypatch, mnist):
         return real(name, device, *a, **k)
 
     monkeypatch.setattr(registry, "availability", availability)
+    from .test_exit_statuses import fake_scale
+
+    fake_scale(monkeypatch)  # scale's proof and launches
+    monkeypatch.setattr("frameworks.parallel.train.train_all", lambda *a, **k: [])  # accuracy --world-sizes 2
 
 
 # --- command lines -----------------------------------------------------------------------------------------------
