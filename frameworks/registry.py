@@ -137,7 +137,8 @@ _BUILTIN = (
         install_hint="pip install 'mnist-framework-bench[keras-jax]'",
         variants={"default": DEVICES},  # always XLA-compiled: one variant
         process=(KERAS_BACKEND, "jax"), adapter_args={"backend": "jax"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
-        data_parallel={"devices": "frameworks.adapters.keras.parallel:JaxDevicesTrainer"}),
+        data_parallel={"processes": "frameworks.adapters.keras.parallel:JaxProcessesTrainer",
+                       "devices": "frameworks.adapters.keras.parallel:JaxDevicesTrainer"}),
     FrameworkInfo(
         "keras-torch", "frameworks.adapters.keras:KerasAdapter", ("keras", "torch"), ("keras", "torch"),
         install_hint="pip install 'mnist-framework-bench[keras-torch]'",

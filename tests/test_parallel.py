@@ -34,6 +34,7 @@ CASES = [
     ("pytorch", PROCESSES, "mlp_bn"),
     ("pytorch", PROCESSES, "keras_cnn"),
     ("keras-torch", PROCESSES, "mlp_bn"),
+    ("keras-jax", PROCESSES, "mlp_bn"),
     ("keras-jax", DEVICES, "mlp_bn"),
     ("keras-tensorflow", DEVICES, "mlp_bn"),
 ]

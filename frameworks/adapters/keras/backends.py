@@ -7,6 +7,7 @@ The adapter (``adapter.py``) holds everything the backends share and asks its ba
 from __future__ import annotations
 
 import abc
+import contextlib
 import importlib
 import os
 from collections.abc import Callable
@@ -177,6 +178,13 @@ class JaxBackend(Backend):
         if not any(d.platform == "gpu" for d in jax.devices()):
             return f"jax {jax.__version__} has no GPU device here (install jax[cuda])"
         return None
+
+    def scope(self, keras: Any, device: str) -> Any:
+        """Under a Keras distribution, placement is the distribution's: pinning ``cpu:0`` would name another
+        process's device in a multi-process job (a global device id)."""
+        if keras.distribution.distribution() is not None:
+            return contextlib.nullcontext()
+        return super().scope(keras, device)
 
     def apply_threads(self, threads: int | None) -> int | None:
         cores = os.cpu_count() or 1

@@ -1,8 +1,9 @@
 """Keras data parallel, on each backend's own engine:
 
-- JAX: the Keras distribution API, ``keras.distribution.DataParallel``, in one process over several CPU devices
-  (``jax_num_cpu_devices``). JAX computes the sharded step as the global one (SPMD), so BatchNorm's statistics
-  are the global batch's.
+- JAX: the Keras distribution API, ``keras.distribution.DataParallel``. In one process over several CPU devices
+  (``jax_num_cpu_devices``), or in several processes joined by ``jax.distributed.initialize`` with gloo CPU
+  collectives (started by torchrun; JAX's coordinator listens on the master port + 1). JAX computes the sharded
+  step as the global one (SPMD), so BatchNorm's statistics are the global batch's.
 - torch: ``torch.nn.parallel.DistributedDataParallel`` around the Keras model, as Keras' own guide to
   multi-device training with the torch backend does; BatchNorm statistics per replica (Keras keeps its moving
   statistics as non-trainable parameters, which DDP neither averages nor broadcasts).
@@ -88,6 +89,38 @@ class JaxDevicesTrainer(_JaxTrainer):
 
             jax.config.update("jax_num_cpu_devices", world.size)
         self._distribute(spec, seed, threads)
+
+
+class JaxProcessesTrainer(_JaxTrainer):
+    """One process per replica joined by ``jax.distributed.initialize`` (gloo CPU collectives), one CPU device
+    each, started by torchrun; JAX's coordinator is the launcher's master address at the master port + 1."""
+
+    def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None,
+                 device: str = "cpu") -> None:
+        super().__init__(spec, world, seed=seed, threads=threads, device=device)
+        import jax
+
+        if world.size > 1:
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+            jax.config.update("jax_num_cpu_devices", 1)
+            jax.distributed.initialize(coordinator_address=f"{world.master_addr}:{world.master_port + 1}",
+                                       num_processes=world.size, process_id=world.rank,
+                                       initialization_timeout=int(world.timeout_s))
+        self._distribute(spec, seed, threads)
+
+    @classmethod
+    def unavailable_reason(cls, world: World, device: str = "cpu") -> str | None:
+        return torchrun.missing_reason() or super().unavailable_reason(world, device)
+
+    @classmethod
+    def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:
+        return torchrun.command(world, nproc_per_node, worker)
+
+    def close(self) -> None:
+        import jax
+
+        if self.world.size > 1:
+            jax.distributed.shutdown()
 
 
 # --- torch ---------------------------------------------------------------------------------------------------
