@@ -171,7 +171,7 @@ def cmd_scale(args: argparse.Namespace, rest: list[str]) -> int:
     from .parallel.launch import LaunchFailed, Topology
     from .parallel.modes import choose_mode, data_parallel_frameworks
     from .parallel.scaling import measure
-    from .processes import handle_sigterm
+    from .processes import Interrupted, handle_sigterm
 
     handle_sigterm()
     output = check_output(args.output_dir or "scaling-results", "--output-dir")
@@ -211,15 +211,27 @@ def cmd_scale(args: argparse.Namespace, rest: list[str]) -> int:
     if not all(p["equal"] for p in proofs):
         print("a data-parallel step is not the same computation as one process: not measuring it", file=sys.stderr)
         return EXIT_FAILED
+    path, code = output / "scaling.json", EXIT_OK
     try:
-        path = measure(frameworks, networks, mode_of=modes.__getitem__, world_sizes=sizes, repeats=args.repeats,
-                       output=output, mnist_dir=args.mnist_dir, rounds=args.steps, topology=topology)
+        measure(frameworks, networks, mode_of=modes.__getitem__, world_sizes=sizes, repeats=args.repeats,
+                output=output, mnist_dir=args.mnist_dir, rounds=args.steps, topology=topology)
     except LaunchFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    report = write_text(output / "scaling-report.md", markdown(read(path)))
-    print(f"results: {path}\nreport: {report}")
-    return EXIT_OK
+        code = EXIT_FAILED
+    except (KeyboardInterrupt, Interrupted):
+        code = EXIT_INTERRUPTED
+    if not path.exists():
+        print(f"scale: {'interrupted' if code == EXIT_INTERRUPTED else 'failed'} before any launch finished: "
+              "nothing to keep", file=sys.stderr)
+        return code
+    document = read(path)
+    report = write_text(output / "scaling-report.md", markdown(document))
+    if code == EXIT_INTERRUPTED:
+        print(f"\nscale: interrupted: kept the {len(document['records'])} rank records that finished in {path}; "
+              f"their report: {report}. Run the command again for a complete set", file=sys.stderr)
+    else:
+        print(f"results: {path}\nreport: {report}")
+    return code
 
 
 def _read_store(paths: Sequence[str]):

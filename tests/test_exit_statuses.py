@@ -268,14 +268,15 @@ def fake_scale(monkeypatch, *, equal: bool = True, measure: str = "ok") -> None:
         return result
 
     def run(frameworks, networks, *, output, **kwargs):
-        if measure == "crash":
-            raise LaunchFailed("pytorch time launch of 2 replica(s) (processes) failed: rank 1 failed first")
-        if measure == "interrupt":
-            raise KeyboardInterrupt
         record = {"framework": frameworks[0], "network": networks[0], "config": "1x1", "kind": "baseline",
                   "world_size": 1, "global_batch": 64, "repeat": 0, "rank": 0, "median_s": 0.05, "times_s": [0.05]}
-        return Path(scaling.write_json(output / "scaling.json", {"kind": "scaling", "version": 1, "repeats": 1,
+        path = Path(scaling.write_json(output / "scaling.json", {"kind": "scaling", "version": 1, "repeats": 1,
                                                                  "machine": {}, "records": [record]}))
+        if measure == "crash":
+            raise LaunchFailed("pytorch time launch of 2 replica(s) (processes) failed: rank 1 failed first")
+        if measure == "interrupt":  # after the first launch: what finished is kept and reported
+            raise KeyboardInterrupt
+        return path
 
     monkeypatch.setattr(parallel_check, "check", check)
     monkeypatch.setattr(scaling, "measure", run)
@@ -283,11 +284,22 @@ def fake_scale(monkeypatch, *, equal: bool = True, measure: str = "ok") -> None:
 
 @pytest.mark.parametrize("equal, measure, status, said", [
     (True, "ok", EXIT_OK, "report: "), (False, "ok", EXIT_FAILED, "NOT the same computation"),
-    (True, "crash", EXIT_FAILED, "rank 1 failed first"), (True, "interrupt", EXIT_INTERRUPTED, "scale: interrupted"),
+    (True, "crash", EXIT_FAILED, "rank 1 failed first"),
+    (True, "interrupt", EXIT_INTERRUPTED, "scale: interrupted: kept the 1 rank records that finished"),
 ])
 def test_scale_statuses(in_tmp, capsys, monkeypatch, mnist, equal, measure, status, said):
     fake_scale(monkeypatch, equal=equal, measure=measure)
     expect(capsys, ["scale", "--frameworks", "pytorch", "--networks", "lenet"], status, said)
+    if measure != "ok" or not equal:
+        return
+    assert (in_tmp / "scaling-results" / "scaling-report.md").read_text().startswith("## Scaling")
+
+
+def test_scale_interrupted_keeps_what_finished(in_tmp, capsys, monkeypatch, mnist):
+    fake_scale(monkeypatch, measure="interrupt")
+    expect(capsys, ["scale", "--frameworks", "pytorch"], EXIT_INTERRUPTED, "Run the command again")
+    assert (in_tmp / "scaling-results" / "scaling-report.md").read_text().startswith("## Scaling")
+    assert json.loads((in_tmp / "scaling-results" / "scaling.json").read_text())["records"]
 
 
 def test_scale_refuses_what_cannot_train_data_parallel(in_tmp, capsys, monkeypatch, mnist):
