@@ -115,3 +115,26 @@ def test_a_later_run_of_one_frameworks_variants_does_not_hide_the_comparison_of_
     (store_dir / "variants.json").write_text(json.dumps(variants))
     ((_, run),) = dashboard.latest_runs(load_store([store_dir])).items()
     assert run.name == "both.json"
+
+
+def test_a_scaling_run_beside_the_store_gets_its_chart_and_table(tmp_path):
+    example_store(tmp_path / "store")
+    records = []
+    for repeat, f in enumerate((0.98, 1.0, 1.02)):
+        common = {"framework": "pytorch", "network": "lenet", "repeat": repeat, "global_batch": 64}
+        records.append({**common, "config": "1x1", "kind": "baseline", "world_size": 1, "rank": 0,
+                        "median_s": 0.064 * f})
+        records += [{**common, "config": "2x1", "kind": "strong", "world_size": 2, "rank": r,
+                     "median_s": 0.064 / 1.5 * f} for r in (0, 1)]
+    (tmp_path / "scaling").mkdir()
+    (tmp_path / "scaling" / "scaling.json").write_text(json.dumps(
+        {"kind": "scaling", "version": 1, "repeats": 3, "machine": {"cpu": "test CPU", "cores": 2},
+         "started": "2026-12-06T02:00:00", "records": records}))
+    index, _ = dashboard.build([tmp_path / "store", tmp_path / "scaling"], tmp_path / "site")
+    page = index.read_text()
+    assert 'data-sections="comparisons,throughput,history,versions,scaling"' in page
+    assert "<h2>Data-parallel scaling</h2>" in page
+    row = re.search(r"<td>lenet</td><td>pytorch</td><td>strong</td><td>2</td><td>([\d.]+)</td>", page)
+    assert row and row.group(1) == "0.75"
+    spec = json.loads(re.search(r"const spec = (.*);\n", page).group(1).replace("<\\/", "</"))
+    assert len(spec["vconcat"]) == 5

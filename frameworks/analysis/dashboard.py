@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..fileio import check_output, write_text
+from . import scaling
 from .stats import CONFIDENCE, Comparison, Estimate, compare_throughput, correct
 from .store import Store, StoredRun, load_store
 from .throughputs import PHASE_ORDER, THROUGHPUT_KINDS, Benchmark, Unit, estimate, group, units
@@ -157,6 +158,26 @@ def version_rows(comparisons: Sequence[VersionComparison]) -> list[dict[str, Any
             for i, v in enumerate(comparisons)]
 
 
+def scaling_rows(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+    """Every scaling efficiency (``python -m frameworks scale``'s scaling.json, given or inside a directory)."""
+    files = []
+    for path in map(Path, paths):
+        candidates = sorted(path.rglob("scaling.json")) if path.is_dir() else [path]
+        files += [f for f in candidates if scaling.is_scaling(f)]
+    rows = []
+    for file in files:
+        document = scaling.read(file)
+        machine = document.get("machine", {})
+        where = f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, {document.get('started', '')}"
+        for (framework, network), result in sorted(scaling.analyse(document["records"]).items()):
+            for e in result["efficiencies"]:
+                rows.append({"framework": framework, "network": network, "where": where,
+                             "row": f"{network} | {framework} | {e.what} x{e.world_size}", "what": e.what,
+                             "world_size": e.world_size, "efficiency": _finite(e.value), "low": _finite(e.low),
+                             "high": _finite(e.high), "floor": 1 / e.world_size, "order": len(rows)})
+    return rows
+
+
 # --- charts (altair) -----------------------------------------------------------------------------------------
 def _altair():
     try:
@@ -252,6 +273,23 @@ def charts(data: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, Any] | None
                    f"each framework's newer version over the one before it, {level} CI over processes; above 1 the "
                    "newer is faster"),
             ["row:N", "n_older:Q", "n_newer:Q", "ratio:Q", "low:Q", "high:Q", "words:N"]))
+    if data.get("scaling"):
+        names.append("scaling")
+        y = alt.Y("row:N", sort=alt.EncodingSortField("order", op="min"), title=None, axis=alt.Axis(labelLimit=420))
+        x = alt.X("efficiency:Q", scale=alt.Scale(domain=[0, 1.2]),
+                  title="scaling efficiency: throughput(N) / (N x throughput(1 process x 1 thread))")
+        one = alt.Chart().mark_rule(strokeDash=[4, 4], color="#666666").encode(x=alt.datum(1))
+        floor = alt.Chart().mark_tick(color="#999999", thickness=1).encode(y=y, x="floor:Q")
+        interval = alt.Chart().mark_rule(strokeWidth=2).encode(y=y, x="low:Q", x2="high:Q", color="what:N")
+        point = alt.Chart().mark_point(filled=True, size=60).encode(
+            y=y, x=x, color=alt.Color("what:N", title="scaling"),
+            tooltip=["row:N", "efficiency:Q", "low:Q", "high:Q", "where:N"])
+        layer = alt.layer(one, floor, interval, point, data=alt.Data(values=data["scaling"])).properties(
+            width=420, height=alt.Step(16))
+        sections.append(_filtered(layer.facet(row=_row(alt, "where"))).properties(title=_title(
+            alt, "Data-parallel scaling efficiency",
+            f"strong (same global batch) and weak (same batch per rank), {level} CI over launches; the grey tick "
+            "is 1/N, where the extra replicas add nothing")))
     if not sections:
         return None, []
     options = {name: sorted({r[name] for rows in data.values() for r in rows if name in r}) for name in FILTERS}
@@ -330,6 +368,16 @@ def version_table(rows: list[dict[str, Any]]) -> str:
                     _interval(r["low"], r["high"]), r["words"]] for r in rows])
 
 
+def scaling_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    return "<h2>Data-parallel scaling</h2>" + _table(
+        ["where", "network", "framework", "scaling", "N", "efficiency", f"{CONFIDENCE:.0%} CI"],
+        [(r["where"], r["network"], r["framework"], r["what"], r["world_size"],
+          "-" if r["efficiency"] is None else f"{r['efficiency']:.2f}", _interval(r["low"], r["high"], 2))
+         for r in rows])
+
+
 def group_dicts(rows: list[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any]]]:
     out: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
@@ -379,6 +427,7 @@ below the charts list everything.</p>
 {comparison_tables(data["comparisons"])}
 <h2>Version comparisons</h2>
 {version_table(data["versions"])}
+{scaling_table(data.get("scaling", []))}
 <h2>Runs: machine and versions</h2>
 {runs_table(store)}
 {skipped}
@@ -404,10 +453,11 @@ def javascript() -> str:
     return bundle.replace("</script", "<\\/script")
 
 
-def site_data(store: Store) -> dict[str, list[dict[str, Any]]]:
+def site_data(store: Store, paths: Sequence[str | os.PathLike] = ()) -> dict[str, list[dict[str, Any]]]:
     latest = latest_runs(store)
     return {"comparisons": comparison_rows(latest), "estimates": estimate_rows(latest),
-            "history": history_rows(store), "versions": version_rows(compare_versions(store.runs))}
+            "history": history_rows(store), "versions": version_rows(compare_versions(store.runs)),
+            "scaling": scaling_rows(paths)}
 
 
 def build(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLike, *,
@@ -419,6 +469,6 @@ def build(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLike, *,
         why = "; ".join(f"{p}: {w}" for p, w in store.skipped[:5]) or "no run files there"
         raise UsageError(f"no usable runs in {', '.join(map(str, paths))} ({why})")
     out = check_output(output_dir, "--output")
-    data = site_data(store)
+    data = site_data(store, paths)
     spec, sections = charts(data)
     return write_text(out / "index.html", page(store, data, spec, sections, javascript(), title)), store
