@@ -96,6 +96,8 @@ class FrameworkInfo:
     data_parallel: Mapping[str, str] = field(default_factory=dict)
     #: why the framework has no data parallelism, when ``data_parallel`` is empty (said in skips and errors)
     no_data_parallel: str = "no data-parallel training in the suite"
+    #: data-parallel modes it lacks -> why (said when such a mode is asked for)
+    missing_modes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -131,7 +133,9 @@ _BUILTIN = (
         variants={"default": DEVICES, "jit": DEVICES}, process=(KERAS_BACKEND, "tensorflow"),
         adapter_args={"backend": "tensorflow"}, thread_variables=("TF_NUM_INTRAOP_THREADS",),
         quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
-        data_parallel={"devices": "frameworks.adapters.keras.parallel:MirroredTrainer"}),
+        data_parallel={"devices": "frameworks.adapters.keras.parallel:MirroredTrainer"},
+        missing_modes={"processes": "tf.distribute.MultiWorkerMirroredStrategy does not work with Keras 3's fit "
+                                    "(keras-team/keras#20585, open; tensorflow/tensorflow#72388)"}),
     FrameworkInfo(
         "keras-jax", "frameworks.adapters.keras:KerasAdapter", ("keras", "jax"), ("keras", "jax", "jaxlib"),
         install_hint="pip install 'mnist-framework-bench[keras-jax]'",
@@ -329,7 +333,8 @@ def parallel_trainer(framework: str, mode: str) -> type[ParallelTrainer]:
     target = info.data_parallel.get(mode)
     if target is None:
         have = ", ".join(info.data_parallel) or "none"
-        why = info.no_data_parallel if not info.data_parallel else f"its data-parallel modes are: {have}"
+        why = info.no_data_parallel if not info.data_parallel else info.missing_modes.get(
+            mode, f"its data-parallel modes are: {have}")
         raise FrameworkUnavailable(f"{framework} has no data parallelism in {mode} mode: {why}")
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)

@@ -149,6 +149,9 @@ def test_a_framework_without_data_parallelism_is_refused_with_its_reason():
         check_plan("onnxruntime", PROCESSES, 2, 64, 1)
     with pytest.raises(UsageError, match="pytorch cannot train data parallel in devices mode.*processes only"):
         check_plan("pytorch", DEVICES, 2, 64, 1)
+    with pytest.raises(UsageError, match=r"MultiWorkerMirroredStrategy does not work with Keras 3's fit "
+                                         r"\(keras-team/keras#20585"):
+        check_plan("keras-tensorflow", PROCESSES, 2, 64, 1)
 
 
 def test_bad_plans_are_refused_naming_what_to_change():

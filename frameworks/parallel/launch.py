@@ -72,7 +72,8 @@ def trainer_for(framework: str, mode: str) -> type[ParallelTrainer]:
     info = framework_info(framework)
     if mode not in info.data_parallel:
         offered = [f"{n} ({', '.join(i.data_parallel)})" for n, i in FRAMEWORKS.items() if i.data_parallel]
-        why = info.no_data_parallel if not info.data_parallel else f"it has {', '.join(info.data_parallel)} only"
+        why = info.no_data_parallel if not info.data_parallel else info.missing_modes.get(
+            mode, f"it has {', '.join(info.data_parallel)} only")
         raise UsageError(f"{framework} cannot train data parallel in {mode} mode: {why}. Frameworks with data "
                          f"parallelism: {'; '.join(offered)}")
     state = availability(framework, probe_device=False)

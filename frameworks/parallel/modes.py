@@ -25,9 +25,11 @@ def data_parallel_frameworks(selected: Sequence[str] | None) -> tuple[list[str],
 
 def choose_mode(framework: str, asked: str | None) -> str:
     """The mode asked for, or processes where the framework has it, else its only mode."""
-    modes = list(framework_info(framework).data_parallel)
+    info = framework_info(framework)
+    modes = list(info.data_parallel)
     if asked is None:
         return PROCESSES if PROCESSES in modes else modes[0]
     if asked not in modes:
-        raise UsageError(f"{framework} has no data parallelism in {asked} mode (it has: {', '.join(modes)})")
+        why = info.missing_modes.get(asked, f"it has: {', '.join(modes)}")
+        raise UsageError(f"{framework} has no data parallelism in {asked} mode ({why})")
     return asked

@@ -181,7 +181,9 @@ def _time(job: Job, trainer: Any, world: World, batch: Any) -> None:
         trainer.train_step(xb, yb)
     times = _timed(lambda: trainer.train_step(xb, yb), trainer, job.rounds)
     record: dict[str, Any] = {"rank": world.rank, "world_size": world.size, "mode": world.mode,
-                              "processes": world.processes, "threads": job.threads, "host": socket.gethostname(),
+                              "processes": world.processes, "threads_asked": job.threads,
+                              "threads": getattr(getattr(trainer, "adapter", None), "threads", job.threads),
+                              "host": socket.gethostname(),
                               "engine": getattr(trainer, "engine", ""), "times_s": times,
                               "median_s": statistics.median(times), **job.labels}
     if job.no_sync and trainer.has_no_sync and world.size > 1:
