@@ -148,6 +148,36 @@ class ParallelTrainer(abc.ABC):
         statistics, each replica's chunk separately with the gradients averaged."""
 
 
+class Delegating:
+    """Weights and outputs through the suite's own adapter for the framework, held as ``self.adapter``."""
+
+    adapter: Any
+
+    def set_weights(self, weights: Weights) -> None:
+        self.adapter.set_weights(weights)
+
+    def get_weights(self) -> Weights:
+        return self.adapter.get_weights()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.adapter.forward(x)
+
+
+class ChunkedReference(Delegating):
+    """The reference for per-replica BatchNorm: one process computing each replica's chunk of the global batch
+    separately (its own batch statistics), the gradients averaged, the first chunk's running statistics kept
+    (rank 0's); subclasses implement ``train_step`` in their framework."""
+
+    def __init__(self, adapter: Any, replicas: int) -> None:
+        self.adapter = adapter
+        self.replicas = replicas
+
+    def chunks(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The replicas' shares of a global batch, in rank order."""
+        per = len(x) // self.replicas
+        return [(x[i * per:(i + 1) * per], y[i * per:(i + 1) * per]) for i in range(self.replicas)]
+
+
 def python_module_command(module: str, *args: str) -> list[str]:
     """``python -m module args`` with this interpreter (for launchers that are Python modules)."""
     return [sys.executable, "-m", module, *args]

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..specs import BatchNorm, NetworkSpec
-from ..weights import Weights
 from . import torchrun
-from .data_parallel import PER_REPLICA, ParallelTrainer, World
+from .data_parallel import PER_REPLICA, ChunkedReference, Delegating, ParallelTrainer, World
 from .pytorch import PyTorchAdapter
 
 
@@ -29,7 +28,7 @@ def _torch() -> Any:
     return torch
 
 
-class DDPTrainer(ParallelTrainer):
+class DDPTrainer(Delegating, ParallelTrainer):
     """A PyTorch model wrapped in ``DistributedDataParallel`` (a lone process: the plain model)."""
 
     batchnorm = PER_REPLICA
@@ -71,15 +70,6 @@ class DDPTrainer(ParallelTrainer):
     def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:
         return torchrun.command(world, nproc_per_node, worker)
 
-    def set_weights(self, weights: Weights) -> None:
-        self.adapter.set_weights(weights)
-
-    def get_weights(self) -> Weights:
-        return self.adapter.get_weights()
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.adapter.forward(x)
-
     def _step(self, x: np.ndarray, y: np.ndarray, communicate: bool) -> float:
         a = self.adapter
         batch = a.stage(*a.check_batch(x, y))
@@ -117,35 +107,20 @@ class DDPTrainer(ParallelTrainer):
         return _ChunkedReference(adapter, replicas)
 
 
-class _ChunkedReference:
-    """One process computing each replica's chunk with its own BatchNorm statistics, the gradients averaged
-    (each chunk's mean loss divided by the replicas, accumulated), and the running statistics of the first
-    chunk kept (DDP broadcasts rank 0's)."""
-
-    def __init__(self, adapter: PyTorchAdapter, replicas: int) -> None:
-        self.adapter = adapter
-        self.replicas = replicas
-
-    def set_weights(self, weights: Weights) -> None:
-        self.adapter.set_weights(weights)
-
-    def get_weights(self) -> Weights:
-        return self.adapter.get_weights()
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.adapter.forward(x)
+class _ChunkedReference(ChunkedReference):
+    """``ChunkedReference`` in PyTorch: each chunk's mean loss divided by the replicas, backpropagated and
+    accumulated, then one optimizer step."""
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         a = self.adapter
         x, y = a.check_batch(x, y)
-        per = len(x) // self.replicas
         a.model.train()
         a.optimizer.zero_grad(set_to_none=True)
         buffers = [b for name, b in a.model.named_buffers() if "running" in name]
         kept: list[Any] = []
         total = 0.0
-        for i in range(self.replicas):
-            batch = a.stage(x[i * per:(i + 1) * per], y[i * per:(i + 1) * per])
+        for i, (xc, yc) in enumerate(self.chunks(x, y)):
+            batch = a.stage(xc, yc)
             loss = a.loss_fn(a.model(batch.x), batch.y) / self.replicas
             loss.backward()
             total += float(loss.detach())

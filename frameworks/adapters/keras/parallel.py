@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 
 from ...specs import BatchNorm, NetworkSpec
-from ...weights import Weights
 from .. import torchrun
-from ..data_parallel import GLOBAL, PER_REPLICA, ParallelTrainer, World
+from ..data_parallel import GLOBAL, PER_REPLICA, ChunkedReference, Delegating, ParallelTrainer, World
 from .adapter import KerasAdapter, import_keras
 
 
@@ -30,22 +29,13 @@ def _has_batchnorm(spec: NetworkSpec) -> bool:
     return any(isinstance(layer, BatchNorm) for layer in spec.layers)
 
 
-class _KerasTrainer(ParallelTrainer):
+class _KerasTrainer(Delegating, ParallelTrainer):
     """What every Keras trainer shares: the suite's Keras adapter built under the engine's distribution."""
 
     backend = ""
 
     def _build(self, spec: NetworkSpec, seed: int, threads: int | None) -> None:
         self.adapter = KerasAdapter(spec, backend=self.backend, threads=threads, seed=seed)
-
-    def set_weights(self, weights: Weights) -> None:
-        self.adapter.set_weights(weights)
-
-    def get_weights(self) -> Weights:
-        return self.adapter.get_weights()
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.adapter.forward(x)
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         return self.adapter.train_step(x, y)
@@ -201,27 +191,11 @@ def _torch_step(adapter: KerasAdapter, chunks: list[tuple[np.ndarray, np.ndarray
     return total
 
 
-class _ChunkedReference:
-    """One Keras-on-torch process computing each replica's chunk with its own BatchNorm statistics, the
-    gradients averaged, the first chunk's moving statistics kept (each replica keeps its own: rank 0's)."""
-
-    def __init__(self, adapter: KerasAdapter, replicas: int) -> None:
-        self.adapter = adapter
-        self.replicas = replicas
-
-    def set_weights(self, weights: Weights) -> None:
-        self.adapter.set_weights(weights)
-
-    def get_weights(self) -> Weights:
-        return self.adapter.get_weights()
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.adapter.forward(x)
+class _ChunkedReference(ChunkedReference):
+    """``ChunkedReference`` for Keras on torch."""
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
-        per = len(x) // self.replicas
-        chunks = [(x[i * per:(i + 1) * per], y[i * per:(i + 1) * per]) for i in range(self.replicas)]
-        return _torch_step(self.adapter, chunks, self.adapter.model)
+        return _torch_step(self.adapter, self.chunks(x, y), self.adapter.model)
 
 
 # --- TensorFlow ----------------------------------------------------------------------------------------------
@@ -285,19 +259,18 @@ class MirroredTrainer(_KerasTrainer):
         return _TensorFlowChunkedReference(adapter, replicas) if _has_batchnorm(spec) else adapter
 
 
-class _TensorFlowChunkedReference(_ChunkedReference):
-    """Each replica's chunk separately, gradients averaged, the first chunk's moving statistics kept."""
+class _TensorFlowChunkedReference(ChunkedReference):
+    """``ChunkedReference`` for Keras on TensorFlow (a gradient tape per chunk)."""
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         import tensorflow as tf
 
         a = self.adapter
-        per = len(x) // self.replicas
         variables = a.model.trainable_variables
         moving = [v for v in a.model.non_trainable_variables if "moving" in v.path]
         total, grads, kept = 0.0, None, []
-        for i in range(self.replicas):
-            batch = a.stage(*a.check_batch(x[i * per:(i + 1) * per], y[i * per:(i + 1) * per]))
+        for i, (xc, yc) in enumerate(self.chunks(x, y)):
+            batch = a.stage(*a.check_batch(xc, yc))
             with tf.GradientTape() as tape:
                 loss = a.loss_fn(batch.y, a.model(batch.x, training=True)) / self.replicas
             g = tape.gradient(loss, [v.value for v in variables])
