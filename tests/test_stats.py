@@ -15,8 +15,9 @@ from frameworks.analysis import stats
 
 def test_an_estimate_is_the_geometric_mean_with_an_interval_that_contains_it():
     e = stats.throughput([100, 110, 105, 98, 102])
-    assert e.value == pytest.approx(math.exp(np.mean(np.log([100, 110, 105, 98, 102]))))
-    assert e.low < e.value < e.high and e.n == 5 and "bootstrap" in e.method
+    assert e.value == pytest.approx(102.9157033)  # (100*110*105*98*102) ** (1/5), not the mean 103
+    assert e.low == pytest.approx(99.764, abs=1e-3) and e.high == pytest.approx(107.348, abs=1e-3)  # fixed seed
+    assert e.n == 5 and e.method == "bootstrap (BCa) over processes"
 
 
 def test_one_process_has_no_interval():
@@ -61,12 +62,29 @@ def test_one_process_each_is_inconclusive_and_asks_for_repeats():
 
 
 def test_benjamini_hochberg_adjusts_over_the_family():
-    clear = stats.compare_throughput("clear", "A", "B", [100, 110, 105, 98, 102], [80, 82, 85, 79, 81])
-    noise = [stats.compare_throughput(f"n{i}", "A", "B", [100, 101, 99, 100, 102], [100, 99, 101, 100, 98])
-             for i in range(5)]
-    corrected = stats.correct([clear, *noise])
-    assert corrected[0].p_adjusted >= clear.p
-    assert all(c.p_adjusted >= c.p for c in corrected)
+    """Benjamini-Hochberg by hand: sorted p 0.005, 0.01, 0.03, 0.04 times m/rank (4/1, 4/2, 4/3, 4/4) give 0.02,
+    0.02, 0.04, 0.04, already monotone. The old check (``p_adjusted >= p``) passed Bonferroni (0.04, 0.16, 0.12,
+    0.02) and Holm (0.03, 0.06, 0.06, 0.02) as well; these literals fail both."""
+    family = [stats.Comparison(f"c{i}", "A", "B", 1.3, 1.2, 1.4, p, 5, 5) for i, p in enumerate([0.01, 0.04, 0.03,
+                                                                                                    0.005])]
+    corrected = stats.correct(family)
+    assert [c.p_adjusted for c in corrected] == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert [c.verdict for c in corrected] == ["faster", "faster", "faster", "faster"]
+    # a comparison without a test (NaN p) is left out of the family: m stays 4
+    untested = stats.Comparison("none", "A", "B", 1.3, math.nan, math.nan, math.nan, 1, 1)
+    assert [c.p_adjusted for c in stats.correct([untested, *family])][1:] == pytest.approx([0.02, 0.04, 0.04, 0.02])
+
+
+def test_the_correction_can_turn_a_significant_p_into_an_inconclusive_verdict():
+    """p 0.03 alone is significant at 0.05; beside 0.04 and 0.06, BH gives all three 0.06 (0.03 * 3/1 = 0.09 and
+    0.04 * 3/2 = 0.06 are lowered by monotonicity to 0.06 * 3/3), which is not below alpha."""
+    family = [stats.Comparison(f"c{i}", "A", "B", 1.3, 1.2, 1.4, p, 5, 5) for i, p in enumerate([0.03, 0.04, 0.06])]
+    assert stats.correct(family[:1])[0].verdict == "faster"
+    corrected = stats.correct(family)
+    assert [c.p_adjusted for c in corrected] == pytest.approx([0.06, 0.06, 0.06])
+    assert {c.verdict for c in corrected} == {"inconclusive"}
+    assert "the interval excludes 1 but the rank test does not reject after correction (p 0.030, adjusted 0.060; " \
+           "the smallest p 5 v 5 processes allow is 0.0079)" in corrected[0].words
 
 
 def test_accuracy_equivalence_difference_and_inconclusive():
