@@ -179,17 +179,83 @@ def test_a_failed_write_leaves_no_file_and_names_the_path(tmp_path, monkeypatch)
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB file system (tmpfs), where the machine lets this process mount one."""
-    mount = tmp_path / "small"
+class FullFile:
+    """A file on a full disk: it opens, and every write fails with ENOSPC, as the kernel's does."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def fail_writes_under(monkeypatch, directory: Path, code: int) -> None:
+    """Make the file-system calls that write under ``directory`` fail with ``code`` (ENOSPC: files open and
+    their writes fail; EROFS or EACCES: creating a file or directory fails), leaving the rest of the machine
+    alone. This is how an unprivileged process (a CI runner) tests a full or read-only disk; a real mount needs
+    root."""
+    import builtins
+
+    real_open, real_os_open, real_mkdir = builtins.open, os.open, os.mkdir
+
+    def under(path) -> bool:
+        return isinstance(path, (str, os.PathLike)) and Path(os.path.abspath(path)).is_relative_to(directory)
+
+    def guarded_open(file, mode="r", *args, **kwargs):
+        writes = any(m in mode for m in "wax+")
+        if writes and under(file) and code != errno.ENOSPC:
+            raise OSError(code, os.strerror(code), str(file))
+        f = real_open(file, mode, *args, **kwargs)
+        return FullFile(f) if writes and under(file) else f
+
+    def guarded_os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and under(path) and code != errno.ENOSPC:
+            raise OSError(code, os.strerror(code), str(path))
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def guarded_mkdir(path, *args, **kwargs):
+        if under(path) and code != errno.ENOSPC:
+            raise OSError(code, os.strerror(code), str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_os_open)
+    monkeypatch.setattr(os, "mkdir", guarded_mkdir)
+
+
+def mounted(tmp_path, name: str, options: str):
+    """A tmpfs mounted at ``tmp_path / name`` (yielded, then unmounted), or a skip saying why it cannot be."""
+    mount = tmp_path / name
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True,
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True,
                           text=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small file system here: {proc.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+        pytest.skip(f"cannot mount a tmpfs here (the injected variant of this test runs everywhere): "
+                    f"{proc.stderr.strip()}")
+    return mount
+
+
+@pytest.fixture(params=["injected", "mount"])
+def small_disk(request, tmp_path, monkeypatch):
+    """A directory on a full disk: injected ENOSPC (every machine), or a 64 KiB tmpfs where the machine lets
+    this process mount one (root)."""
+    if request.param == "injected":
+        disk = tmp_path / "small"
+        disk.mkdir()
+        fail_writes_under(monkeypatch, disk, errno.ENOSPC)
+        yield disk
+        return
+    yield mounted(tmp_path, "small", "size=64k")
+    subprocess.run(["umount", str(tmp_path / "small")], check=False)
 
 
 def test_a_full_disk_gives_a_message_and_no_truncated_file(small_disk, tmp_path):
@@ -200,10 +266,12 @@ def test_a_full_disk_gives_a_message_and_no_truncated_file(small_disk, tmp_path)
     source = tmp_path / "r.json"
     write_json(source, results_doc([bench_entry("pytorch", "lenet", "train_step", 0.01)]))
     free = os.statvfs(small_disk)
-    (small_disk / "filler").write_bytes(b"x" * max(0, free.f_bavail * free.f_frsize - 2048))
+    if free.f_blocks * free.f_frsize < 1 << 20:  # the mounted 64 KiB disk: fill it (the injected one is full)
+        (small_disk / "filler").write_bytes(b"x" * max(0, free.f_bavail * free.f_frsize - 2048))
+    before = sorted(p.name for p in small_disk.iterdir())
     with pytest.raises(OutputError, match="No space left"):
         report.write_report([source], small_disk)
-    assert [p.name for p in small_disk.iterdir()] == ["filler"]  # the report and chart left nothing behind
+    assert sorted(p.name for p in small_disk.iterdir()) == before  # the report and chart left nothing behind
 
 
 # --- reading results: refuse what cannot be used, say where each figure came from ---------------------------------
@@ -423,27 +491,30 @@ def test_any_settings_file_is_read_valid_or_refused_naming_the_setting(payload):
             assert getattr(read, name) == expected, (name, value, getattr(read, name))
 
 
-@pytest.fixture
-def read_only_dir(tmp_path):
-    """A read-only file system (tmpfs mounted ro), where the machine lets this process mount one: root ignores
-    file permissions, so a mount is the honest way to test a directory that cannot be written."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a read-only file system here: {proc.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+@pytest.fixture(params=["injected-erofs", "injected-eacces", "mount"])
+def read_only_dir(request, tmp_path, monkeypatch):
+    """A directory that cannot be written: EROFS or EACCES injected at the file-system calls (every machine:
+    root ignores file permissions, so chmod proves nothing), or a tmpfs mounted read-only where root allows.
+    Yields (directory, the error's words)."""
+    if request.param.startswith("injected"):
+        directory = tmp_path / "ro"
+        directory.mkdir()
+        code = errno.EROFS if request.param == "injected-erofs" else errno.EACCES
+        fail_writes_under(monkeypatch, directory, code)
+        yield directory, os.strerror(code)
+        return
+    yield mounted(tmp_path, "ro", "ro,size=64k"), os.strerror(errno.EROFS)
+    subprocess.run(["umount", str(tmp_path / "ro")], check=False)
 
 
 def test_a_read_only_output_directory_or_cache_is_a_usage_error(in_tmp, read_only_dir, capsys, monkeypatch):
+    read_only_dir, words = read_only_dir
     assert main(["bench", "--output-dir", str(read_only_dir / "results"), "--frameworks", "pytorch"]) == 2
-    assert f"--output-dir {read_only_dir / 'results'} cannot be written (Read-only file system)" in \
-        capsys.readouterr().err
+    assert f"--output-dir {read_only_dir / 'results'} cannot be written ({words})" in capsys.readouterr().err
     monkeypatch.setenv(data.ENV_CACHE, str(read_only_dir / "cache"))
     assert main(["bench", "--frameworks", "pytorch"]) == 2
     assert "set MFB_CACHE to a writable directory" in capsys.readouterr().err
     assert not (in_tmp / "bench-results").exists()
-    with pytest.raises(BenchError, match="Read-only file system"):
+    with pytest.raises(BenchError, match=f"cannot create {read_only_dir / 'cache'}.*\\({words}\\)"):
         data.raw_copy(data.load(), "reader/MNIST/raw")
+    assert list(read_only_dir.iterdir()) == []
