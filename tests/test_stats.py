@@ -3,6 +3,7 @@ decision rules, they are not measurements."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -110,3 +111,194 @@ def test_any_figures_give_a_verdict_in_words(a, b):
     assert c.verdict in ("faster", "slower", "equivalent", "inconclusive") and c.words
     if c.verdict in ("faster", "slower"):
         assert not (c.low <= 1 <= c.high)
+
+
+# --- every field, as literals: each figure's value, worked by hand where the arithmetic is short -----------------
+def fields(obj) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def expect(**values):
+    """``values`` to compare with ``fields(...)``: floats to 1e-6 relative (NaN equal to NaN), the rest exactly."""
+    return {k: pytest.approx(v, rel=1e-6, nan_ok=True) if isinstance(v, float) else v for k, v in values.items()}
+
+
+NAN = math.nan
+
+
+@pytest.mark.parametrize("values, expected", [
+    # only positive finite figures count: sqrt(100 * 110) = 104.88; two processes bound the interval
+    ([100, 0, -5, NAN, math.inf, 110], (104.880885, 100.0, 110.0, 2, "bootstrap (BCa) over processes")),
+    ([5, 5, 5], (5.0, NAN, NAN, 3, "identical")),
+    ([7], (7.0, NAN, NAN, 1, "one process")),
+    ([], (NAN, NAN, NAN, 0, "no data")),
+    ([0, -1], (NAN, NAN, NAN, 0, "no data")),
+    ([100, 100, 100, 200], (118.920712, 100.0, 168.179283, 4, "bootstrap (BCa) over processes")),  # 200 ** (1/4) x
+])
+def test_throughput_estimates_field_by_field(values, expected):
+    value, low, high, n, method = expected
+    assert fields(stats.throughput(values)) == expect(value=value, low=low, high=high, n=n, method=method)
+
+
+def test_an_interval_has_a_confidence_level_and_needs_two_finite_ends():
+    assert stats.throughput([100, 110, 105, 98, 102], confidence=0.5).high < 107.348  # narrower than the 95% one
+    assert stats.Estimate(1.0, 0.9, 1.1, 2, "m").has_interval
+    assert not stats.Estimate(1.0, 0.9, 1.1, 1, "m").has_interval
+    assert not stats.Estimate(1.0, NAN, 1.1, 2, "m").has_interval
+    assert not stats.Estimate(1.0, 0.9, math.inf, 2, "m").has_interval
+
+
+def comparison(ratio, low, high, p, n_a, n_b, **more):
+    return expect(what="x", a="A", b="B", ratio=ratio, low=low, high=high, p=p, n_a=n_a, n_b=n_b,
+                  p_adjusted=more.pop("p_adjusted", NAN), verdict=more.pop("verdict", "inconclusive"),
+                  words=more.pop("words", ""), repeats_needed=more.pop("repeats_needed", None))
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    # ratio = geometric means 102.9157 / 81.3736; p = 2 / C(10, 5): the five a's all above the five b's
+    ([100, 110, 105, 98, 102], [80, 82, 85, 79, 81], (1.26472083, 1.21597811, 1.32203678, 0.00793651, 5, 5)),
+    # zeros and negatives dropped on each side: sqrt(100 * 110) / sqrt(80 * 90) = 1.2360
+    ([100, 0, 110], [80, -1, 90], (1.23603308, 1.11111111, 1.375, 1 / 3, 2, 2)),
+    ([100], [80, 90], (1.17851130, NAN, NAN, NAN, 1, 2)),  # 100 / sqrt(7200), no interval from one process
+    ([0], [80], (NAN, NAN, NAN, NAN, 0, 1)),
+])
+def test_compare_throughput_field_by_field(a, b, expected):
+    assert fields(stats.compare_throughput("x", "A", "B", a, b)) == comparison(*expected)
+
+
+def test_each_verdict_in_full_words():
+    faster = stats.compare_throughput("x", "A", "B", [100, 110, 105, 98, 102], [80, 82, 85, 79, 81])
+    slower = stats.compare_throughput("x", "A", "B", [80, 82, 85, 79, 81], [100, 110, 105, 98, 102])
+    tie = stats.compare_throughput("x", "A", "B", [100.0, 100.5, 99.8, 100.2, 100.1], [100.3, 99.9, 100.0, 100.4,
+                                                                                         99.7])
+    wide = stats.compare_throughput("x", "A", "B", [100, 120, 90, 110, 95], [105, 98, 115, 92, 100])
+    out = stats.correct([faster, slower, tie, wide])
+    assert [c.verdict for c in out] == ["faster", "slower", "equivalent", "inconclusive"]
+    assert out[0].words == "A is faster than B by 26% (95% CI 22-32%)"
+    assert out[1].words == "B is faster than A by 26% (95% CI 22-32%)"
+    assert out[2].words == "A and B are equivalent within +-5% (95% CI -0% to +0%)"
+    assert out[3].words == ("inconclusive: A/B = 1.01 (95% CI -10% to +13%); about 37 repeats per framework would "
+                            "settle it")
+    assert [c.p_adjusted for c in out] == pytest.approx([0.015873, 0.015873, 1.0, 1.0], rel=1e-4)  # BH x 4/2, 4/4
+    assert [c.repeats_needed for c in out] == [None, None, None, 37]
+    assert (out[1].ratio, out[1].low, out[1].high) == pytest.approx((0.79068833, 0.75616133, 0.82164636), rel=1e-6)
+
+
+def test_alpha_and_margin_reach_the_verdict_and_its_words():
+    tie = stats.compare_throughput("x", "A", "B", [100.0, 100.5, 99.8, 100.2, 100.1], [100.3, 99.9, 100.0, 100.4,
+                                                                                         99.7])
+    (c,) = stats.correct([tie], alpha=0.01, margin=0.001)  # the 0.4% interval no longer fits inside +-0.1%
+    assert c.verdict == "inconclusive" and c.repeats_needed == 134
+    assert c.words == "inconclusive: A/B = 1.00 (99% CI -0% to +0%); about 134 repeats per framework would settle it"
+    (c,) = stats.correct([tie], margin=0.004)  # 0.9976..1.0038 fits inside 1/1.004..1.004
+    assert c.verdict == "equivalent" and c.words.startswith("A and B are equivalent within +-0%")
+    (c,) = stats.correct([tie], margin=0.003)  # ...but not inside 1/1.003 (0.99701)..1.003
+    assert c.verdict == "inconclusive"
+    clear = stats.compare_throughput("x", "A", "B", [100, 110, 105, 98, 102], [80, 82, 85, 79, 81])
+    (c,) = stats.correct([clear], alpha=0.005)  # p 0.0079 is not below 0.005
+    assert c.verdict == "inconclusive" and c.words == (
+        "inconclusive: A/B = 1.26 (100% CI +22% to +32%); the interval excludes 1 but the rank test does not reject "
+        "after correction (p 0.008, adjusted 0.008; the smallest p 5 v 5 processes allow is 0.0079); about 6 repeats "
+        "per framework would settle it")
+
+
+def test_verdicts_without_enough_figures():
+    (none,) = stats.correct([stats.compare_throughput("x", "A", "B", [0], [80])])
+    assert fields(none) == comparison(NAN, NAN, NAN, NAN, 0, 1, words="no figures on one side")
+    (one,) = stats.correct([stats.compare_throughput("x", "A", "B", [100], [50])])
+    assert one.words == ("inconclusive: one process per framework (ratio 2.00); process-to-process variation cannot "
+                         "be told from the frameworks: run with --repeats 5")
+    (uneven,) = stats.correct([stats.compare_throughput("x", "A", "B", [100, 101], [50])])
+    assert uneven.verdict == "inconclusive" and "one process per framework (ratio 2.01)" in uneven.words
+    (three,) = stats.correct([stats.compare_throughput("x", "A", "B", [100, 101, 102], [80, 81, 82])])
+    assert three.words == ("inconclusive: A/B = 1.25 (95% CI +23% to +27%); the interval excludes 1 but the rank test "
+                           "does not reject after correction (p 0.100, adjusted 0.100; the smallest p 3 v 3 processes "
+                           "allow is 0.1000); about 4 repeats per framework would settle it")
+    below = stats.Comparison("x", "A", "B", 0.8, 0.7, 0.9, 0.2, 5, 5, p_adjusted=0.2)  # excludes 1 from below
+    assert "the interval excludes 1 but the rank test does not reject" in stats.judge(below).words
+
+
+@pytest.mark.parametrize("log_ratio, half_width, n, margin, expected", [
+    (math.log(1.02), 0.06, 5, 0.05, 22),  # ceil(5 * (0.06 / log 1.02) ** 2) = ceil(45.9)... or to fit the margin:
+    (-math.log(1.02), 0.06, 5, 0.05, 22),  # ceil(5 * (0.06 / (log 1.05 - log 1.02)) ** 2) = 22, the smaller
+    (0.0, 0.06, 5, 0.05, 8),  # no effect: only the margin, ceil(5 * (0.06 / log 1.05) ** 2) = ceil(7.56)
+    (math.log(1.06), 0.06, 5, 0.05, 6),  # beyond the margin: only the effect, ceil(5 * (0.06 / log 1.06) ** 2)
+    (math.log(1.02), 1e-4, 10, 0.05, 11),  # never fewer than one more than now
+    (math.log(1.02), 1e-4, 2, 0.05, 4),  # never fewer than 4 (the exact test's floor)
+    (0.1, 0.0, 5, 0.05, None), (0.1, NAN, 5, 0.05, None), (0.1, math.inf, 5, 0.05, None),
+    (0.0, 0.06, 5, 0.0, None),  # no effect and no margin: nothing to aim for
+])
+def test_repeats_needed(log_ratio, half_width, n, margin, expected):
+    assert stats._repeats_needed(log_ratio, half_width, n, margin) == expected
+
+
+@pytest.mark.parametrize("n_a, n_b, expected", [(3, 3, 0.1), (4, 4, 2 / 70), (5, 5, 2 / 252), (2, 3, 0.2),
+                                                (0, 3, 1.0), (3, 0, 1.0)])
+def test_smallest_p(n_a, n_b, expected):
+    assert stats.smallest_p(n_a, n_b) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("values, confidence, expected, sd", [
+    # mean 0.985, sd 0.005; t(0.975, 2) = 4.302653, so +-4.302653 * 0.005 / sqrt(3) = +-0.0124207
+    ([0.98, 0.99, 0.985], 0.95, (0.985, 0.9725793, 0.9974207, 3, "Student t over seeds"), 0.005),
+    ([0.98, 0.99, 0.985], 0.99, (0.985, 0.9563494, 1.0136506, 3, "Student t over seeds"), 0.005),  # t = 9.924843
+    ([0.9], 0.95, (0.9, NAN, NAN, 1, "one seed"), NAN),
+    ([0.9, 0.9], 0.95, (0.9, 0.9, 0.9, 2, "identical"), 0.0),
+    ([], 0.95, (NAN, NAN, NAN, 0, "no data"), NAN),
+])
+def test_mean_with_interval_field_by_field(values, confidence, expected, sd):
+    e, got_sd = stats.mean_with_interval(values, confidence)
+    value, low, high, n, method = expected
+    assert fields(e) == expect(value=value, low=low, high=high, n=n, method=method)
+    assert got_sd == pytest.approx(sd, nan_ok=True)
+
+
+def accuracy(difference, low, high, p, p_equivalence, n_a, n_b, **more):
+    return expect(network="n", a="A", b="B", difference=difference, low=low, high=high, p=p,
+                  p_equivalence=p_equivalence, n_a=n_a, n_b=n_b, margin=more.pop("margin", 0.003),
+                  p_adjusted=more.pop("p_adjusted", NAN), verdict=more.pop("verdict", "inconclusive"),
+                  words=more.pop("words", ""))
+
+
+def test_compare_accuracy_field_by_field():
+    """Welch by hand for the first: each side's variance 7e-7, so the standard error is sqrt(2 * 7e-7 / 5) =
+    5.2915e-4, t = 18.9 on 8 degrees of freedom, and the interval 0.01 +- 2.306 * 5.2915e-4."""
+    better = stats.compare_accuracy("n", "A", "B", [0.99, 0.991, 0.989, 0.99, 0.991], [0.98, 0.981, 0.979, 0.98, 0.981])
+    assert fields(better) == accuracy(0.01, 0.00877978, 0.01122022, 6.3563633e-08, 0.99999949, 5, 5)
+    assert fields(stats.compare_accuracy("n", "A", "B", [0.98], [0.97, 0.99])) == accuracy(0.0, NAN, NAN, NAN, NAN,
+                                                                                            1, 2)
+    assert fields(stats.compare_accuracy("n", "A", "B", [0.97, 0.99], [0.98])) == accuracy(0.0, NAN, NAN, NAN, NAN,
+                                                                                            2, 1)
+    assert fields(stats.compare_accuracy("n", "A", "B", [0.98, 0.98], [0.97, 0.97])) == accuracy(0.01, NAN, NAN, NAN,
+                                                                                                  NAN, 2, 2)
+    assert fields(stats.compare_accuracy("n", "A", "B", [], [0.97, 0.97])) == accuracy(NAN, NAN, NAN, NAN, NAN, 0, 2)
+    wider = stats.compare_accuracy("n", "A", "B", [0.99, 0.991, 0.989, 0.99, 0.991], [0.98, 0.981, 0.979, 0.98,
+                                                                                       0.981], margin=0.02)
+    assert wider.margin == 0.02 and wider.p_equivalence == pytest.approx(3.1781816e-08, rel=1e-6)
+
+
+def test_accuracy_verdicts_in_full_words():
+    equal = stats.compare_accuracy("n", "A", "B", [0.985, 0.986, 0.984, 0.985, 0.986],
+                                   [0.985, 0.984, 0.986, 0.985, 0.985])
+    better = stats.compare_accuracy("n", "A", "B", [0.99, 0.991, 0.989, 0.99, 0.991], [0.98, 0.981, 0.979, 0.98, 0.981])
+    worse = stats.compare_accuracy("n", "A", "B", [0.98, 0.981, 0.979, 0.98, 0.981], [0.99, 0.991, 0.989, 0.99, 0.991])
+    unclear = stats.compare_accuracy("n", "A", "B", [0.98, 0.99, 0.975], [0.985, 0.97, 0.99])
+    few = stats.compare_accuracy("n", "A", "B", [0.98], [0.97, 0.99])
+    out = stats.correct_accuracy([equal, better, worse, unclear, few])
+    assert [c.verdict for c in out] == ["equivalent", "more accurate", "less accurate", "inconclusive",
+                                        "inconclusive"]
+    assert [c.words for c in out] == [
+        "A and B are equivalent within +-0.3 points (+0.02 points, 95% CI -0.09 to +0.13)",
+        "A is more accurate than B by 1.00 points (95% CI +0.88 to +1.12)",
+        "B is more accurate than A by 1.00 points (95% CI -1.12 to -0.88)",
+        "inconclusive: -0.00 points (95% CI -2.15 to +2.15); neither a difference nor equivalence within +-0.3 "
+        "points is shown",
+        "inconclusive: fewer than two seeds on a side (+0.00 points)"]
+    # BH by hand over p = 0.694090, 6.3564e-8, 6.3564e-8, 1.0: 6.3564e-8 x 4/2, 0.694090 x 4/3; and over the
+    # equivalence p = 2.4669e-4, 0.9999995, 0.9999995, 0.354826: 2.4669e-4 x 4/1, 0.354826 x 4/2
+    assert [c.p_adjusted for c in out[:4]] == pytest.approx([0.925454, 1.2712727e-07, 1.2712727e-07, 1.0], rel=1e-5)
+    assert [c.p_equivalence for c in out[:4]] == pytest.approx([9.8677196e-04, 0.9999995, 0.9999995, 0.709652],
+                                                               rel=1e-5)
+    assert math.isnan(out[4].p_adjusted) and math.isnan(out[4].p_equivalence)
+    (strict,) = stats.correct_accuracy([better], alpha=1e-9)
+    assert strict.verdict == "inconclusive" and "(100% CI +0.88 to +1.12)" in strict.words
