@@ -3,15 +3,17 @@ recorded on this project's machine (tests/data/gate_samples.json.gz, from script
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from frameworks.analysis.gate import decide, false_failure_and_detection, gate
+from frameworks.analysis.gate import decide, false_failure_and_detection, gate, markdown
 from frameworks.cli import main
 
 from .helpers import bench_entry, results_doc
@@ -158,3 +160,99 @@ def test_a_20_percent_slowdown_of_one_framework_is_caught_at_least_90_percent_of
     rates = false_failure_and_detection(pool, repeats, trials=200, seed=2)
     assert rates["detection"] >= 0.90, rates
     assert all(v >= 0.80 for k, v in rates.items() if k.startswith("detection ")), rates
+
+
+# --- decide and markdown on hand-made log medians: every field a literal ------------------------------------------
+def key(phase):
+    return ("fw", "lenet", "cpu", phase, 128)
+
+
+def decided(base, head, **kwargs):
+    (d,) = decide({key("a"): base}, {key("a"): head}, **kwargs)
+    return {k: v for k, v in dataclasses.asdict(d).items() if k != "key"}
+
+
+def expect(**values):
+    """Floats to 1e-6 relative (NaN equal to NaN), the rest exactly."""
+    return {k: pytest.approx(v, rel=1e-6, nan_ok=True) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def decision(base_median_s, head_median_s, ratio, p, p_adjusted, base_runs, head_runs, method, regressed, improved):
+    return expect(base_median_s=base_median_s, head_median_s=head_median_s, ratio=ratio, p=p, p_adjusted=p_adjusted,
+                  base_runs=base_runs, head_runs=head_runs, method=method, regressed=regressed, improved=improved)
+
+
+NAN = math.nan
+
+
+def test_a_paired_regression_by_hand():
+    """Differences 0.3, 0.25, 0.35: mean 0.3, sd 0.05, t = 0.3 / (0.05 / sqrt 3) = 10.392 on 2 degrees of freedom,
+    whose one-sided p has the closed form 1/2 - t / (2 sqrt(t^2 + 2)) = 0.0045663. Medians exp(0.1), exp(0.4);
+    ratio exp(0.3) = 1.3499 > 1.1 and p < 0.05: a regression."""
+    assert decided([0.0, 0.1, 0.2], [0.3, 0.35, 0.55]) == decision(
+        1.10517092, 1.49182470, 1.34985881, 0.00456631, 0.00456631, 3, 3, "paired t", True, False)
+    # the same runs the other way round: faster, not regressed
+    assert decided([0.3, 0.35, 0.55], [0.0, 0.1, 0.2]) == decision(
+        1.49182470, 1.10517092, 0.74081822, 0.99543369, 0.99543369, 3, 3, "paired t", False, True)
+
+
+def test_the_effect_size_and_alpha_each_decide():
+    base, head = [0.0, 0.1, 0.2], [0.3, 0.35, 0.55]  # ratio 1.3499, p 0.0045663
+    assert decided(base, head, min_effect=0.34)["regressed"]
+    assert not decided(base, head, min_effect=0.35)["regressed"]  # 1.3499 is not more than 35% slower
+    assert not decided(base, head, alpha=0.0045)["regressed"]
+    assert decided(base, head, alpha=0.0046)["regressed"]
+    faster = decided(head, base, min_effect=0.34)  # 1 / 0.7408 = 1.3499
+    assert faster["improved"] and not decided(head, base, min_effect=0.35)["improved"]
+
+
+def test_unpaired_and_untestable_sides():
+    # different run counts: Welch's t on (0, 0.1) against (0.3, 0.4, 0.5)
+    assert decided([0.0, 0.1], [0.3, 0.4, 0.5]) == decision(
+        1.05127110, 1.49182470, 1.41906755, 0.01063671, 0.01063671, 2, 3, "Welch t", True, False)
+    assert decided([0.0, 0.1, 0.2], [0.3, 0.35, 0.55], paired=False)["method"] == "Welch t"
+    # one complete pair only: Welch's on what each side has
+    assert decided([0.0, None, 0.2], [0.3, 0.35, None]) == decision(
+        1.10517092, 1.38403065, 1.25232272, 0.12548991, 0.12548991, 2, 2, "Welch t", False, False)
+    # identical differences (exact in binary): no spread, nothing to test
+    assert decided([0.0, 0.25, 0.5], [0.5, 0.75, 1.0]) == decision(
+        1.28402542, 2.11700002, 1.64872127, NAN, NAN, 3, 3, "paired (no spread)", False, False)
+    assert decided([None], [0.1]) == decision(NAN, 1.10517092, NAN, NAN, NAN, 0, 1, "no runs", False, False)
+    assert decided([0.0], [0.1, 0.2]) == decision(1.0, 1.16183424, 1.16183424, NAN, NAN, 1, 2, "too few runs to test",
+                                                  False, False)
+    assert decided([0.0, 0.0], [0.1, 0.1, 0.1]) == decision(1.0, 1.10517092, 1.10517092, NAN, NAN, 2, 3,
+                                                            "too few runs to test", False, False)
+
+
+def test_the_correction_runs_over_the_benchmarks_both_sides_have():
+    """p 0.0045663 and 0.1127017 over two benchmarks (the base-only one is not in the family): BH gives
+    0.0045663 x 2/1 = 0.0091326 and 0.1127017 x 2/2."""
+    base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.0, 0.1, 0.2], key("c"): [0.0]}
+    head = {key("a"): [0.3, 0.35, 0.55], key("b"): [0.05, 0.1, 0.3], key("d"): [0.0]}
+    decisions = decide(base, head)
+    assert [d.key for d in decisions] == [key("a"), key("b")]
+    assert [d.p_adjusted for d in decisions] == pytest.approx([0.00913261, 0.11270167], rel=1e-6)
+    assert [d.regressed for d in decisions] == [True, False]
+    assert decisions[0].name == "fw lenet a batch 128 cpu"
+
+
+def test_the_summary_table_row_by_row():
+    base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.0, 0.1, 0.2], key("c"): [0.3, 0.35, 0.55]}
+    head = {key("a"): [0.3, 0.35, 0.55], key("b"): [0.05, 0.1, 0.3], key("c"): [0.0, 0.1, 0.2]}
+    passed, text = markdown(decide(base, head), [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
+                            head_runs=3)
+    assert not passed and text.startswith("## Benchmark gate: FAILED\n")
+    assert "more than 10% slower" in text and "over the 3 gated benchmarks, gives p < 0.05." in text
+    rows = [line for line in text.splitlines() if line.startswith("| fw ")]
+    assert rows == [  # slowest first
+        "| fw lenet a batch 128 cpu | 1105.171 ms | 1491.825 ms | 1.350 | 0.0046 (0.014) | 3/3 | paired t | "
+        "**regression** |",
+        "| fw lenet b batch 128 cpu | 1105.171 ms | 1161.834 ms | 1.051 | 0.11 (0.17) | 3/3 | paired t |  |",
+        "| fw lenet c batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | faster |"]
+    ok, text = markdown(decide(base, head)[1:], ["m1"], ["r1"], ["p1"], ["d1"], min_effect=0.2, alpha=0.01,
+                        base_runs=2, head_runs=4)
+    assert not ok and "2 base and 4 head runs" in text and "more than 20% slower" in text and "p < 0.01" in text
+    assert "- m1" in text and "Declared removed (not gated): r1" in text and "Unusable runs (left out): p1" in text
+    assert "Left out, run on a busy machine: d1" in text
+    assert markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
+                    head_runs=3)[0]
