@@ -1,0 +1,133 @@
+"""Pooling and pairing (analysis/comparisons.py) on hand-made runs: which figures land in which cell, which
+pairs are compared, and the literal figures that come out. ``run_doc`` spreads five processes by factors 0.98,
+0.99, 1.00, 1.01, 1.02 of each median, so a process's images/s is 128 / (median x factor)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from frameworks.analysis import comparisons
+from frameworks.bench.schema import ResultsError
+
+from .helpers import bench_entry, results_doc, run_doc, step_entries
+
+ONE = {"networks": {"lenet": 0.03}, "phases": {"forward": 0.3}}  # one benchmark: lenet forward, 9 ms x factor
+
+
+def write(tmp_path, name, doc):
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def analysis(tmp_path):
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0, "pytorch [compile]": 0.5, "keras-tensorflow [default]": 1.3},
+                               **ONE))
+    return comparisons.analyse([write(tmp_path, "a.json", doc)])
+
+
+def test_each_benchmark_is_pooled_over_its_processes(analysis):
+    cells = {c.column: c for c in analysis.cells}
+    assert list(cells) == ["pytorch", "pytorch [compile]", "keras-tensorflow"]
+    eager = cells["pytorch"]
+    assert (eager.framework, eager.variant, eager.kind, eager.row) == ("pytorch", "eager", "step",
+                                                                       ("lenet", "cpu", "forward", 128, 128))
+    assert eager.headline and not cells["pytorch [compile]"].headline and cells["keras-tensorflow"].headline
+    # 128 / (0.009 x 0.98) = 14512.47 ... 128 / (0.009 x 1.02) = 13943.36
+    assert eager.per_process == pytest.approx({"1:pytorch/1": 14512.4717, "1:pytorch/2": 14365.8810,
+                                               "1:pytorch/3": 14222.2222, "1:pytorch/4": 14081.4081,
+                                               "1:pytorch/5": 13943.3551})
+    assert eager.sources == {1} and eager.disturbed == 0 and len(eager.records) == 5
+    assert (eager.estimate.value, eager.estimate.n) == (pytest.approx(14223.6448), 5)
+
+
+def test_every_framework_pair_and_every_variant_against_its_default(analysis):
+    (pair,) = analysis.speed
+    assert (pair.what, pair.a, pair.b, pair.n_a, pair.n_b) == ("lenet forward batch 128 on cpu", "pytorch",
+                                                               "keras-tensorflow", 5, 5)
+    assert pair.ratio == pytest.approx(1.3) and pair.p == pytest.approx(2 / 252) and pair.verdict == "faster"
+    assert pair.words == "pytorch is faster than keras-tensorflow by 30% (95% CI 28-32%)"
+    (variant,) = analysis.variants
+    assert (variant.a, variant.b, variant.verdict) == ("pytorch [compile]", "pytorch", "faster")
+    assert variant.ratio == pytest.approx(2.0) and variant.p_adjusted == pytest.approx(2 / 252 * 2 / 2)
+    assert (analysis.margin, analysis.confidence, analysis.mixed) == (0.05, 0.95, False)
+
+
+def test_margin_and_confidence_reach_the_verdicts(tmp_path):
+    close = write(tmp_path, "a.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 1.03},
+                                                           **ONE)))
+    (default,) = comparisons.analyse([close]).speed  # the processes overlap: no significance, inside +-5%
+    assert default.verdict == "equivalent" and default.ratio == pytest.approx(1.03)
+    assert comparisons.analyse([close], margin=0.01).speed[0].verdict == "inconclusive"
+    clear = write(tmp_path, "b.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 1.3},
+                                                           **ONE)))
+    assert comparisons.analyse([clear]).speed[0].verdict == "faster"
+    strict = comparisons.analyse([clear], confidence=0.999)  # p 0.0079 is not below 0.001
+    assert strict.speed[0].verdict == "inconclusive" and strict.confidence == 0.999
+    assert strict.cells[0].estimate.low < comparisons.analyse([clear]).cells[0].estimate.low  # a wider interval
+
+
+def test_only_timed_benchmarks_with_rounds_become_cells(tmp_path):
+    doc = results_doc([bench_entry("pytorch", "lenet", "forward", 0.01, variant="eager"),
+                       bench_entry("pytorch", "lenet", "latency", 0.001, variant="eager", kind="latency"),
+                       bench_entry("pytorch", "lenet", "backward", 0.01, variant="eager", samples=[]),
+                       bench_entry("pytorch", "lenet", "forward", 0.01, variant="eager", kind="fidelity",
+                                   own_median_s=0.01, own_tool="t")])
+    a = comparisons.analyse([write(tmp_path, "r.json", doc)])
+    assert sorted((c.kind, c.phase) for c in a.cells) == [("fidelity", "forward"), ("step", "forward")]
+    assert a.speed == [] and a.variants == []
+
+
+def test_runs_that_are_not_like_for_like_are_refused_or_kept_apart(tmp_path):
+    base = run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE), versions={"pytorch": "2.13.0"})
+    other = run_doc(step_entries({"pytorch [eager]": 0.9}, **ONE), versions={"pytorch": "2.14.1"}, cpu="Other CPU")
+    other["settings"] = {"threads": 4}
+    a, b = write(tmp_path, "a.json", base), write(tmp_path, "b.json", other)
+    assert comparisons.differences(comparisons.analyse([a, b], mixed=True).runs) == [
+        f"{b} was run with other settings than {a}",
+        f"{b} ran on another machine (('Other CPU', 2, 2)) than {a} (('Test CPU (hand-made data)', 2, 2))",
+        f"{b} has other versions of pytorch than {a}"]
+    with pytest.raises(ResultsError, match="not like for like, so their figures cannot be pooled: .* was run with "
+                                           "other settings .* pass --mixed to show each file's figures apart"):
+        comparisons.analyse([a, b])
+    mixed = comparisons.analyse([a, b], mixed=True)
+    assert [(c.column, c.sources) for c in mixed.cells] == [("pytorch (1)", {1}), ("pytorch (2)", {2})]
+    with pytest.raises(ResultsError, match="no results files given"):
+        comparisons.analyse([])
+
+
+def test_like_runs_pool_and_say_what_only_some_have(tmp_path):
+    a = write(tmp_path, "a.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE)))
+    b = write(tmp_path, "b.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-jax [default]": 1.0}, **ONE),
+                                          when="2026-11-02T10:00:00+00:00"))
+    pooled = comparisons.analyse([a, b])
+    cells = {c.column: c for c in pooled.cells}
+    assert cells["pytorch"].sources == {1, 2} and len(cells["pytorch"].per_process) == 10
+    assert pooled.only_in_some == [f"keras-jax lenet forward cpu batch 128: only in {b}"]
+    assert comparisons.analyse([a]).only_in_some == []
+
+
+def test_a_disturbed_process_is_counted_in_its_cell(tmp_path):
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE))
+    doc["processes"][0]["noise"] = {"seconds": 10, "others_cpu": 0.5, "steal": 0.0}
+    (cell,) = comparisons.analyse([write(tmp_path, "a.json", doc)]).cells
+    assert cell.disturbed == 1
+
+
+def test_order_and_words_of_rows_and_columns():
+    assert comparisons.columns_order(["zzz", "keras-jax", "pytorch [compile]", "pytorch", "caffe", "pytorch"]) == [
+        "pytorch", "pytorch [compile]", "keras-jax", "caffe", "zzz"]
+    assert comparisons.describe_row(("lenet", "cpu", "epoch-staged", 128, 2048)) == \
+        "lenet epoch-staged (2,048 images) on cpu"
+    assert comparisons.describe_row(("lenet", "cuda", "forward", None, 128)) == "lenet forward on cuda"
+    assert comparisons.describe_row(("lenet", "cpu", "forward", 256, 256)) == "lenet forward batch 256 on cpu"
+    rows = [("lenet", "cuda", "forward", 128, 128), ("zz", "cpu", "latency", 1, 1), ("lenet", "cpu", "backward", 128,
+            128), ("lenet", "cpu", "forward", 128, 128), ("lenet", "cpu", "forward", 64, 64),
+            ("keras_cnn", "cpu", "forward", 128, 128)]
+    assert sorted(rows, key=comparisons.row_order) == [
+        ("keras_cnn", "cpu", "forward", 128, 128), ("lenet", "cpu", "forward", 64, 64),
+        ("lenet", "cpu", "forward", 128, 128), ("lenet", "cpu", "backward", 128, 128), ("zz", "cpu", "latency", 1, 1),
+        ("lenet", "cuda", "forward", 128, 128)]
