@@ -302,3 +302,105 @@ def test_accuracy_verdicts_in_full_words():
     assert math.isnan(out[4].p_adjusted) and math.isnan(out[4].p_equivalence)
     (strict,) = stats.correct_accuracy([better], alpha=1e-9)
     assert strict.verdict == "inconclusive" and "(100% CI +0.88 to +1.12)" in strict.words
+
+
+# --- boundaries: each comparison in the rules is strict or not for a reason ----------------------------------------
+ALPHA = 1 - stats.CONFIDENCE  # the default alpha, exactly as the code computes it
+
+
+def judged(ratio, low, high, p, n=5):
+    (c,) = stats.correct([stats.Comparison("x", "A", "B", ratio, low, high, p, n, n)])
+    return c.verdict, c.words
+
+
+def test_the_verdict_boundaries():
+    # an interval that touches 1 is not "faster" or "slower", however small p is, and does not "exclude 1"
+    assert judged(1.1, 1.0, 1.2, 0.01) == ("inconclusive", "inconclusive: A/B = 1.10 (95% CI +0% to +20%); about "
+                                                           "6 repeats per framework would settle it")
+    assert judged(0.9, 0.8, 1.0, 0.01) == ("inconclusive", "inconclusive: A/B = 0.90 (95% CI -20% to +0%); about "
+                                                           "6 repeats per framework would settle it")
+    assert judged(1.0, 0.9, 1.1, 0.01)[0] == "inconclusive"  # significant, but the interval straddles 1
+    assert judged(1.2, 1.1, 1.3, ALPHA)[0] == "inconclusive"  # p must be below alpha, not equal to it
+    # an interval exactly on the margin's edges is inside it
+    assert judged(1.0, 1 / 1.05, 1.05, 0.5) == ("equivalent", "A and B are equivalent within +-5% (95% CI -5% to +5%)")
+    # no width, no repeats to suggest
+    assert judged(1.2, 1.2, 1.2, 0.5) == ("inconclusive", "inconclusive: A/B = 1.20 (95% CI +20% to +20%); the "
+                                          "interval excludes 1 but the rank test does not reject after correction (p "
+                                          "0.500, adjusted 0.500; the smallest p 5 v 5 processes allow is 0.0079)")
+    assert judged(2.0, 1.5, 2.5, 0.01, n=2)[0] == "faster"  # two processes a side are enough to judge
+
+
+def test_judging_again_never_keeps_an_old_verdict():
+    nothing = stats.Comparison("x", "A", "B", NAN, NAN, NAN, NAN, 0, 1, verdict="faster")
+    assert stats.judge(nothing).verdict == "inconclusive"
+    one = stats.Comparison("x", "A", "B", 2.0, NAN, NAN, NAN, 1, 1, verdict="faster")
+    assert stats.judge(one).verdict == "inconclusive"
+
+
+def test_large_effects_in_words():
+    """Percentages near 100 show a wrong factor (101 for 100) that smaller ones round away."""
+    (c,) = stats.correct([stats.compare_throughput("x", "A", "B", [200, 202, 204], [100, 101, 102])])
+    assert c.words.startswith("inconclusive: A/B = 2.00 (95% CI +97% to +103%); the interval excludes 1")
+    slow, fast = [100, 101, 102, 103, 104], [200, 202, 204, 206, 208]
+    (c,) = stats.correct([stats.compare_throughput("x", "A", "B", fast, slow)])
+    assert c.words == "A is faster than B by 100% (95% CI 97-104%)"
+    (c,) = stats.correct([stats.compare_throughput("x", "A", "B", slow, fast)])
+    assert c.words == "B is faster than A by 100% (95% CI 97-104%)"
+    (c,) = stats.correct([stats.compare_throughput("x", "A", "B", [100, 0, 110], [80, -1, 90])])
+    assert c.words.startswith("inconclusive: A/B = 1.24 (95% CI +11% to +38%); the interval excludes 1 but the "
+                              "rank test does not reject after correction (p 0.333, adjusted 0.333; the smallest p 2 "
+                              "v 2 processes allow is 0.3333)")
+
+
+def test_inputs_that_cannot_be_throughputs_are_dropped():
+    # zero, negative, NaN and infinite figures are not processes' throughputs; 0.5 is a (slow) one
+    c = stats.compare_throughput("x", "A", "B", [0.5, 100, 110, math.inf], [0.5, 0, NAN, 80, 90])
+    assert fields(c) == comparison(1.15173721, 0.03248909, 38.02952461, 0.7, 3, 3)
+    assert fields(stats.throughput([0.5, 2])) == expect(value=1.0, low=0.5, high=2.0, n=2,
+                                                        method="bootstrap (BCa) over processes")
+    assert stats.throughput([5, 5]).method == "identical"
+    assert fields(stats.throughput([100, 110, 105, 98, 102], confidence=0.5)) == expect(
+        value=102.915703, low=101.908178, high=104.345636, n=5, method="bootstrap (BCa) over processes")
+
+
+def test_the_rank_test_is_exact_even_with_ties():
+    """Ties make scipy's default switch to the normal approximation (p 0.0545); the exact p is 0.0571."""
+    c = stats.compare_throughput("x", "A", "B", [100, 100, 101, 102], [100, 99, 98, 97])
+    assert c.p == pytest.approx(0.05714286, rel=1e-6)
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    # two seeds are enough for a test; Welch's, not Student's, on unequal sizes and spreads
+    ([0.98, 0.99], [0.97, 0.975, 0.973], (0.01233333, -0.03478048, 0.05944715, 0.22392867, 0.85237664, 2, 3)),
+    ([0.98, 0.99, 0.985], [0.97, 0.975], (0.0125, 6.1331009e-05, 0.02493867, 0.04941626, 0.95394124, 3, 2)),
+    # one side without spread is still tested (only both without is not)
+    ([0.5, 0.5, 0.5], [0.25, 0.5, 0.75], (0.0, -0.62103443, 0.62103443, 1.0, 0.49265232, 3, 3)),
+])
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")  # scipy, on the side without spread
+def test_accuracy_tests_on_small_and_uneven_sides(a, b, expected):
+    assert fields(stats.compare_accuracy("n", "A", "B", a, b)) == accuracy(*expected)
+
+
+def test_the_equivalence_test_is_welchs_on_both_sides():
+    """A lower than B by 0.58 points with a margin of 1 point: the lower one-sided test decides (0.2807)."""
+    c = stats.compare_accuracy("n", "A", "B", [0.970, 0.975, 0.972, 0.973], [0.97, 0.99, 0.975], margin=0.01)
+    assert fields(c) == accuracy(-0.00583333, -0.03069532, 0.01902865, 0.4348079, 0.28074066, 4, 3, margin=0.01)
+    (wide,) = stats.correct_accuracy([stats.compare_accuracy("n", "A", "B", [0.980, 0.981, 0.979, 0.980],
+                                                             [0.95, 0.99, 0.975], margin=0.1)])
+    assert wide.words == "A and B are equivalent within +-10.0 points (+0.83 points, 95% CI -4.18 to +5.84)"
+
+
+def test_accuracy_boundaries():
+    def verdict(p, p_equivalence, difference=0.01):
+        c = stats.AccuracyComparison("n", "A", "B", difference, 0.001, 0.02, p, p_equivalence, 5, 5, 0.003)
+        return stats.correct_accuracy([c])[0].verdict
+
+    assert verdict(ALPHA, 0.9) == "inconclusive" and verdict(0.01, 0.9) == "more accurate"
+    assert verdict(0.9, ALPHA) == "inconclusive" and verdict(0.9, 0.01) == "equivalent"
+    assert verdict(0.01, 0.9, difference=-0.01) == "less accurate"
+    (few,) = stats.correct_accuracy([stats.compare_accuracy("n", "A", "B", [0.98], [0.97, 0.97])])
+    assert few.words == "inconclusive: fewer than two seeds on a side (+1.00 points)"
+    (unclear,) = stats.correct_accuracy([stats.compare_accuracy("n", "A", "B", [0.5, 0.9, 0.7], [0.6, 0.8, 0.4],
+                                                                margin=0.1)])
+    assert unclear.words == ("inconclusive: +10.00 points (95% CI -35.34 to +55.34); neither a difference nor "
+                             "equivalence within +-10.0 points is shown")
