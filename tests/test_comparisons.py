@@ -131,3 +131,102 @@ def test_order_and_words_of_rows_and_columns():
         ("keras_cnn", "cpu", "forward", 128, 128), ("lenet", "cpu", "forward", 64, 64),
         ("lenet", "cpu", "forward", 128, 128), ("lenet", "cpu", "backward", 128, 128), ("zz", "cpu", "latency", 1, 1),
         ("lenet", "cuda", "forward", 128, 128)]
+
+
+def accuracy_doc(trainings):
+    """An accuracy results file: (framework, network, seed, accuracy or None for a failed run) per training."""
+    return results_doc([], document="accuracy", trainings=[
+        {"framework": f, "network": n, "device": "cpu", "seed": s, "epochs": 1, "accuracy": acc}
+        for f, n, s, acc in trainings])
+
+
+def test_accuracy_is_compared_per_network_over_seeds(tmp_path):
+    """Per (network, device), every pair of frameworks in registry order over their seeds; a failed run (no
+    accuracy) is not a seed's figure."""
+    path = write(tmp_path, "acc.json", accuracy_doc(
+        [("keras-jax", "lenet", s, a) for s, a in enumerate([0.98, 0.981, 0.979, 0.98])]
+        + [("pytorch", "lenet", s, a) for s, a in enumerate([0.99, 0.991, 0.989, 0.99, None])]
+        + [("caffe", "lenet", 0, 0.97), ("caffe", "lenet", 1, 0.975), ("pytorch", "mlp_bn", 0, 0.97)]))
+    a = comparisons.analyse([path], accuracy_margin=0.02, confidence=0.9)
+    assert [(c.network, c.a, c.b, c.n_a, c.n_b, c.margin) for c in a.accuracy_comparisons] == [
+        ("lenet on cpu", "pytorch", "keras-jax", 4, 4, 0.02), ("lenet on cpu", "pytorch", "caffe", 4, 2, 0.02),
+        ("lenet on cpu", "keras-jax", "caffe", 4, 2, 0.02)]
+    first = a.accuracy_comparisons[0]
+    assert first.difference == pytest.approx(0.01) and first.verdict == "equivalent"
+    assert first.words == ("pytorch and keras-jax are equivalent within +-2.0 points (+1.00 points, 90% CI +0.89 to "
+                           "+1.11)")
+    assert [c.p_adjusted for c in a.accuracy_comparisons] == pytest.approx([7.1200036e-06, 0.12502548, 0.19699126],
+                                                                            rel=1e-6)
+
+
+@pytest.mark.parametrize("setting", ["batch_sizes", "threads", "epoch_images", "epoch_rounds", "round_seconds",
+                                     "min_rounds"])
+def test_each_setting_that_changes_a_figure_makes_runs_unlike(tmp_path, setting):
+    a = write(tmp_path, "a.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)]))
+    b = write(tmp_path, "b.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)],
+                                              settings={setting: 7}))
+    assert comparisons.differences(comparisons.analyse([a, b], mixed=True).runs) == [
+        f"{b} was run with other settings than {a}"]
+
+
+def test_a_version_on_one_side_only_is_a_difference(tmp_path):
+    a = write(tmp_path, "a.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE), versions={"pytorch": "2"}))
+    b = write(tmp_path, "b.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE),
+                                          versions={"pytorch": "2", "numpy": "2.1", "keras": "3"}))
+    with pytest.raises(ResultsError) as refused:
+        comparisons.analyse([a, b])
+    assert str(refused.value) == (
+        f"these benchmark runs are not like for like, so their figures cannot be pooled: {b} has other versions of "
+        f"keras, numpy than {a}. Report them one at a time, or pass --mixed to show each file's figures apart")
+
+
+def test_pairs_come_in_row_order_with_their_own_descriptions(tmp_path):
+    doc = run_doc(step_entries({"keras-tensorflow [default]": 1.3, "pytorch [eager]": 1.0, "pytorch [compile]": 0.5},
+                               networks={"lenet": 0.03, "mlp_bn": 0.005}, phases={"train_step": 1.0, "forward": 0.3}))
+    a = comparisons.analyse([write(tmp_path, "a.json", doc)], confidence=0.9)
+    assert [c.what for c in a.speed] == ["mlp_bn forward batch 128 on cpu", "mlp_bn train_step batch 128 on cpu",
+                                         "lenet forward batch 128 on cpu", "lenet train_step batch 128 on cpu"]
+    assert {(c.a, c.b) for c in a.speed} == {("pytorch", "keras-tensorflow")}
+    assert [(c.what, c.a, c.b) for c in a.variants][:1] == [("mlp_bn forward batch 128 on cpu", "pytorch [compile]",
+                                                             "pytorch")]
+    # the run's confidence reaches the intervals of the pairs and of the variants
+    default = comparisons.analyse([write(tmp_path, "a.json", doc)])
+    assert a.speed[0].low > default.speed[0].low and a.variants[0].low > default.variants[0].low
+
+
+def test_processes_without_a_label_and_several_disturbed_ones(tmp_path):
+    (cell,) = comparisons.analyse([write(tmp_path, "a.json", results_doc(
+        [bench_entry("pytorch", "lenet", "forward", 0.01, variant="eager")]))]).cells
+    assert list(cell.per_process) == ["1:"]
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE))
+    for p in doc["processes"][:2]:
+        p["noise"] = {"seconds": 10, "others_cpu": 0.5, "steal": 0.0}
+    (cell,) = comparisons.analyse([write(tmp_path, "b.json", doc)]).cells
+    assert cell.disturbed == 2
+
+
+def test_only_in_some_names_every_file_that_has_it(tmp_path):
+    one = step_entries({"pytorch [eager]": 1.0}, **ONE)
+    both = step_entries({"pytorch [eager]": 1.0, "keras-jax [default]": 1.0}, **ONE)
+    paths = [write(tmp_path, f"{n}.json", run_doc(e)) for n, e in (("a", both), ("b", one), ("c", both))]
+    assert comparisons.analyse(paths).only_in_some == [
+        f"keras-jax lenet forward cpu batch 128: only in {paths[0]}, {paths[2]}"]
+    no_batch = [write(tmp_path, f"{n}.json", results_doc(e)) for n, e in (
+        ("d", [bench_entry("pytorch", "lenet", "forward", 0.01, batch=0)]),
+        ("e", [bench_entry("pytorch", "lenet", "forward", 0.01, batch=0),
+               bench_entry("pytorch", "lenet", "backward", 0.01, batch=0)]))]
+    assert comparisons.analyse(no_batch).only_in_some == [f"pytorch lenet backward cpu: only in {no_batch[1]}"]
+
+
+def test_more_orders():
+    # mixed columns ("name (file)") are not framework names: they sort by name
+    assert comparisons.columns_order(["pytorch (2)", "caffe (1)"]) == ["caffe (1)", "pytorch (2)"]
+    rows = [("lenet", "cpu", "forward", 128, 128), ("mlp_bn", "cpu", "forward", 128, 128),
+            ("lenet", "cpu", "custom", 128, 128), ("lenet", "cpu", "forward", None, 99),
+            ("lenet", "cpu", "forward", 64, 9999)]
+    assert sorted(rows, key=comparisons.row_order) == [  # the registry's network order: mlp_bn before lenet
+        ("mlp_bn", "cpu", "forward", 128, 128), ("lenet", "cpu", "forward", None, 99),
+        ("lenet", "cpu", "forward", 64, 9999), ("lenet", "cpu", "forward", 128, 128),
+        ("lenet", "cpu", "custom", 128, 128)]
+    with pytest.raises(ResultsError, match="^no results files given$"):
+        comparisons.analyse([])
