@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frameworks.analysis.gate import decide, false_failure_and_detection, gate, markdown
+from frameworks.analysis.gate import adjacent_pair_trials, decide, false_failure_and_detection, gate, key_name, markdown
 from frameworks.cli import main
 
 from .helpers import bench_entry, results_doc
@@ -135,7 +135,11 @@ def test_a_disturbed_process_is_left_out_and_said_so(tmp_path):
     Path(head[0]).write_text(json.dumps(doc))
     code, text = gate(base, head)
     assert "Left out, run on a busy machine" in text and "other processes used 40% of the CPU" in text
-    assert "| 3/2 |" in text or "| 2/2 |" in text  # fw-a's head run 0 does not count
+    # fw-a's head run 0 does not count: two pairs left for each of fw-a's three benchmarks, three for fw-b's (the
+    # old check, "| 3/2 |" or "| 2/2 |", also passed a gate that dropped fw-b's run too, or every run after it)
+    rows = [line for line in text.splitlines() if line.startswith("| fw-")]
+    assert sorted(row.split(" | ")[5] for row in rows if row.startswith("| fw-a")) == ["2/2", "2/2", "2/2"]
+    assert sorted(row.split(" | ")[5] for row in rows if row.startswith("| fw-b")) == ["3/3", "3/3", "3/3"]
 
 
 # --- on real samples ---------------------------------------------------------------------------------------------
@@ -256,3 +260,81 @@ def test_the_summary_table_row_by_row():
     assert "Left out, run on a busy machine: d1" in text
     assert markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
                     head_runs=3)[0]
+
+
+def test_more_decision_boundaries():
+    # a one-sided test each way: with alpha 0.005 the paired p of 0.0046 is faster, its two-sided 0.0091 would not be
+    assert decided([0.3, 0.35, 0.55], [0.0, 0.1, 0.2], alpha=0.005)["improved"]
+    # 18% faster on average but the pairs disagree (p 0.74): not "faster"
+    assert decided([0.3, 0.35, 0.55], [-0.2, 0.65, 0.15])["improved"] is False
+    assert decided([0.5, 0.6, 0.4, 0.5], [0.3, 0.1, 0.0]) == decision(  # Welch's, faster
+        1.64872127, 1.14263081, 0.69304062, 0.98231611, 0.98231611, 4, 3, "Welch t", False, True)
+    assert decided([0.0, 0.1], [0.2, 0.4]) == decision(  # two pairs are enough for the paired test
+        1.05127110, 1.34985881, 1.28402542, 0.06283296, 0.06283296, 2, 2, "paired t", False, False)
+    assert decided([0.0, 0.1], [0.2])["method"] == "too few runs to test"
+    assert decided([0.0, 0.0], [0.1, 0.2, 0.3]) == decision(  # one side without spread is still tested
+        1.0, 1.22140276, 1.22140276, 0.03708995, 0.03708995, 2, 3, "Welch t", True, False)
+    assert key_name(("fw", "lenet", "cpu", "forward", None)) == "fw lenet forward cpu"
+
+
+def test_adjacent_pair_trials_take_one_run_of_each_pair_per_side():
+    assert adjacent_pair_trials(6, 2, 3, seed=0) == [([2, 4], [3, 5]), ([4, 1], [5, 0]), ([3, 5], [2, 4])]
+    assert adjacent_pair_trials(7, 3, 1, seed=0)[0][0] != adjacent_pair_trials(7, 3, 1, seed=1)[0][0]
+    with pytest.raises(ValueError, match="^4 repeats need 8 recorded runs, there are 7$"):
+        adjacent_pair_trials(7, 4, 1)
+
+
+@pytest.fixture
+def small_pool():
+    """Twelve recorded runs of two frameworks' train step, 2% noise: hand-made, small enough for a test."""
+    rng = np.random.default_rng(1)
+    return [{(f, "lenet", "cpu", "train_step", 128): float(rng.normal(0, 0.02)) for f in ("fw-a", "fw-b")}
+            for _ in range(12)]
+
+
+def test_the_rates_on_a_small_pool(small_pool):
+    rates = false_failure_and_detection(small_pool, 3, 20)
+    assert rates == {"false_failure": 0.0, "detection": 1.0, "detection fw-a": 1.0, "detection fw-b": 1.0}
+    # a 5% slowdown is under the 10% effect the gate asks for: never caught
+    assert false_failure_and_detection(small_pool, 3, 20, slowdown=0.05, seed=1)["detection"] == 0.0
+    assert false_failure_and_detection(small_pool, 3, 20, min_effect=0.3)["detection"] == 0.0
+    assert false_failure_and_detection(small_pool, 3, 20, alpha=0.001) == {
+        "false_failure": 0.0, "detection": 0.2, "detection fw-a": 0.2, "detection fw-b": 0.2}
+
+
+@pytest.mark.parametrize("outcome", ["crashed", "failed", "partial"])
+def test_a_framework_whose_head_process_did_not_finish_fails_the_gate(tmp_path, outcome):
+    base, head = sides(tmp_path, MEDIANS, MEDIANS, failed={"fw-b"})
+    for path in head:
+        doc = json.loads(Path(path).read_text())
+        doc["processes"][0]["outcome"] = outcome
+        Path(path).write_text(json.dumps(doc))
+    code, text = gate(base, head)
+    assert code == 1 and "- fw-b lenet forward batch 128 cpu: failed in the head" in text
+
+
+def test_the_gate_passes_its_settings_on(tmp_path):
+    base, head = sides(tmp_path, MEDIANS, {**MEDIANS, "train_step": 0.039})  # 30% slower
+    assert gate(base, head)[0] == 1
+    assert gate(base, head, min_effect=0.5)[0] == 0
+    assert gate(base, head, alpha=1e-9)[0] == 0
+    code, text = gate(base, head, removed=["fw-b lenet backward batch 128 cpu"])
+    assert "3 base and 3 head runs" in text and "Declared removed (not gated): fw-b lenet backward batch 128 cpu" \
+        in text
+    assert gate(base, head + [str(tmp_path / "absent.json")])[1].endswith(
+        f"Unusable runs (left out): head: {tmp_path / 'absent.json'}: cannot be read (No such file or directory)")
+    # a network's name is not a framework's: declaring "lenet" removed removes nothing
+    dropped, dropped_head = sides(tmp_path, MEDIANS, MEDIANS, drop={("fw-b", "forward")})
+    assert gate(dropped, dropped_head, removed=["lenet"])[0] == 1
+
+
+def test_no_usable_runs_on_a_side_in_full(tmp_path):
+    _, head = sides(tmp_path, MEDIANS, MEDIANS)
+    code, text = gate([str(tmp_path / "absent.json")], head)
+    assert code == 2 and text == (
+        "## Benchmark gate: NO USABLE BASE RUNS\n\nThere are no gated benchmarks in the base's results, so nothing "
+        "can be compared (a missing or broken baseline is never a pass).\n\n"
+        f"- base: {tmp_path / 'absent.json'}: cannot be read (No such file or directory)")
+    code, text = gate(head, [str(tmp_path / "absent.json")])
+    assert code == 2 and text.startswith("## Benchmark gate: NO USABLE HEAD RUNS\n\nThere are no gated benchmarks "
+                                         "in the head's results")
