@@ -338,3 +338,55 @@ def test_no_usable_runs_on_a_side_in_full(tmp_path):
     code, text = gate(head, [str(tmp_path / "absent.json")])
     assert code == 2 and text.startswith("## Benchmark gate: NO USABLE HEAD RUNS\n\nThere are no gated benchmarks "
                                          "in the head's results")
+
+
+def test_the_summary_in_full():
+    """Every line, for a failed gate with each trailing section twice (joins and blank lines included); the
+    "Not tested" section is left to the tests of its own rules."""
+    base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.3, 0.35, 0.55]}
+    head = {key("a"): [0.3, 0.35, 0.55], key("b"): [0.0, 0.1, 0.2]}
+    passed, text = markdown(decide(base, head), ["m1", "m2"], ["r1", "r2"], ["p1", "p2"], ["d1", "d2"],
+                            min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3)
+    assert not passed and text == "\n".join([
+        "## Benchmark gate: FAILED", "",
+        "3 base and 3 head runs, each run counted by its process's median round. A benchmark fails when the head is "
+        "more than 10% slower AND a one-sided t-test on the log medians (paired where the runs pair up), "
+        "Benjamini-Hochberg-corrected over the 2 gated benchmarks, gives p < 0.05.", "",
+        "**Benchmarks the base has and the head lacks or failed** (declare a removal with --removed):", "",
+        "- m1", "- m2", "",
+        "| benchmark | base median | head median | head / base | p (adjusted) | runs (base/head) | test | |",
+        "|---|---|---|---|---|---|---|---|",
+        "| fw lenet a batch 128 cpu | 1105.171 ms | 1491.825 ms | 1.350 | 0.0046 (0.0091) | 3/3 | paired t | "
+        "**regression** |",
+        "| fw lenet b batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | faster |", "",
+        "Left out, run on a busy machine: d1; d2", "", "Declared removed (not gated): r1, r2", "",
+        "Unusable runs (left out): p1; p2"])
+    ok, text = markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3)
+    assert ok and text.startswith("## Benchmark gate: passed\n\n")
+
+
+def test_variants_are_removed_and_failed_by_their_framework(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def run(name, with_b=True, crashed=False):
+        entries = [bench_entry("fw-a", "lenet", "forward", 0.01, samples=list(0.01 * np.exp(rng.normal(0, .03, 20))),
+                               process="fw-a")]
+        if with_b:
+            entries.append(bench_entry("fw-b", "lenet", "forward", 0.01, variant="jit", process="fw-b",
+                                       samples=list(0.01 * np.exp(rng.normal(0, .03, 20)))))
+        entries.append(bench_entry("fw-a", "lenet", "forward", 0.01, kind="fidelity", process="fw-a"))
+        processes = [{"label": "fw-b", "frameworks": ["fw-b"], "environment": {}, "exit_code": -11,
+                      "status": "crashed", "outcome": "crashed", "benchmarks": 0, "json": "x.json"}] if crashed else []
+        path = tmp_path / name
+        path.write_text(json.dumps(results_doc(entries[::-1], processes=processes)))  # the fidelity record first
+        return str(path)
+
+    base = [run(f"b{i}.json") for i in range(3)]
+    head = [run(f"h{i}.json", with_b=False, crashed=True) for i in range(3)]
+    code, text = gate(base, head)
+    assert code == 1 and "- fw-b [jit] lenet forward batch 128 cpu: failed in the head" in text
+    assert "gives p < 0.05." in text and "over the 1 gated benchmarks" in text  # the fidelity check is not gated
+    assert gate(base, head, removed=["fw-b"])[0] == 0
+    # a removal that sorts first does not end the search for what is missing
+    code, text = gate(base, head, removed=["fw-a"])
+    assert code == 1 and "- fw-b [jit] lenet forward batch 128 cpu: failed in the head" in text
