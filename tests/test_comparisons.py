@@ -230,3 +230,28 @@ def test_more_orders():
         ("lenet", "cpu", "custom", 128, 128)]
     with pytest.raises(ResultsError, match="^no results files given$"):
         comparisons.analyse([])
+
+
+def test_the_same_settings_are_no_difference_and_every_difference_is_named(tmp_path):
+    settings = {"batch_sizes": [128], "threads": 2, "epoch_images": 2048}
+    a = write(tmp_path, "a.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)], settings=settings))
+    b = write(tmp_path, "b.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)], settings=settings))
+    assert comparisons.differences(comparisons.analyse([a, b]).runs) == []
+    c = write(tmp_path, "c.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE), versions={"pytorch": "2"}))
+    d = write(tmp_path, "d.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE), versions={"pytorch": "3"},
+                                          cpu="Other CPU"))
+    with pytest.raises(ResultsError) as refused:
+        comparisons.analyse([c, d])
+    assert (f"{d} ran on another machine (('Other CPU', 2, 2)) than {c} (('Test CPU (hand-made data)', 2, 2)); {d} "
+            f"has other versions of pytorch than {c}. Report them") in str(refused.value)
+
+
+def test_only_in_some_in_name_order_and_rows_without_a_batch_first(tmp_path):
+    a = write(tmp_path, "a.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)]))
+    b = write(tmp_path, "b.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01, batch=b)
+                                               for b in (128, 64, 256)]))
+    assert comparisons.analyse([a, b]).only_in_some == [  # sorted as text: 256 before 64
+        f"pytorch lenet forward cpu batch 256: only in {b}", f"pytorch lenet forward cpu batch 64: only in {b}"]
+    rows = [("lenet", "cpu", "forward", 1, 50), ("lenet", "cpu", "forward", None, 99)]
+    assert sorted(rows, key=comparisons.row_order) == [("lenet", "cpu", "forward", None, 99),
+                                                       ("lenet", "cpu", "forward", 1, 50)]

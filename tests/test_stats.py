@@ -346,6 +346,11 @@ def test_large_effects_in_words():
     assert c.words == "A is faster than B by 100% (95% CI 97-104%)"
     (c,) = stats.correct([stats.compare_throughput("x", "A", "B", slow, fast)])
     assert c.words == "B is faster than A by 100% (95% CI 97-104%)"
+    triple = [300, 301, 302, 303, 304]  # 192% would read 194% with the factor 101
+    assert stats.correct([stats.compare_throughput("x", "A", "B", triple, slow)])[0].words == \
+        "A is faster than B by 196% (95% CI 192-200%)"
+    assert stats.correct([stats.compare_throughput("x", "A", "B", slow, triple)])[0].words == \
+        "B is faster than A by 196% (95% CI 192-200%)"
     (c,) = stats.correct([stats.compare_throughput("x", "A", "B", [100, 0, 110], [80, -1, 90])])
     assert c.words.startswith("inconclusive: A/B = 1.24 (95% CI +11% to +38%); the interval excludes 1 but the "
                               "rank test does not reject after correction (p 0.333, adjusted 0.333; the smallest p 2 "
