@@ -390,3 +390,16 @@ def test_variants_are_removed_and_failed_by_their_framework(tmp_path):
     # a removal that sorts first does not end the search for what is missing
     code, text = gate(base, head, removed=["fw-a"])
     assert code == 1 and "- fw-b [jit] lenet forward batch 128 cpu: failed in the head" in text
+
+
+def test_the_rates_count_false_failures_and_slow_each_framework_apart():
+    """fw-a is steady (1% noise), fw-b noisy (15%, one run missing): a 15% slowdown is caught in every trial for
+    fw-a and rarely for fw-b, and with no effect size and alpha 0.5 the A/A trials fail half the time."""
+    rng = np.random.default_rng(1)
+    pool = [{("fw-a", "lenet", "cpu", "train_step", 128): float(rng.normal(0, 0.01)),
+             ("fw-b", "lenet", "cpu", "train_step", 128): float(rng.normal(0, 0.15))} for _ in range(12)]
+    pool[0][("fw-b", "lenet", "cpu", "train_step", 128)] = None
+    assert false_failure_and_detection(pool, 3, 20, slowdown=0.15, min_effect=0.05) == {
+        "false_failure": 0.0, "detection": 0.575, "detection fw-a": 1.0, "detection fw-b": 0.15}
+    assert false_failure_and_detection(pool, 3, 20, slowdown=0.15, min_effect=0.05, seed=2)["detection fw-b"] == 0.1
+    assert false_failure_and_detection(pool, 3, 20, min_effect=0.0, alpha=0.5)["false_failure"] == 0.55
