@@ -3,15 +3,17 @@ recorded on this project's machine (tests/data/gate_samples.json.gz, from script
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from frameworks.analysis.gate import decide, false_failure_and_detection, gate
+from frameworks.analysis.gate import adjacent_pair_trials, decide, false_failure_and_detection, gate, key_name, markdown
 from frameworks.cli import main
 from frameworks.errors import EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
 
@@ -134,7 +136,11 @@ def test_a_disturbed_process_is_left_out_and_said_so(tmp_path):
     Path(head[0]).write_text(json.dumps(doc))
     code, text = gate(base, head)
     assert "Left out, run on a busy machine" in text and "other processes used 40% of the CPU" in text
-    assert "| 3/2 |" in text or "| 2/2 |" in text  # fw-a's head run 0 does not count
+    # fw-a's head run 0 does not count: two pairs left for each of fw-a's three benchmarks, three for fw-b's (the
+    # old check, "| 3/2 |" or "| 2/2 |", also passed a gate that dropped fw-b's run too, or every run after it)
+    rows = [line for line in text.splitlines() if line.startswith("| fw-")]
+    assert sorted(row.split(" | ")[5] for row in rows if row.startswith("| fw-a")) == ["2/2", "2/2", "2/2"]
+    assert sorted(row.split(" | ")[5] for row in rows if row.startswith("| fw-b")) == ["3/3", "3/3", "3/3"]
 
 
 def disturb(path: str, framework: str) -> None:
@@ -214,3 +220,242 @@ def test_a_20_percent_slowdown_of_one_framework_is_caught_at_least_90_percent_of
     rates = false_failure_and_detection(pool, repeats, trials=200, seed=2)
     assert rates["detection"] >= 0.90, rates
     assert all(v >= 0.80 for k, v in rates.items() if k.startswith("detection ")), rates
+
+
+# --- decide and markdown on hand-made log medians: every field a literal ------------------------------------------
+def key(phase):
+    return ("fw", "lenet", "cpu", phase, 128)
+
+
+def decided(base, head, **kwargs):
+    (d,) = decide({key("a"): base}, {key("a"): head}, **kwargs)
+    return {k: v for k, v in dataclasses.asdict(d).items() if k != "key"}
+
+
+def expect(**values):
+    """Floats to 1e-6 relative (NaN equal to NaN), the rest exactly."""
+    return {k: pytest.approx(v, rel=1e-6, nan_ok=True) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def decision(base_median_s, head_median_s, ratio, p, p_adjusted, base_runs, head_runs, method, regressed, improved):
+    return expect(base_median_s=base_median_s, head_median_s=head_median_s, ratio=ratio, p=p, p_adjusted=p_adjusted,
+                  base_runs=base_runs, head_runs=head_runs, method=method, regressed=regressed, improved=improved)
+
+
+NAN = math.nan
+
+
+def test_a_paired_regression_by_hand():
+    """Differences 0.3, 0.25, 0.35: mean 0.3, sd 0.05, t = 0.3 / (0.05 / sqrt 3) = 10.392 on 2 degrees of freedom,
+    whose one-sided p has the closed form 1/2 - t / (2 sqrt(t^2 + 2)) = 0.0045663. Medians exp(0.1), exp(0.4);
+    ratio exp(0.3) = 1.3499 > 1.1 and p < 0.05: a regression."""
+    assert decided([0.0, 0.1, 0.2], [0.3, 0.35, 0.55]) == decision(
+        1.10517092, 1.49182470, 1.34985881, 0.00456631, 0.00456631, 3, 3, "paired t", True, False)
+    # the same runs the other way round: faster, not regressed
+    assert decided([0.3, 0.35, 0.55], [0.0, 0.1, 0.2]) == decision(
+        1.49182470, 1.10517092, 0.74081822, 0.99543369, 0.99543369, 3, 3, "paired t", False, True)
+
+
+def test_the_effect_size_and_alpha_each_decide():
+    base, head = [0.0, 0.1, 0.2], [0.3, 0.35, 0.55]  # ratio 1.3499, p 0.0045663
+    assert decided(base, head, min_effect=0.34)["regressed"]
+    assert not decided(base, head, min_effect=0.35)["regressed"]  # 1.3499 is not more than 35% slower
+    assert not decided(base, head, alpha=0.0045)["regressed"]
+    assert decided(base, head, alpha=0.0046)["regressed"]
+    faster = decided(head, base, min_effect=0.34)  # 1 / 0.7408 = 1.3499
+    assert faster["improved"] and not decided(head, base, min_effect=0.35)["improved"]
+
+
+def test_unpaired_and_untestable_sides():
+    # different run counts: Welch's t on (0, 0.1) against (0.3, 0.4, 0.5)
+    assert decided([0.0, 0.1], [0.3, 0.4, 0.5]) == decision(
+        1.05127110, 1.49182470, 1.41906755, 0.01063671, 0.01063671, 2, 3, "Welch t", True, False)
+    assert decided([0.0, 0.1, 0.2], [0.3, 0.35, 0.55], paired=False)["method"] == "Welch t"
+    # one complete pair only: Welch's on what each side has
+    assert decided([0.0, None, 0.2], [0.3, 0.35, None]) == decision(
+        1.10517092, 1.38403065, 1.25232272, 0.12548991, 0.12548991, 2, 2, "Welch t", False, False)
+    # identical differences (exact in binary): no spread, nothing to test
+    assert decided([0.0, 0.25, 0.5], [0.5, 0.75, 1.0]) == decision(
+        1.28402542, 2.11700002, 1.64872127, NAN, NAN, 3, 3, "paired (no spread)", False, False)
+    assert decided([None], [0.1]) == decision(NAN, 1.10517092, NAN, NAN, NAN, 0, 1, "no runs", False, False)
+    assert decided([0.0], [0.1, 0.2]) == decision(1.0, 1.16183424, 1.16183424, NAN, NAN, 1, 2, "too few runs to test",
+                                                  False, False)
+    assert decided([0.0, 0.0], [0.1, 0.1, 0.1]) == decision(1.0, 1.10517092, 1.10517092, NAN, NAN, 2, 3,
+                                                            "too few runs to test", False, False)
+
+
+def test_the_correction_runs_over_the_benchmarks_both_sides_have():
+    """p 0.0045663 and 0.1127017 over two benchmarks (the base-only one is not in the family): BH gives
+    0.0045663 x 2/1 = 0.0091326 and 0.1127017 x 2/2."""
+    base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.0, 0.1, 0.2], key("c"): [0.0]}
+    head = {key("a"): [0.3, 0.35, 0.55], key("b"): [0.05, 0.1, 0.3], key("d"): [0.0]}
+    decisions = decide(base, head)
+    assert [d.key for d in decisions] == [key("a"), key("b")]
+    assert [d.p_adjusted for d in decisions] == pytest.approx([0.00913261, 0.11270167], rel=1e-6)
+    assert [d.regressed for d in decisions] == [True, False]
+    assert decisions[0].name == "fw lenet a batch 128 cpu"
+
+
+def test_the_summary_table_row_by_row():
+    base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.0, 0.1, 0.2], key("c"): [0.3, 0.35, 0.55]}
+    head = {key("a"): [0.3, 0.35, 0.55], key("b"): [0.05, 0.1, 0.3], key("c"): [0.0, 0.1, 0.2]}
+    passed, text = markdown(decide(base, head), [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
+                            head_runs=3)
+    assert not passed and text.startswith("## Benchmark gate: FAILED\n")
+    assert "more than 10% slower" in text and "over the 3 gated benchmarks, gives p < 0.05." in text
+    rows = [line for line in text.splitlines() if line.startswith("| fw ")]
+    assert rows == [  # slowest first
+        "| fw lenet a batch 128 cpu | 1105.171 ms | 1491.825 ms | 1.350 | 0.0046 (0.014) | 3/3 | paired t | "
+        "**regression** |",
+        "| fw lenet b batch 128 cpu | 1105.171 ms | 1161.834 ms | 1.051 | 0.11 (0.17) | 3/3 | paired t |  |",
+        "| fw lenet c batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | faster |"]
+    ok, text = markdown(decide(base, head)[1:], ["m1"], ["r1"], ["p1"], ["d1"], min_effect=0.2, alpha=0.01,
+                        base_runs=2, head_runs=4)
+    assert not ok and "2 base and 4 head runs" in text and "more than 20% slower" in text and "p < 0.01" in text
+    assert "- m1" in text and "Declared removed (not gated): r1" in text and "Unusable runs (left out): p1" in text
+    assert "Left out, run on a busy machine: d1" in text
+    assert markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
+                    head_runs=3)[0]
+
+
+def test_more_decision_boundaries():
+    # a one-sided test each way: with alpha 0.005 the paired p of 0.0046 is faster, its two-sided 0.0091 would not be
+    assert decided([0.3, 0.35, 0.55], [0.0, 0.1, 0.2], alpha=0.005)["improved"]
+    # 18% faster on average but the pairs disagree (p 0.74): not "faster"
+    assert decided([0.3, 0.35, 0.55], [-0.2, 0.65, 0.15])["improved"] is False
+    assert decided([0.5, 0.6, 0.4, 0.5], [0.3, 0.1, 0.0]) == decision(  # Welch's, faster
+        1.64872127, 1.14263081, 0.69304062, 0.98231611, 0.98231611, 4, 3, "Welch t", False, True)
+    assert decided([0.0, 0.1], [0.2, 0.4]) == decision(  # two pairs are enough for the paired test
+        1.05127110, 1.34985881, 1.28402542, 0.06283296, 0.06283296, 2, 2, "paired t", False, False)
+    assert decided([0.0, 0.1], [0.2])["method"] == "too few runs to test"
+    assert decided([0.0, 0.0], [0.1, 0.2, 0.3]) == decision(  # one side without spread is still tested
+        1.0, 1.22140276, 1.22140276, 0.03708995, 0.03708995, 2, 3, "Welch t", True, False)
+    assert key_name(("fw", "lenet", "cpu", "forward", None)) == "fw lenet forward cpu"
+
+
+def test_adjacent_pair_trials_take_one_run_of_each_pair_per_side():
+    assert adjacent_pair_trials(6, 2, 3, seed=0) == [([2, 4], [3, 5]), ([4, 1], [5, 0]), ([3, 5], [2, 4])]
+    assert adjacent_pair_trials(7, 3, 1, seed=0)[0][0] != adjacent_pair_trials(7, 3, 1, seed=1)[0][0]
+    with pytest.raises(ValueError, match="^4 repeats need 8 recorded runs, there are 7$"):
+        adjacent_pair_trials(7, 4, 1)
+
+
+@pytest.fixture
+def small_pool():
+    """Twelve recorded runs of two frameworks' train step, 2% noise: hand-made, small enough for a test."""
+    rng = np.random.default_rng(1)
+    return [{(f, "lenet", "cpu", "train_step", 128): float(rng.normal(0, 0.02)) for f in ("fw-a", "fw-b")}
+            for _ in range(12)]
+
+
+def test_the_rates_on_a_small_pool(small_pool):
+    rates = false_failure_and_detection(small_pool, 3, 20)
+    assert rates == {"false_failure": 0.0, "detection": 1.0, "detection fw-a": 1.0, "detection fw-b": 1.0}
+    # a 5% slowdown is under the 10% effect the gate asks for: never caught
+    assert false_failure_and_detection(small_pool, 3, 20, slowdown=0.05, seed=1)["detection"] == 0.0
+    assert false_failure_and_detection(small_pool, 3, 20, min_effect=0.3)["detection"] == 0.0
+    assert false_failure_and_detection(small_pool, 3, 20, alpha=0.001) == {
+        "false_failure": 0.0, "detection": 0.2, "detection fw-a": 0.2, "detection fw-b": 0.2}
+
+
+@pytest.mark.parametrize("outcome", ["crashed", "failed", "partial"])
+def test_a_framework_whose_head_process_did_not_finish_fails_the_gate(tmp_path, outcome):
+    base, head = sides(tmp_path, MEDIANS, MEDIANS, failed={"fw-b"})
+    for path in head:
+        doc = json.loads(Path(path).read_text())
+        doc["processes"][0]["outcome"] = outcome
+        Path(path).write_text(json.dumps(doc))
+    code, text = gate(base, head)
+    assert code == 1 and "- fw-b lenet forward batch 128 cpu: failed in the head" in text
+
+
+def test_the_gate_passes_its_settings_on(tmp_path):
+    base, head = sides(tmp_path, MEDIANS, {**MEDIANS, "train_step": 0.039})  # 30% slower
+    assert gate(base, head)[0] == 1
+    assert gate(base, head, min_effect=0.5)[0] == 0
+    assert gate(base, head, alpha=1e-9)[0] == 0
+    code, text = gate(base, head, removed=["fw-b lenet backward batch 128 cpu"])
+    assert "3 base and 3 head runs" in text and "Declared removed (not gated): fw-b lenet backward batch 128 cpu" \
+        in text
+    assert gate(base, head + [str(tmp_path / "absent.json")])[1].endswith(
+        f"Unusable runs (left out): head: {tmp_path / 'absent.json'}: cannot be read (No such file or directory)")
+    # a network's name is not a framework's: declaring "lenet" removed removes nothing
+    dropped, dropped_head = sides(tmp_path, MEDIANS, MEDIANS, drop={("fw-b", "forward")})
+    assert gate(dropped, dropped_head, removed=["lenet"])[0] == 1
+
+
+def test_no_usable_runs_on_a_side_in_full(tmp_path):
+    _, head = sides(tmp_path, MEDIANS, MEDIANS)
+    code, text = gate([str(tmp_path / "absent.json")], head)
+    assert code == 2 and text == (
+        "## Benchmark gate: NO USABLE BASE RUNS\n\nThere are no gated benchmarks in the base's results, so nothing "
+        "can be compared (a missing or broken baseline is never a pass).\n\n"
+        f"- base: {tmp_path / 'absent.json'}: cannot be read (No such file or directory)")
+    code, text = gate(head, [str(tmp_path / "absent.json")])
+    assert code == 2 and text.startswith("## Benchmark gate: NO USABLE HEAD RUNS\n\nThere are no gated benchmarks "
+                                         "in the head's results")
+
+
+def test_the_summary_in_full():
+    """Every line, for a failed gate with each trailing section twice (joins and blank lines included); the
+    "Not tested" section is left to the tests of its own rules."""
+    base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.3, 0.35, 0.55]}
+    head = {key("a"): [0.3, 0.35, 0.55], key("b"): [0.0, 0.1, 0.2]}
+    passed, text = markdown(decide(base, head), ["m1", "m2"], ["r1", "r2"], ["p1", "p2"], ["d1", "d2"],
+                            min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3)
+    assert not passed and text == "\n".join([
+        "## Benchmark gate: FAILED", "",
+        "3 base and 3 head runs, each run counted by its process's median round. A benchmark fails when the head is "
+        "more than 10% slower AND a one-sided t-test on the log medians (paired where the runs pair up), "
+        "Benjamini-Hochberg-corrected over the 2 gated benchmarks, gives p < 0.05.", "",
+        "**Benchmarks the base has and the head lacks or failed** (declare a removal with --removed):", "",
+        "- m1", "- m2", "",
+        "| benchmark | base median | head median | head / base | p (adjusted) | runs (base/head) | test | |",
+        "|---|---|---|---|---|---|---|---|",
+        "| fw lenet a batch 128 cpu | 1105.171 ms | 1491.825 ms | 1.350 | 0.0046 (0.0091) | 3/3 | paired t | "
+        "**regression** |",
+        "| fw lenet b batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | faster |", "",
+        "Left out, run on a busy machine: d1; d2", "", "Declared removed (not gated): r1, r2", "",
+        "Unusable runs (left out): p1; p2"])
+    ok, text = markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3)
+    assert ok and text.startswith("## Benchmark gate: passed\n\n")
+
+
+def test_variants_are_removed_and_failed_by_their_framework(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def run(name, with_b=True, crashed=False):
+        entries = [bench_entry("fw-a", "lenet", "forward", 0.01, samples=list(0.01 * np.exp(rng.normal(0, .03, 20))),
+                               process="fw-a")]
+        if with_b:
+            entries.append(bench_entry("fw-b", "lenet", "forward", 0.01, variant="jit", process="fw-b",
+                                       samples=list(0.01 * np.exp(rng.normal(0, .03, 20)))))
+        entries.append(bench_entry("fw-a", "lenet", "forward", 0.01, kind="fidelity", process="fw-a"))
+        processes = [{"label": "fw-b", "frameworks": ["fw-b"], "environment": {}, "exit_code": -11,
+                      "status": "crashed", "outcome": "crashed", "benchmarks": 0, "json": "x.json"}] if crashed else []
+        path = tmp_path / name
+        path.write_text(json.dumps(results_doc(entries[::-1], processes=processes)))  # the fidelity record first
+        return str(path)
+
+    base = [run(f"b{i}.json") for i in range(3)]
+    head = [run(f"h{i}.json", with_b=False, crashed=True) for i in range(3)]
+    code, text = gate(base, head)
+    assert code == 1 and "- fw-b [jit] lenet forward batch 128 cpu: failed in the head" in text
+    assert "gives p < 0.05." in text and "over the 1 gated benchmarks" in text  # the fidelity check is not gated
+    assert gate(base, head, removed=["fw-b"])[0] == 0
+    # a removal that sorts first does not end the search for what is missing
+    code, text = gate(base, head, removed=["fw-a"])
+    assert code == 1 and "- fw-b [jit] lenet forward batch 128 cpu: failed in the head" in text
+
+
+def test_the_rates_count_false_failures_and_slow_each_framework_apart():
+    """fw-a is steady (1% noise), fw-b noisy (15%, one run missing): a 15% slowdown is caught in every trial for
+    fw-a and rarely for fw-b, and with no effect size and alpha 0.5 the A/A trials fail half the time."""
+    rng = np.random.default_rng(1)
+    pool = [{("fw-a", "lenet", "cpu", "train_step", 128): float(rng.normal(0, 0.01)),
+             ("fw-b", "lenet", "cpu", "train_step", 128): float(rng.normal(0, 0.15))} for _ in range(12)]
+    pool[0][("fw-b", "lenet", "cpu", "train_step", 128)] = None
+    assert false_failure_and_detection(pool, 3, 20, slowdown=0.15, min_effect=0.05) == {
+        "false_failure": 0.0, "detection": 0.575, "detection fw-a": 1.0, "detection fw-b": 0.15}
+    assert false_failure_and_detection(pool, 3, 20, slowdown=0.15, min_effect=0.05, seed=2)["detection fw-b"] == 0.1
+    assert false_failure_and_detection(pool, 3, 20, min_effect=0.0, alpha=0.5)["false_failure"] == 0.55

@@ -109,8 +109,8 @@ class Comparison:
 def compare_throughput(what: str, a: str, b: str, a_values: Sequence[float], b_values: Sequence[float],
                        confidence: float = CONFIDENCE) -> Comparison:
     """Compare two frameworks' per-process throughputs (before the family correction)."""
-    x = np.asarray([v for v in a_values if v > 0], dtype=float)
-    y = np.asarray([v for v in b_values if v > 0], dtype=float)
+    x = np.asarray([v for v in a_values if v > 0 and math.isfinite(v)], dtype=float)  # as throughput() does
+    y = np.asarray([v for v in b_values if v > 0 and math.isfinite(v)], dtype=float)
     if len(x) == 0 or len(y) == 0:
         return Comparison(what, a, b, math.nan, math.nan, math.nan, math.nan, len(x), len(y))
     ratio = float(np.exp(_mean_log(x) - _mean_log(y)))

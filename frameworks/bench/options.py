@@ -390,25 +390,34 @@ class Settings:
         if unknown:
             raise UsageError(f"{source}: unknown settings {sorted(unknown)}")
         values = dict(payload)
-        checks = {"frameworks": BY_DEST["frameworks"].parse, "networks": BY_DEST["networks"].parse,
-                  "devices": BY_DEST["devices"].parse, "variants": BY_DEST["variants"].parse}
-        try:
-            for name, parse in checks.items():
-                if values.get(name) is not None:
-                    values[name] = parse(",".join(map(str, values[name])))  # type: ignore[misc]
-            if values.get("batch_sizes") is not None:
-                values["batch_sizes"] = positive_ints(",".join(map(str, values["batch_sizes"])))
-            if values.get("latency_batches") is not None:
-                values["latency_batches"] = latency_batches(",".join(map(str, values["latency_batches"])))
-            for name in ("threads", "epoch_rounds", "min_rounds", "latency_requests"):
-                if values.get(name) is not None:
-                    values[name] = positive_int(str(values[name]))
-            if values.get("epoch_images") is not None:
-                values["epoch_images"] = epoch_images(str(values["epoch_images"]))
-            if values.get("round_seconds") is not None:
-                values["round_seconds"] = positive_float(str(values["round_seconds"]))
-        except argparse.ArgumentTypeError as exc:
-            raise UsageError(f"{source}: {exc}") from None
+        lists = {"frameworks": BY_DEST["frameworks"].parse, "networks": BY_DEST["networks"].parse,
+                 "devices": BY_DEST["devices"].parse, "variants": BY_DEST["variants"].parse,
+                 "batch_sizes": positive_ints, "latency_batches": latency_batches}
+        numbers = {"threads": positive_int, "epoch_rounds": positive_int, "min_rounds": positive_int,
+                   "latency_requests": positive_int, "epoch_images": epoch_images, "round_seconds": positive_float}
+        optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
+        for name, value in payload.items():
+            # JSON types first (a string where a list belongs would be read letter by letter), then the option's
+            # own parser, so a file is held to what the command line accepts
+            try:
+                if value is None:
+                    if name not in optional:
+                        raise argparse.ArgumentTypeError("null, but this setting needs a value")
+                elif name in lists:
+                    item = str if name in ("frameworks", "networks", "devices", "variants") else int
+                    if not isinstance(value, list) or not all(type(v) is item and "," not in str(v) for v in value):
+                        raise argparse.ArgumentTypeError(f"must be a list of {item.__name__}s, got {value!r}")
+                    values[name] = lists[name](",".join(map(str, value)))  # type: ignore[misc]
+                elif name in numbers:
+                    if type(value) not in ((int, float) if name == "round_seconds" else (int,)):
+                        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}")
+                    values[name] = numbers[name](str(value))
+                elif name in ("time_to_accuracy", "idiomatic") and type(value) is not bool:
+                    raise argparse.ArgumentTypeError(f"must be true or false, got {value!r}")
+                elif name == "mnist_dir" and not (isinstance(value, str) and value):
+                    raise argparse.ArgumentTypeError(f"must be a directory path, got {value!r}")
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"{source}: {name}: {exc}") from None
         return cls(**values)
 
     def write(self, path: Path) -> Path:

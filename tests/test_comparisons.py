@@ -1,0 +1,257 @@
+"""Pooling and pairing (analysis/comparisons.py) on hand-made runs: which figures land in which cell, which
+pairs are compared, and the literal figures that come out. ``run_doc`` spreads five processes by factors 0.98,
+0.99, 1.00, 1.01, 1.02 of each median, so a process's images/s is 128 / (median x factor)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from frameworks.analysis import comparisons
+from frameworks.bench.schema import ResultsError
+
+from .helpers import bench_entry, results_doc, run_doc, step_entries
+
+ONE = {"networks": {"lenet": 0.03}, "phases": {"forward": 0.3}}  # one benchmark: lenet forward, 9 ms x factor
+
+
+def write(tmp_path, name, doc):
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def analysis(tmp_path):
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0, "pytorch [compile]": 0.5, "keras-tensorflow [default]": 1.3},
+                               **ONE))
+    return comparisons.analyse([write(tmp_path, "a.json", doc)])
+
+
+def test_each_benchmark_is_pooled_over_its_processes(analysis):
+    cells = {c.column: c for c in analysis.cells}
+    assert list(cells) == ["pytorch", "pytorch [compile]", "keras-tensorflow"]
+    eager = cells["pytorch"]
+    assert (eager.framework, eager.variant, eager.kind, eager.row) == ("pytorch", "eager", "step",
+                                                                       ("lenet", "cpu", "forward", 128, 128))
+    assert eager.headline and not cells["pytorch [compile]"].headline and cells["keras-tensorflow"].headline
+    # 128 / (0.009 x 0.98) = 14512.47 ... 128 / (0.009 x 1.02) = 13943.36
+    assert eager.per_process == pytest.approx({"1:pytorch/1": 14512.4717, "1:pytorch/2": 14365.8810,
+                                               "1:pytorch/3": 14222.2222, "1:pytorch/4": 14081.4081,
+                                               "1:pytorch/5": 13943.3551})
+    assert eager.sources == {1} and eager.disturbed == 0 and len(eager.records) == 5
+    assert (eager.estimate.value, eager.estimate.n) == (pytest.approx(14223.6448), 5)
+
+
+def test_every_framework_pair_and_every_variant_against_its_default(analysis):
+    (pair,) = analysis.speed
+    assert (pair.what, pair.a, pair.b, pair.n_a, pair.n_b) == ("lenet forward batch 128 on cpu", "pytorch",
+                                                               "keras-tensorflow", 5, 5)
+    assert pair.ratio == pytest.approx(1.3) and pair.p == pytest.approx(2 / 252) and pair.verdict == "faster"
+    assert pair.words == "pytorch is faster than keras-tensorflow by 30% (95% CI 28-32%)"
+    (variant,) = analysis.variants
+    assert (variant.a, variant.b, variant.verdict) == ("pytorch [compile]", "pytorch", "faster")
+    assert variant.ratio == pytest.approx(2.0) and variant.p_adjusted == pytest.approx(2 / 252 * 2 / 2)
+    assert (analysis.margin, analysis.confidence, analysis.mixed) == (0.05, 0.95, False)
+
+
+def test_margin_and_confidence_reach_the_verdicts(tmp_path):
+    close = write(tmp_path, "a.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 1.03},
+                                                           **ONE)))
+    (default,) = comparisons.analyse([close]).speed  # the processes overlap: no significance, inside +-5%
+    assert default.verdict == "equivalent" and default.ratio == pytest.approx(1.03)
+    assert comparisons.analyse([close], margin=0.01).speed[0].verdict == "inconclusive"
+    clear = write(tmp_path, "b.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 1.3},
+                                                           **ONE)))
+    assert comparisons.analyse([clear]).speed[0].verdict == "faster"
+    strict = comparisons.analyse([clear], confidence=0.999)  # p 0.0079 is not below 0.001
+    assert strict.speed[0].verdict == "inconclusive" and strict.confidence == 0.999
+    assert strict.cells[0].estimate.low < comparisons.analyse([clear]).cells[0].estimate.low  # a wider interval
+
+
+def test_only_timed_benchmarks_with_rounds_become_cells(tmp_path):
+    doc = results_doc([bench_entry("pytorch", "lenet", "forward", 0.01, variant="eager"),
+                       bench_entry("pytorch", "lenet", "latency", 0.001, variant="eager", kind="latency"),
+                       bench_entry("pytorch", "lenet", "backward", 0.01, variant="eager", samples=[]),
+                       bench_entry("pytorch", "lenet", "forward", 0.01, variant="eager", kind="fidelity",
+                                   own_median_s=0.01, own_tool="t")])
+    a = comparisons.analyse([write(tmp_path, "r.json", doc)])
+    assert sorted((c.kind, c.phase) for c in a.cells) == [("fidelity", "forward"), ("step", "forward")]
+    assert a.speed == [] and a.variants == []
+
+
+def test_runs_that_are_not_like_for_like_are_refused_or_kept_apart(tmp_path):
+    base = run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE), versions={"pytorch": "2.13.0"})
+    other = run_doc(step_entries({"pytorch [eager]": 0.9}, **ONE), versions={"pytorch": "2.14.1"}, cpu="Other CPU")
+    other["settings"] = {"threads": 4}
+    a, b = write(tmp_path, "a.json", base), write(tmp_path, "b.json", other)
+    assert comparisons.differences(comparisons.analyse([a, b], mixed=True).runs) == [
+        f"{b} was run with other settings than {a}",
+        f"{b} ran on another machine (('Other CPU', 2, 2)) than {a} (('Test CPU (hand-made data)', 2, 2))",
+        f"{b} has other versions of pytorch than {a}"]
+    with pytest.raises(ResultsError, match="not like for like, so their figures cannot be pooled: .* was run with "
+                                           "other settings .* pass --mixed to show each file's figures apart"):
+        comparisons.analyse([a, b])
+    mixed = comparisons.analyse([a, b], mixed=True)
+    assert [(c.column, c.sources) for c in mixed.cells] == [("pytorch (1)", {1}), ("pytorch (2)", {2})]
+    with pytest.raises(ResultsError, match="no results files given"):
+        comparisons.analyse([])
+
+
+def test_like_runs_pool_and_say_what_only_some_have(tmp_path):
+    a = write(tmp_path, "a.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE)))
+    b = write(tmp_path, "b.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-jax [default]": 1.0}, **ONE),
+                                          when="2026-11-02T10:00:00+00:00"))
+    pooled = comparisons.analyse([a, b])
+    cells = {c.column: c for c in pooled.cells}
+    assert cells["pytorch"].sources == {1, 2} and len(cells["pytorch"].per_process) == 10
+    assert pooled.only_in_some == [f"keras-jax lenet forward cpu batch 128: only in {b}"]
+    assert comparisons.analyse([a]).only_in_some == []
+
+
+def test_a_disturbed_process_is_counted_in_its_cell(tmp_path):
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE))
+    doc["processes"][0]["noise"] = {"seconds": 10, "others_cpu": 0.5, "steal": 0.0}
+    (cell,) = comparisons.analyse([write(tmp_path, "a.json", doc)]).cells
+    assert cell.disturbed == 1
+
+
+def test_order_and_words_of_rows_and_columns():
+    assert comparisons.columns_order(["zzz", "keras-jax", "pytorch [compile]", "pytorch", "caffe", "pytorch"]) == [
+        "pytorch", "pytorch [compile]", "keras-jax", "caffe", "zzz"]
+    assert comparisons.describe_row(("lenet", "cpu", "epoch-staged", 128, 2048)) == \
+        "lenet epoch-staged (2,048 images) on cpu"
+    assert comparisons.describe_row(("lenet", "cuda", "forward", None, 128)) == "lenet forward on cuda"
+    assert comparisons.describe_row(("lenet", "cpu", "forward", 256, 256)) == "lenet forward batch 256 on cpu"
+    rows = [("lenet", "cuda", "forward", 128, 128), ("zz", "cpu", "latency", 1, 1), ("lenet", "cpu", "backward", 128,
+            128), ("lenet", "cpu", "forward", 128, 128), ("lenet", "cpu", "forward", 64, 64),
+            ("keras_cnn", "cpu", "forward", 128, 128)]
+    assert sorted(rows, key=comparisons.row_order) == [
+        ("keras_cnn", "cpu", "forward", 128, 128), ("lenet", "cpu", "forward", 64, 64),
+        ("lenet", "cpu", "forward", 128, 128), ("lenet", "cpu", "backward", 128, 128), ("zz", "cpu", "latency", 1, 1),
+        ("lenet", "cuda", "forward", 128, 128)]
+
+
+def accuracy_doc(trainings):
+    """An accuracy results file: (framework, network, seed, accuracy or None for a failed run) per training."""
+    return results_doc([], document="accuracy", trainings=[
+        {"framework": f, "network": n, "device": "cpu", "seed": s, "epochs": 1, "accuracy": acc}
+        for f, n, s, acc in trainings])
+
+
+def test_accuracy_is_compared_per_network_over_seeds(tmp_path):
+    """Per (network, device), every pair of frameworks in registry order over their seeds; a failed run (no
+    accuracy) is not a seed's figure."""
+    path = write(tmp_path, "acc.json", accuracy_doc(
+        [("keras-jax", "lenet", s, a) for s, a in enumerate([0.98, 0.981, 0.979, 0.98])]
+        + [("pytorch", "lenet", s, a) for s, a in enumerate([0.99, 0.991, 0.989, 0.99, None])]
+        + [("caffe", "lenet", 0, 0.97), ("caffe", "lenet", 1, 0.975), ("pytorch", "mlp_bn", 0, 0.97)]))
+    a = comparisons.analyse([path], accuracy_margin=0.02, confidence=0.9)
+    assert [(c.network, c.a, c.b, c.n_a, c.n_b, c.margin) for c in a.accuracy_comparisons] == [
+        ("lenet on cpu", "pytorch", "keras-jax", 4, 4, 0.02), ("lenet on cpu", "pytorch", "caffe", 4, 2, 0.02),
+        ("lenet on cpu", "keras-jax", "caffe", 4, 2, 0.02)]
+    first = a.accuracy_comparisons[0]
+    assert first.difference == pytest.approx(0.01) and first.verdict == "equivalent"
+    assert first.words == ("pytorch and keras-jax are equivalent within +-2.0 points (+1.00 points, 90% CI +0.89 to "
+                           "+1.11)")
+    assert [c.p_adjusted for c in a.accuracy_comparisons] == pytest.approx([7.1200036e-06, 0.12502548, 0.19699126],
+                                                                            rel=1e-6)
+
+
+@pytest.mark.parametrize("setting", ["batch_sizes", "threads", "epoch_images", "epoch_rounds", "round_seconds",
+                                     "min_rounds"])
+def test_each_setting_that_changes_a_figure_makes_runs_unlike(tmp_path, setting):
+    a = write(tmp_path, "a.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)]))
+    b = write(tmp_path, "b.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)],
+                                              settings={setting: 7}))
+    assert comparisons.differences(comparisons.analyse([a, b], mixed=True).runs) == [
+        f"{b} was run with other settings than {a}"]
+
+
+def test_a_version_on_one_side_only_is_a_difference(tmp_path):
+    a = write(tmp_path, "a.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE), versions={"pytorch": "2"}))
+    b = write(tmp_path, "b.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE),
+                                          versions={"pytorch": "2", "numpy": "2.1", "keras": "3"}))
+    with pytest.raises(ResultsError) as refused:
+        comparisons.analyse([a, b])
+    assert str(refused.value) == (
+        f"these benchmark runs are not like for like, so their figures cannot be pooled: {b} has other versions of "
+        f"keras, numpy than {a}. Report them one at a time, or pass --mixed to show each file's figures apart")
+
+
+def test_pairs_come_in_row_order_with_their_own_descriptions(tmp_path):
+    doc = run_doc(step_entries({"keras-tensorflow [default]": 1.3, "pytorch [eager]": 1.0, "pytorch [compile]": 0.5},
+                               networks={"lenet": 0.03, "mlp_bn": 0.005}, phases={"train_step": 1.0, "forward": 0.3}))
+    a = comparisons.analyse([write(tmp_path, "a.json", doc)], confidence=0.9)
+    assert [c.what for c in a.speed] == ["mlp_bn forward batch 128 on cpu", "mlp_bn train_step batch 128 on cpu",
+                                         "lenet forward batch 128 on cpu", "lenet train_step batch 128 on cpu"]
+    assert {(c.a, c.b) for c in a.speed} == {("pytorch", "keras-tensorflow")}
+    assert [(c.what, c.a, c.b) for c in a.variants][:1] == [("mlp_bn forward batch 128 on cpu", "pytorch [compile]",
+                                                             "pytorch")]
+    # the run's confidence reaches the intervals of the pairs and of the variants
+    default = comparisons.analyse([write(tmp_path, "a.json", doc)])
+    assert a.speed[0].low > default.speed[0].low and a.variants[0].low > default.variants[0].low
+
+
+def test_processes_without_a_label_and_several_disturbed_ones(tmp_path):
+    (cell,) = comparisons.analyse([write(tmp_path, "a.json", results_doc(
+        [bench_entry("pytorch", "lenet", "forward", 0.01, variant="eager")]))]).cells
+    assert list(cell.per_process) == ["1:"]
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE))
+    for p in doc["processes"][:2]:
+        p["noise"] = {"seconds": 10, "others_cpu": 0.5, "steal": 0.0}
+    (cell,) = comparisons.analyse([write(tmp_path, "b.json", doc)]).cells
+    assert cell.disturbed == 2
+
+
+def test_only_in_some_names_every_file_that_has_it(tmp_path):
+    one = step_entries({"pytorch [eager]": 1.0}, **ONE)
+    both = step_entries({"pytorch [eager]": 1.0, "keras-jax [default]": 1.0}, **ONE)
+    paths = [write(tmp_path, f"{n}.json", run_doc(e)) for n, e in (("a", both), ("b", one), ("c", both))]
+    assert comparisons.analyse(paths).only_in_some == [
+        f"keras-jax lenet forward cpu batch 128: only in {paths[0]}, {paths[2]}"]
+    no_batch = [write(tmp_path, f"{n}.json", results_doc(e)) for n, e in (
+        ("d", [bench_entry("pytorch", "lenet", "forward", 0.01, batch=0)]),
+        ("e", [bench_entry("pytorch", "lenet", "forward", 0.01, batch=0),
+               bench_entry("pytorch", "lenet", "backward", 0.01, batch=0)]))]
+    assert comparisons.analyse(no_batch).only_in_some == [f"pytorch lenet backward cpu: only in {no_batch[1]}"]
+
+
+def test_more_orders():
+    # mixed columns ("name (file)") are not framework names: they sort by name
+    assert comparisons.columns_order(["pytorch (2)", "caffe (1)"]) == ["caffe (1)", "pytorch (2)"]
+    rows = [("lenet", "cpu", "forward", 128, 128), ("mlp_bn", "cpu", "forward", 128, 128),
+            ("lenet", "cpu", "custom", 128, 128), ("lenet", "cpu", "forward", None, 99),
+            ("lenet", "cpu", "forward", 64, 9999)]
+    assert sorted(rows, key=comparisons.row_order) == [  # the registry's network order: mlp_bn before lenet
+        ("mlp_bn", "cpu", "forward", 128, 128), ("lenet", "cpu", "forward", None, 99),
+        ("lenet", "cpu", "forward", 64, 9999), ("lenet", "cpu", "forward", 128, 128),
+        ("lenet", "cpu", "custom", 128, 128)]
+    with pytest.raises(ResultsError, match="^no results files given$"):
+        comparisons.analyse([])
+
+
+def test_the_same_settings_are_no_difference_and_every_difference_is_named(tmp_path):
+    settings = {"batch_sizes": [128], "threads": 2, "epoch_images": 2048}
+    a = write(tmp_path, "a.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)], settings=settings))
+    b = write(tmp_path, "b.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)], settings=settings))
+    assert comparisons.differences(comparisons.analyse([a, b]).runs) == []
+    c = write(tmp_path, "c.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE), versions={"pytorch": "2"}))
+    d = write(tmp_path, "d.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE), versions={"pytorch": "3"},
+                                          cpu="Other CPU"))
+    with pytest.raises(ResultsError) as refused:
+        comparisons.analyse([c, d])
+    assert (f"{d} ran on another machine (('Other CPU', 2, 2)) than {c} (('Test CPU (hand-made data)', 2, 2)); {d} "
+            f"has other versions of pytorch than {c}. Report them") in str(refused.value)
+
+
+def test_only_in_some_in_name_order_and_rows_without_a_batch_first(tmp_path):
+    a = write(tmp_path, "a.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01)]))
+    b = write(tmp_path, "b.json", results_doc([bench_entry("pytorch", "lenet", "forward", 0.01, batch=b)
+                                               for b in (128, 64, 256)]))
+    assert comparisons.analyse([a, b]).only_in_some == [  # sorted as text: 256 before 64
+        f"pytorch lenet forward cpu batch 256: only in {b}", f"pytorch lenet forward cpu batch 64: only in {b}"]
+    rows = [("lenet", "cpu", "forward", 1, 50), ("lenet", "cpu", "forward", None, 99)]
+    assert sorted(rows, key=comparisons.row_order) == [("lenet", "cpu", "forward", None, 99),
+                                                       ("lenet", "cpu", "forward", 1, 50)]
