@@ -244,6 +244,16 @@ def test_the_gpu_path_is_refused_with_its_reason_without_gpus():
         check_plan("keras-torch", PROCESSES, 2, 64, 1, device="cuda")
 
 
+def test_threads_other_than_asked_are_said():
+    records = _records("1x1", "baseline", 1, 64, [[0.064]])
+    records[0].update(threads_asked=1, threads=2)
+    assert scaling_analysis.threads_not_asked(records) == [("fw", "1x1", 1, 2)]
+    text = scaling_analysis.markdown({"records": records, "repeats": 1, "machine": {"cores": 2}})
+    assert "- fw 1x1: 2 thread(s) per process, 1 asked for" in text
+    records[0]["threads"] = 1
+    assert scaling_analysis.threads_not_asked(records) == []
+
+
 def test_report_reads_a_scaling_run_alone_and_beside_other_results(tmp_path):
     from frameworks.cli import main
     from frameworks.fileio import write_json

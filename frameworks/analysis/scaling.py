@@ -106,6 +106,13 @@ def analyse(records: Sequence[dict[str, Any]], confidence: float = stats.CONFIDE
     return out
 
 
+def threads_not_asked(records: Sequence[dict[str, Any]]) -> list[tuple[str, str, int, int]]:
+    """(framework, configuration, threads asked, threads in effect) wherever the two differ."""
+    seen = {(r["framework"], r["config"], r.get("threads_asked"), r.get("threads")) for r in records
+            if r.get("threads_asked") is not None and r.get("threads") not in (None, r.get("threads_asked"))}
+    return sorted(seen)
+
+
 def _interval(value: float, low: float, high: float, digits: int = 2) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return f"{value:.{digits}f}"
@@ -151,6 +158,12 @@ def markdown(document: dict[str, Any], confidence: float = stats.CONFIDENCE) -> 
     lines += ["", "The straggler ratio is the slowest rank's median step over the fastest's in one launch. The "
               "communication share is 1 - (median step inside the engine's `no_sync`) / (median step), per rank, "
               "averaged over launches."]
+    unasked = threads_not_asked(document["records"])
+    if unasked:
+        lines += ["", "Threads in effect other than asked for (the framework has no setting for them): read these "
+                  "configurations by the threads in effect.", ""]
+        lines += [f"- {fw} {config}: {threads} thread(s) per process, {asked} asked for"
+                  for fw, config, asked, threads in unasked]
     return "\n".join(lines) + "\n"
 
 
