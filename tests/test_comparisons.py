@@ -211,10 +211,13 @@ def test_only_in_some_names_every_file_that_has_it(tmp_path):
     paths = [write(tmp_path, f"{n}.json", run_doc(e)) for n, e in (("a", both), ("b", one), ("c", both))]
     assert comparisons.analyse(paths).only_in_some == [
         f"keras-jax lenet forward cpu batch 128: only in {paths[0]}, {paths[2]}"]
+    def batchless(phase: str) -> dict:  # a benchmark without a batch size (one image a call)
+        entry = bench_entry("pytorch", "lenet", phase, 0.01)
+        entry["extra_info"].update(batch=None, images=1)
+        return entry
+
     no_batch = [write(tmp_path, f"{n}.json", results_doc(e)) for n, e in (
-        ("d", [bench_entry("pytorch", "lenet", "forward", 0.01, batch=0)]),
-        ("e", [bench_entry("pytorch", "lenet", "forward", 0.01, batch=0),
-               bench_entry("pytorch", "lenet", "backward", 0.01, batch=0)]))]
+        ("d", [batchless("forward")]), ("e", [batchless("forward"), batchless("backward")]))]
     assert comparisons.analyse(no_batch).only_in_some == [f"pytorch lenet backward cpu: only in {no_batch[1]}"]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from frameworks.analysis.gate import adjacent_pair_trials, decide, false_failure_and_detection, gate, key_name, markdown
 from frameworks.cli import main
-from frameworks.errors import EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
+from frameworks.errors import EXIT_FAILED, EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
 
 from .helpers import bench_entry, results_doc
 
@@ -299,9 +299,9 @@ def test_the_correction_runs_over_the_benchmarks_both_sides_have():
 def test_the_summary_table_row_by_row():
     base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.0, 0.1, 0.2], key("c"): [0.3, 0.35, 0.55]}
     head = {key("a"): [0.3, 0.35, 0.55], key("b"): [0.05, 0.1, 0.3], key("c"): [0.0, 0.1, 0.2]}
-    passed, text = markdown(decide(base, head), [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
+    status, text = markdown(decide(base, head), [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
                             head_runs=3)
-    assert not passed and text.startswith("## Benchmark gate: FAILED\n")
+    assert status == EXIT_FAILED and text.startswith("## Benchmark gate: FAILED\n")
     assert "more than 10% slower" in text and "over the 3 gated benchmarks, gives p < 0.05." in text
     rows = [line for line in text.splitlines() if line.startswith("| fw ")]
     assert rows == [  # slowest first
@@ -309,13 +309,14 @@ def test_the_summary_table_row_by_row():
         "**regression** |",
         "| fw lenet b batch 128 cpu | 1105.171 ms | 1161.834 ms | 1.051 | 0.11 (0.17) | 3/3 | paired t |  |",
         "| fw lenet c batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | faster |"]
-    ok, text = markdown(decide(base, head)[1:], ["m1"], ["r1"], ["p1"], ["d1"], min_effect=0.2, alpha=0.01,
-                        base_runs=2, head_runs=4)
-    assert not ok and "2 base and 4 head runs" in text and "more than 20% slower" in text and "p < 0.01" in text
+    status, text = markdown(decide(base, head)[1:], ["m1"], ["r1"], ["p1"], ["d1"], min_effect=0.2, alpha=0.01,
+                            base_runs=2, head_runs=4)
+    assert status == EXIT_FAILED and "2 base and 4 head runs" in text
+    assert "more than 20% slower" in text and "p < 0.01" in text
     assert "- m1" in text and "Declared removed (not gated): r1" in text and "Unusable runs (left out): p1" in text
     assert "Left out, run on a busy machine: d1" in text
     assert markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
-                    head_runs=3)[0]
+                    head_runs=3)[0] == EXIT_OK
 
 
 def test_more_decision_boundaries():
@@ -401,9 +402,9 @@ def test_the_summary_in_full():
     "Not tested" section is left to the tests of its own rules."""
     base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.3, 0.35, 0.55]}
     head = {key("a"): [0.3, 0.35, 0.55], key("b"): [0.0, 0.1, 0.2]}
-    passed, text = markdown(decide(base, head), ["m1", "m2"], ["r1", "r2"], ["p1", "p2"], ["d1", "d2"],
+    status, text = markdown(decide(base, head), ["m1", "m2"], ["r1", "r2"], ["p1", "p2"], ["d1", "d2"],
                             min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3)
-    assert not passed and text == "\n".join([
+    assert status == EXIT_FAILED and text == "\n".join([
         "## Benchmark gate: FAILED", "",
         "3 base and 3 head runs, each run counted by its process's median round. A benchmark fails when the head is "
         "more than 10% slower AND a one-sided t-test on the log medians (paired where the runs pair up), "
@@ -417,8 +418,9 @@ def test_the_summary_in_full():
         "| fw lenet b batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | faster |", "",
         "Left out, run on a busy machine: d1; d2", "", "Declared removed (not gated): r1, r2", "",
         "Unusable runs (left out): p1; p2"])
-    ok, text = markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3)
-    assert ok and text.startswith("## Benchmark gate: passed\n\n")
+    status, text = markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
+                            head_runs=3)
+    assert status == EXIT_OK and text.startswith("## Benchmark gate: passed\n\n")
 
 
 def test_variants_are_removed_and_failed_by_their_framework(tmp_path):
