@@ -204,6 +204,10 @@ def cmd_scale(args: argparse.Namespace, rest: list[str]) -> int:
                 except LaunchFailed as exc:
                     print(f"error: {exc}", file=sys.stderr)
                     return EXIT_FAILED
+                except Interrupted:
+                    print("\nscale: interrupted while proving the steps equal: nothing was measured yet",
+                          file=sys.stderr)
+                    return EXIT_INTERRUPTED
                 print(result.describe())
                 proofs.append({"framework": fw, "network": net, "mode": modes[fw], "world_size": n,
                                "equal": result.equal, "worst": result.worst, "batchnorm": result.engine_batchnorm})

@@ -295,6 +295,14 @@ def test_scale_statuses(in_tmp, capsys, monkeypatch, mnist, equal, measure, stat
     assert (in_tmp / "scaling-results" / "scaling-report.md").read_text().startswith("## Scaling")
 
 
+def test_scale_interrupted_during_the_proof_says_so_without_a_traceback(in_tmp, capsys, monkeypatch, mnist):
+    def interrupted(*a, **k):
+        raise Interrupted(-2)  # what run_child raises when Ctrl-C reaches a launch
+
+    monkeypatch.setattr("frameworks.parallel.check.check", interrupted)
+    expect(capsys, ["scale", "--frameworks", "pytorch"], EXIT_INTERRUPTED, "interrupted while proving the steps")
+
+
 def test_scale_interrupted_keeps_what_finished(in_tmp, capsys, monkeypatch, mnist):
     fake_scale(monkeypatch, measure="interrupt")
     expect(capsys, ["scale", "--frameworks", "pytorch"], EXIT_INTERRUPTED, "Run the command again")

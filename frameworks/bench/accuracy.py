@@ -164,7 +164,7 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
         left_out.update({f"{name} data parallel": why for name, why in without.items()})
         try:
             trainings += train_all(parallel, nets, seeds, world_sizes, mnist_dir=mnist_dir, epochs=epochs)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted):  # Ctrl-C here, or passed on by a launch
             interrupted = True
     settings = {"frameworks": chosen, "networks": nets, "seeds": list(range(seeds)), "devices": devs,
                 "epochs": epochs, "threads": threads, "world_sizes": list(world_sizes)}
