@@ -51,11 +51,6 @@ class World:
         """How many processes the job has."""
         return self.size if self.mode == PROCESSES else 1
 
-    @property
-    def replicas_here(self) -> int:
-        """How many replicas this process feeds (its share of the global batch is that many replicas' worth)."""
-        return 1 if self.mode == PROCESSES else self.size
-
     def shard(self, global_batch: int) -> slice:
         """This process's rows of a global batch: its rank's chunk in process mode, all of it in device mode."""
         if self.mode == DEVICES:

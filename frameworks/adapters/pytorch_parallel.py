@@ -10,8 +10,6 @@ computes each replica's chunk separately and averages the gradients, keeping the
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -28,7 +26,7 @@ def _torch() -> Any:
     return torch
 
 
-class DDPTrainer(Delegating, ParallelTrainer):
+class DDPTrainer(torchrun.Launched, Delegating, ParallelTrainer):
     """A PyTorch model wrapped in ``DistributedDataParallel`` (a lone process: the plain model)."""
 
     batchnorm = PER_REPLICA
@@ -37,20 +35,14 @@ class DDPTrainer(Delegating, ParallelTrainer):
     def __init__(self, spec: NetworkSpec, world: World, *, seed: int, threads: int | None,
                  device: str = "cpu") -> None:
         torch = _torch()
-        import torch.distributed as dist
-
         super().__init__(spec, world, seed=seed, threads=threads, device=device)
         if device == "cuda":  # one GPU per rank on its node
             torch.cuda.set_device(world.local_rank)
         self.adapter = PyTorchAdapter(spec, device=device, threads=threads, seed=seed, framework="pytorch")
         backend = "nccl" if device == "cuda" else "gloo"
         self.engine = f"torch.nn.parallel.DistributedDataParallel over {backend}, torch {torch.__version__}"
-        self.model: Any = self.adapter.model
-        if world.size > 1:
-            if not dist.is_initialized():
-                dist.init_process_group(backend=backend, timeout=timedelta(seconds=world.timeout_s))
-            ids = [world.local_rank] if device == "cuda" else None
-            self.model = torch.nn.parallel.DistributedDataParallel(self.adapter.model, device_ids=ids)
+        ids = [world.local_rank] if device == "cuda" else None
+        self.model: Any = torchrun.data_parallel(self.adapter.model, world, backend, ids)
 
     @classmethod
     def unavailable_reason(cls, world: World, device: str = "cpu") -> str | None:
@@ -65,10 +57,6 @@ class DDPTrainer(Delegating, ParallelTrainer):
             return (f"{per_node} ranks per node need {per_node} CUDA devices (one each, NCCL); torch "
                     f"{torch.__version__} sees {here} here")
         return None
-
-    @classmethod
-    def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:
-        return torchrun.command(world, nproc_per_node, worker)
 
     def _step(self, x: np.ndarray, y: np.ndarray, communicate: bool) -> float:
         a = self.adapter
@@ -94,10 +82,7 @@ class DDPTrainer(Delegating, ParallelTrainer):
         self.adapter.synchronize()
 
     def close(self) -> None:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        torchrun.leave_process_group()
 
     @classmethod
     def reference(cls, spec: NetworkSpec, replicas: int, *, seed: int, threads: int | None) -> Any:

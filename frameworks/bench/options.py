@@ -56,28 +56,27 @@ def _all_variants() -> list[str]:
     return list(dict.fromkeys(v for info in FRAMEWORKS.values() for v in info.variants))
 
 
-def positive_int(text: str, *, maximum: int | None = None) -> int:
-    """A whole number >= 1 (and <= ``maximum``)."""
+def _whole(text: str, minimum: int, maximum: int | None = None) -> int:
+    """A whole number in [minimum, maximum], or the error saying which bound it broke."""
     try:
         value = int(str(text).strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
     return value
 
 
+def positive_int(text: str, *, maximum: int | None = None) -> int:
+    """A whole number >= 1 (and <= ``maximum``)."""
+    return _whole(text, 1, maximum)
+
+
 def non_negative_int(text: str) -> int:
     """A whole number >= 0."""
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+    return _whole(text, 0)
 
 
 def port(text: str) -> int:

@@ -16,7 +16,6 @@ from typing import Any
 from ..fileio import write_json
 
 CHECK, TIME, REFERENCE, TRAIN = "check", "time", "reference", "train"
-TASKS = (CHECK, TIME, REFERENCE, TRAIN)
 
 
 @dataclass(frozen=True)

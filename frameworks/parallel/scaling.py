@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import platform
 import socket
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -97,10 +96,3 @@ def _document(records: list[dict[str, Any]], repeats: int, world_sizes: Sequence
                         "python": platform.python_version()},
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
             "seconds": round(time.time() - started, 1), "records": records}
-
-
-def summary_line(record: dict[str, Any]) -> str:
-    """One rank's figures in words (for logs)."""
-    return (f"{record['framework']} {record['network']} {record['config']} rank {record['rank']}: median step "
-            f"{1000 * statistics.median(record['times_s']):.1f} ms")
-

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -81,7 +79,7 @@ class JaxDevicesTrainer(_JaxTrainer):
         self._distribute(spec, seed, threads)
 
 
-class JaxProcessesTrainer(_JaxTrainer):
+class JaxProcessesTrainer(torchrun.Launched, _JaxTrainer):
     """One process per replica joined by ``jax.distributed.initialize`` (gloo CPU collectives), one CPU device
     each, started by torchrun; JAX's coordinator is the launcher's master address at the master port + 1."""
 
@@ -98,14 +96,6 @@ class JaxProcessesTrainer(_JaxTrainer):
                                        initialization_timeout=int(world.timeout_s))
         self._distribute(spec, seed, threads)
 
-    @classmethod
-    def unavailable_reason(cls, world: World, device: str = "cpu") -> str | None:
-        return torchrun.missing_reason() or super().unavailable_reason(world, device)
-
-    @classmethod
-    def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:
-        return torchrun.command(world, nproc_per_node, worker)
-
     def close(self) -> None:
         import jax
 
@@ -114,7 +104,7 @@ class JaxProcessesTrainer(_JaxTrainer):
 
 
 # --- torch ---------------------------------------------------------------------------------------------------
-class TorchDDPTrainer(_KerasTrainer):
+class TorchDDPTrainer(torchrun.Launched, _KerasTrainer):
     """The Keras model (a ``torch.nn.Module`` on this backend) wrapped in ``DistributedDataParallel``."""
 
     backend = "torch"
@@ -125,24 +115,9 @@ class TorchDDPTrainer(_KerasTrainer):
                  device: str = "cpu") -> None:
         super().__init__(spec, world, seed=seed, threads=threads, device=device)
         import_keras("torch")
-        import torch
-        import torch.distributed as dist
-
         self._build(spec, seed, threads)
-        self.module: Any = self.adapter.model
         self.engine = f"torch DistributedDataParallel over gloo around a Keras {self.adapter.keras.__version__} model"
-        if world.size > 1:
-            if not dist.is_initialized():
-                dist.init_process_group(backend="gloo", timeout=timedelta(seconds=world.timeout_s))
-            self.module = torch.nn.parallel.DistributedDataParallel(self.adapter.model)
-
-    @classmethod
-    def unavailable_reason(cls, world: World, device: str = "cpu") -> str | None:
-        return torchrun.missing_reason() or super().unavailable_reason(world, device)
-
-    @classmethod
-    def launcher(cls, world: World, nproc_per_node: int, worker: Sequence[str]) -> list[str]:
-        return torchrun.command(world, nproc_per_node, worker)
+        self.module: Any = torchrun.data_parallel(self.adapter.model, world, "gloo")
 
     def _step(self, x: np.ndarray, y: np.ndarray, communicate: bool) -> float:
         return _torch_step(self.adapter, [(x, y)], self.module,
@@ -155,10 +130,7 @@ class TorchDDPTrainer(_KerasTrainer):
         return self._step(x, y, communicate=False)
 
     def close(self) -> None:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        torchrun.leave_process_group()
 
     @classmethod
     def reference(cls, spec: NetworkSpec, replicas: int, *, seed: int, threads: int | None) -> Any:
