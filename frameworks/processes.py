@@ -99,11 +99,13 @@ def _end(child: subprocess.Popen) -> int:
         return child.wait()
 
 
-def _pump(stream: Any, tail: collections.deque[str]) -> None:
-    """Copy a child's output to ours line by line, keeping the last lines."""
+def _pump(stream: Any, tail: collections.deque[str], quiet: threading.Event) -> None:
+    """Copy a child's output to ours line by line, keeping the last lines; once ``quiet`` is set (Ctrl-C), only
+    keep them: a launcher's own teardown traceback is not ours to print."""
     for line in iter(stream.readline, ""):
-        sys.stdout.write(line)
-        sys.stdout.flush()
+        if not quiet.is_set():
+            sys.stdout.write(line)
+            sys.stdout.flush()
         tail.append(line)
 
 
@@ -119,9 +121,9 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
     """
     capture = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True} if tail is not None else {}
     child = subprocess.Popen(list(cmd), env=child_environment(env), cwd=cwd, **capture)
-    pump = None
+    pump, quiet = None, threading.Event()
     if tail is not None:
-        pump = threading.Thread(target=_pump, args=(child.stdout, tail), daemon=True)
+        pump = threading.Thread(target=_pump, args=(child.stdout, tail, quiet), daemon=True)
         pump.start()
     try:
         code = child.wait(timeout=timeout)
@@ -132,6 +134,7 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
     except subprocess.TimeoutExpired:
         raise ChildTimeout(timeout or 0, _end(child)) from None
     except KeyboardInterrupt:
+        quiet.set()
         try:
             child.send_signal(signal.SIGINT)  # a terminal already sent it; a signal from elsewhere did not
         except ProcessLookupError:

@@ -201,6 +201,9 @@ def main(argv: list[str]) -> int:
     job = Job.read(argv[0])
     try:
         run(job)
+    except KeyboardInterrupt:  # Ctrl-C reaches every process of the group: the parent says what was kept
+        print(f"[worker] {job.framework} rank {os.environ.get('RANK', '0')}: interrupted", file=sys.stderr, flush=True)
+        return 130
     except Exception as exc:
         rank = os.environ.get("RANK", "0")
         print(f"[worker] {job.framework} rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
