@@ -77,6 +77,10 @@ class FrameworkInfo:
     install_hint: str = ""
     #: named ways to run the same network (eager, compiled...) -> the devices each applies to; first is default
     variants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"default": DEVICES})
+    #: variants that change only some benchmark phases -> those phases. Such a variant is timed in them alone
+    #: (Keras' ``steps_per_execution`` changes only ``fit``: the framework-pipeline epoch); every other variant
+    #: is timed in the step phases and latency, and epochs are timed at the default variant (``timed_in``)
+    variant_phases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: a process-wide setting and the value this framework needs (one Keras backend per process)
     process: tuple[ProcessSetting, str] | None = None
     #: why this platform cannot run the framework at all, or None
@@ -112,6 +116,17 @@ class FrameworkInfo:
     def default_variant(self) -> str:
         return next(iter(self.variants))
 
+    def timed_in(self, variant: str, phase: str) -> bool:
+        """Whether ``variant`` is timed in benchmark ``phase`` (forward, backward, train_step, latency,
+        epoch-staged, epoch-framework): a variant that changes only some phases in those alone; the others in
+        every phase but the epochs, which are timed at the default variant (and the variants that change them
+        alone). A phase a variant does not change would time the default's code under another name."""
+        if variant in self.variant_phases:
+            return phase in self.variant_phases[variant]
+        if phase.startswith("epoch"):
+            return variant == self.default_variant
+        return True
+
     def child_environment(self) -> dict[str, str]:
         """Environment variables a process of its own must start with."""
         if self.process is None:
@@ -124,13 +139,18 @@ _BUILTIN = (
     FrameworkInfo(
         "pytorch", "frameworks.adapters.pytorch:PyTorchAdapter", ("torch",), ("torch", "torchvision"),
         install_hint="pip install 'mnist-framework-bench[pytorch]'",
-        variants={"eager": DEVICES, "compile": DEVICES, "compile-cudagraphs": ("cuda",),
+        # adapters/pytorch.py's VARIANTS says what each is and cites the documentation of each CPU setting
+        variants={"eager": DEVICES, "compile": DEVICES, "eager-cl": ("cpu",), "compile-cl": ("cpu",),
+                  "compile-maxautotune": ("cpu",), "compile-cudagraphs": ("cuda",),
                   "eager-cl-tf32": ("cuda",), "compile-maxautotune-cl-bf16": ("cuda",)},
         data_parallel={"processes": "frameworks.adapters.pytorch_parallel:DDPTrainer"}),
     FrameworkInfo(
         "keras-tensorflow", "frameworks.adapters.keras:KerasAdapter", ("keras", "tensorflow"),
         ("keras", "tensorflow", "tensorflow-cpu"), install_hint="pip install 'mnist-framework-bench[keras-tensorflow]'",
-        variants={"default": DEVICES, "jit": DEVICES}, process=(KERAS_BACKEND, "tensorflow"),
+        # adapters/keras/adapter.py's VARIANTS: "auto" jit_compile is XLA off on a CPU-only machine, "jit" on;
+        # steps_per_execution changes fit alone
+        variants={"default": DEVICES, "jit": DEVICES, "spe32": DEVICES}, variant_phases={"spe32": ("epoch-framework",)},
+        process=(KERAS_BACKEND, "tensorflow"),
         adapter_args={"backend": "tensorflow"}, thread_variables=("TF_NUM_INTRAOP_THREADS",),
         quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
         data_parallel={"devices": "frameworks.adapters.keras.parallel:MirroredTrainer"},
@@ -139,13 +159,16 @@ _BUILTIN = (
     FrameworkInfo(
         "keras-jax", "frameworks.adapters.keras:KerasAdapter", ("keras", "jax"), ("keras", "jax", "jaxlib"),
         install_hint="pip install 'mnist-framework-bench[keras-jax]'",
-        variants={"default": DEVICES},  # always XLA-compiled: one variant
+        # "auto" jit_compile is XLA on JAX; "nojit" runs op by op (Keras' debugging setting, the off side)
+        variants={"default": DEVICES, "nojit": DEVICES, "spe32": DEVICES},
+        variant_phases={"spe32": ("epoch-framework",)},
         process=(KERAS_BACKEND, "jax"), adapter_args={"backend": "jax"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
         data_parallel={"processes": "frameworks.adapters.keras.parallel:JaxProcessesTrainer",
                        "devices": "frameworks.adapters.keras.parallel:JaxDevicesTrainer"}),
     FrameworkInfo(
         "keras-torch", "frameworks.adapters.keras:KerasAdapter", ("keras", "torch"), ("keras", "torch"),
         install_hint="pip install 'mnist-framework-bench[keras-torch]'",
+        # no steps_per_execution: Keras' torch trainer refuses any value but 1 ("must be 1 with the PyTorch backend")
         variants={"default": DEVICES, "jit": DEVICES}, process=(KERAS_BACKEND, "torch"),
         adapter_args={"backend": "torch"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
         data_parallel={"processes": "frameworks.adapters.keras.parallel:TorchDDPTrainer"}),
@@ -159,7 +182,8 @@ _BUILTIN = (
     FrameworkInfo(
         "onnxruntime", "frameworks.adapters.onnxruntime:OnnxRuntimeAdapter", ("onnxruntime", "onnx"),
         ("onnxruntime", "onnxruntime-gpu", "onnx"), install_hint="pip install 'mnist-framework-bench[onnxruntime]'",
-        variants={"default": DEVICES},
+        # adapters/onnxruntime.py's VARIANTS: graph optimisation level and execution mode
+        variants={"default": DEVICES, "basic": ("cpu",), "parallel": ("cpu",)},
         no_data_parallel="ONNX Runtime is an inference runtime: it does not train"),
 )
 
@@ -176,6 +200,8 @@ def register(info: FrameworkInfo, *, replace: bool = False) -> FrameworkInfo:
         raise ValueError(f"a framework called {info.name!r} is already registered")
     if not info.variants or any(d not in DEVICES for devs in info.variants.values() for d in devs):
         raise ValueError(f"{info.name}: variants must map names to devices among {DEVICES}")
+    if set(info.variant_phases) - set(info.variants) or info.default_variant in info.variant_phases:
+        raise ValueError(f"{info.name}: variant_phases must name variants other than the default")
     _FRAMEWORKS[info.name] = info
     return info
 

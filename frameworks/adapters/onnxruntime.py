@@ -8,12 +8,14 @@ is a value of the layer's name, so per-layer outputs can be compared by name. It
 phases raise ``inference_only()`` and their benchmarks skip with that reason.
 
 It also loads the ONNX files other frameworks export (``load_artifact``), in their input layout.
-Threads: ``intra_op_num_threads`` is the run's thread count, one inter-op thread, sequential execution.
+Threads: ``intra_op_num_threads`` is the run's thread count, one inter-op thread, sequential execution; the
+variants (``VARIANTS``) change the graph optimisation level and the execution mode.
 Devices: the CPU execution provider, or CUDA's where ``onnxruntime-gpu`` provides it (never a silent fallback).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,23 +95,56 @@ def onnx_model(spec: NetworkSpec, weights: Weights, *, layer_outputs: bool = Fal
     return model
 
 
-def session_options(threads: int) -> Any:
-    """Session options with ``threads`` intra-op threads, one inter-op thread, sequential execution."""
+@dataclass(frozen=True)
+class OrtVariant:
+    """Two session options ONNX Runtime documents for performance tuning.
+
+    - ``graph_optimization``: a ``GraphOptimizationLevel`` ("Graph Optimizations in ONNX Runtime",
+      https://onnxruntime.ai/docs/performance/model-optimizations/graph-optimizations.html): ORT_ENABLE_ALL, the
+      default, adds the extended fusions and layout optimisations to the basic, semantics-preserving rewrites
+      (constant folding, redundant node elimination, Conv+Add and similar fusions) that ORT_ENABLE_BASIC keeps.
+    - ``parallel``: ``ExecutionMode.ORT_PARALLEL`` ("Thread management",
+      https://onnxruntime.ai/docs/performance/tune-performance/threading.html): independent nodes run at once on
+      ``inter_op_num_threads`` threads, here the run's thread count as for the intra-op pool. The page says it
+      usually helps a model with many branches and can hurt one without; these networks are chains, so it is
+      timed to measure that, not to expect a gain.
+    """
+
+    graph_optimization: str = "ORT_ENABLE_ALL"
+    parallel: bool = False
+
+
+# Variant name (the registry lists the devices of each) -> session options.
+VARIANTS: dict[str, OrtVariant] = {
+    "default": OrtVariant(),
+    "basic": OrtVariant(graph_optimization="ORT_ENABLE_BASIC"),
+    "parallel": OrtVariant(parallel=True),
+}
+
+
+def session_options(threads: int, variant: OrtVariant = VARIANTS["default"]) -> Any:
+    """Session options with ``threads`` intra-op threads and ``variant``'s graph optimisation level; sequential
+    execution with one inter-op thread, or parallel execution with ``threads`` inter-op threads."""
     ort = _ort()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, variant.graph_optimization)
+    if variant.parallel:
+        options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        options.inter_op_num_threads = threads
+    else:
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
     return options
 
 
-def new_session(model: Any, device: str, threads: int) -> Any:
+def new_session(model: Any, device: str, threads: int, variant: OrtVariant = VARIANTS["default"]) -> Any:
     """An ``InferenceSession`` of ``model`` (bytes, a path or a ``ModelProto``) on exactly ``device``'s provider."""
     ort = _ort()
     source = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
     provider = PROVIDERS[device]
-    session = ort.InferenceSession(source, sess_options=session_options(threads), providers=[provider])
+    session = ort.InferenceSession(source, sess_options=session_options(threads, variant), providers=[provider])
     if session.get_providers()[0] != provider:
         raise FrameworkUnavailable(f"onnxruntime: asked for {provider}, got {session.get_providers()}")
     return session
@@ -143,7 +178,7 @@ class OnnxRuntimeAdapter(Adapter):
     def _load(self, weights: Weights) -> None:
         self.weights = {k: v.copy() for k, v in weights.items()}
         self.model = onnx_model(self.spec, self.weights)
-        self.session = new_session(self.model, self.device, self.threads or default_threads())
+        self.session = new_session(self.model, self.device, self.threads or default_threads(), VARIANTS[self.variant])
         self._probe: Any = None  # the session that also returns every layer's output, made on demand
 
     def trainable_parameter_count(self) -> int:
@@ -178,7 +213,7 @@ class OnnxRuntimeAdapter(Adapter):
         x, _ = self.check_batch(x)
         if self._probe is None:
             self._probe = new_session(onnx_model(self.spec, self.weights, layer_outputs=True), "cpu",
-                                      self.threads or default_threads())
+                                      self.threads or default_threads(), VARIANTS[self.variant])
         names = [layer.name for layer in self.spec.layers]
         values = self._probe.run(names, {INPUT: x})
         return {name: np.asarray(v) for name, v in zip(names, values, strict=True)}
@@ -189,7 +224,8 @@ class OnnxRuntimeAdapter(Adapter):
                 "available_providers": _ort().get_available_providers(),
                 "intra_op_num_threads": options.intra_op_num_threads,
                 "inter_op_num_threads": options.inter_op_num_threads,
-                "graph_optimization_level": str(options.graph_optimization_level)}
+                "graph_optimization_level": str(options.graph_optimization_level),
+                "execution_mode": str(options.execution_mode)}
 
     # --- deployment ---------------------------------------------------------------------------------------
     def export(self, directory: Path) -> list[ExportAttempt]:

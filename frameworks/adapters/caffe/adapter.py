@@ -103,6 +103,18 @@ class CaffeAdapter(Adapter):
             lib.openblas_set_num_threads(threads)
         return int(lib.openblas_get_num_threads())
 
+    def runtime_details(self) -> dict[str, Any]:
+        """The BLAS Caffe computes with: scripts/install_caffe.sh builds it against Debian's OpenBLAS
+        (libopenblas-dev, linked as -lopenblas); its own configuration string says which build and CPU kernels
+        loaded. Caffe has no performance setting of its own on the CPU beyond that BLAS and its threads: no
+        variant."""
+        lib = openblas()
+        if lib is None:
+            return {"version": self.version, "blas": "not OpenBLAS (no libopenblas.so.0 loaded)",
+                    "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
+        return {"version": self.version, "blas": lib.openblas_get_config().decode(),
+                "blas_threads": int(lib.openblas_get_num_threads())}
+
     # --- building -------------------------------------------------------------------------------------
     def build(self) -> None:
         caffe = _caffe()

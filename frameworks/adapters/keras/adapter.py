@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,33 @@ def import_keras(backend: str) -> Any:
     return keras
 
 
+@dataclass(frozen=True)
+class KerasVariant:
+    """How a Keras variant compiles its model: two arguments of ``Model.compile``
+    (https://keras.io/api/models/model_training_apis/#compile-method)."""
+
+    #: "auto": XLA on JAX, and on TensorFlow when a GPU is present (Keras turns it off on CPU-only machines);
+    #: eager on torch. True: XLA on TensorFlow and JAX, ``torch.compile`` on torch. False: no compilation (on JAX,
+    #: op by op: Keras' debugging setting, timed as the off side of the switch)
+    jit_compile: bool | str = "auto"
+    #: batches per compiled call in ``fit``/``evaluate``/``predict`` ("can greatly improve performance on TPUs or
+    #: small models with a large Python overhead", the page above). ``train_on_batch`` and ``predict_on_batch``
+    #: run one batch whatever it is, so it changes only ``fit``: the registry times such a variant in the
+    #: framework-pipeline epoch alone (``variant_phases``). Keras' torch trainer refuses any value but 1.
+    steps_per_execution: int = 1
+
+
+# Variant name (the registry lists the devices, and the phases of one that changes only some) -> settings.
+VARIANTS: dict[str, KerasVariant] = {
+    "default": KerasVariant(),
+    "jit": KerasVariant(jit_compile=True),
+    "nojit": KerasVariant(jit_compile=False),
+    "spe32": KerasVariant(steps_per_execution=32),  # 32: a round number, not tuned; at most one epoch per call
+}
+
+
 class KerasAdapter(Adapter):
-    """A network in Keras 3 on this process's backend (``default``: Keras' own jit choice; ``jit``:
-    ``jit_compile=True``, XLA on TensorFlow, ``torch.compile`` on torch)."""
+    """A network in Keras 3 on this process's backend, compiled as its variant says (``VARIANTS``)."""
 
     def __init__(self, spec: NetworkSpec, *, backend: str = "tensorflow", **kwargs: Any) -> None:
         if backend not in BACKENDS:
@@ -97,16 +122,17 @@ class KerasAdapter(Adapter):
 
     def build(self) -> None:
         keras = self.keras
-        self._jit = self.variant == "jit"
+        self.settings = VARIANTS[self.variant]
+        self._jit = self.settings.jit_compile
         keras.utils.set_random_seed(self.seed)
         with self._scope():
             self.model = keras.Sequential([keras.Input(shape=_nhwc(self.spec.input_shape), name="image")]
                                           + self._layers(), name=self.spec.name)
             self.infer_model = keras.Sequential([self.model, keras.layers.Softmax(name="softmax")])
             self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            self.model.compile(optimizer=self._optimizer(), loss=self.loss_fn,
-                               jit_compile=True if self._jit else "auto")
-            self.infer_model.compile(jit_compile=True if self._jit else "auto")
+            self.model.compile(optimizer=self._optimizer(), loss=self.loss_fn, jit_compile=self._jit,
+                               steps_per_execution=self.settings.steps_per_execution)
+            self.infer_model.compile(jit_compile=self._jit)
         self._variables = self._canonical_variables()
         trainable = {id(v): i for i, v in enumerate(self.model.trainable_variables)}
         self._grad_index = {k: trainable[id(v)] for k, v in self._variables.items() if id(v) in trainable}

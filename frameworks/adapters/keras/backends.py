@@ -86,8 +86,9 @@ class Backend(abc.ABC):
         """A native tensor as a numpy array."""
 
     @abc.abstractmethod
-    def make_backward(self, model: Any, loss_fn: Any, jit: bool) -> Any:
-        """``f(x, y) -> (loss, gradients of model.trainable_variables)``, no update, with the backend's autodiff."""
+    def make_backward(self, model: Any, loss_fn: Any, jit: bool | str) -> Any:
+        """``f(x, y) -> (loss, gradients of model.trainable_variables)``, no update, with the backend's autodiff;
+        ``jit`` is the variant's ``jit_compile`` (True, False or "auto")."""
 
     def pipeline(self, adapter: Any, mnist: Any, images: int) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
         """(description, fit's positional inputs, fit's keyword arguments) for one epoch through Keras' own
@@ -140,10 +141,10 @@ class TensorFlowBackend(Backend):
     def to_numpy(self, value: Any, keras: Any) -> np.ndarray:
         return np.asarray(value.numpy())  # TF's __array__ predates numpy 2's copy keyword
 
-    def make_backward(self, model: Any, loss_fn: Any, jit: bool) -> Any:
+    def make_backward(self, model: Any, loss_fn: Any, jit: bool | str) -> Any:
         import tensorflow as tf
 
-        @tf.function(jit_compile=jit, reduce_retracing=True)
+        @tf.function(jit_compile=jit is True, reduce_retracing=True)
         def backward(x: Any, y: Any) -> Any:
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
@@ -201,14 +202,16 @@ class JaxBackend(Backend):
     def to_numpy(self, value: Any, keras: Any) -> np.ndarray:
         return np.asarray(keras.ops.convert_to_numpy(value))
 
-    def make_backward(self, model: Any, loss_fn: Any, jit: bool) -> Any:
+    def make_backward(self, model: Any, loss_fn: Any, jit: bool | str) -> Any:
         import jax
 
         def compute(trainable: Any, non_trainable: Any, x: Any, y: Any) -> Any:
             logits, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
             return loss_fn(y, logits), non_trainable
 
-        grad_fn = jax.jit(jax.value_and_grad(compute, has_aux=True))
+        grad_fn = jax.value_and_grad(compute, has_aux=True)
+        if jit is not False:  # "auto" is XLA on JAX, as Keras compiles its own steps
+            grad_fn = jax.jit(grad_fn)
 
         def backward(x: Any, y: Any) -> Any:
             (loss, non_trainable), grads = grad_fn([v.value for v in model.trainable_variables],
@@ -266,7 +269,7 @@ class TorchBackend(Backend):
     def to_numpy(self, value: Any, keras: Any) -> np.ndarray:
         return value.detach().cpu().numpy()
 
-    def make_backward(self, model: Any, loss_fn: Any, jit: bool) -> Any:
+    def make_backward(self, model: Any, loss_fn: Any, jit: bool | str) -> Any:
         def backward(x: Any, y: Any) -> Any:
             for v in model.trainable_variables:
                 v.value.grad = None
