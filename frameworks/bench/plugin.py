@@ -42,6 +42,8 @@ MARKERS = (
     "time_to_accuracy: trains until a target accuracy; runs only with --time-to-accuracy",
     "idiomatic: times tutorial-style scripts beside the suite's epochs; runs only with --idiomatic",
     "trains: trains the model; skipped with the reason for an inference runtime (its adapter's trains is False)",
+    "phases(*names): the benchmark phases a test times; it is parametrized with the variants timed in one of them "
+    "(FrameworkInfo.timed_in)",
 )
 
 
@@ -117,10 +119,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
            for n in (m.args[0].split(",") if isinstance(m.args[0], str) else m.args[0])}
     names = [n for n in metafunc.fixturenames if n not in own]  # a test's own parametrization wins
     if "variant" in names:  # variants depend on the framework and the device: parametrize them together
+        marker = metafunc.definition.get_closest_marker("phases")
+        phases = marker.args if marker is not None else None
         combos = [(f, v, d) for f in sel.frameworks for d in sel.devices for v in FRAMEWORKS[f].variants_for(d)
-                  if settings.variants is None or v in settings.variants]
-        metafunc.parametrize(("framework", "variant", "device"), combos, scope="session",
-                             ids=[f"{f}-{v}-{d}" for f, v, d in combos])
+                  if (settings.variants is None or v in settings.variants)
+                  and (phases is None or any(FRAMEWORKS[f].timed_in(v, p) for p in phases))]
+        if combos:
+            metafunc.parametrize(("framework", "variant", "device"), combos, scope="session",
+                                 ids=[f"{f}-{v}-{d}" for f, v, d in combos])
+        else:  # one skip that says why, rather than pytest's "got empty parameter set"
+            reason = (f"none of the selected variants is timed in {', '.join(phases or ())}: epochs are timed at "
+                      "each framework's default variant and at the variants that change only them")
+            metafunc.parametrize(("framework", "variant", "device"),
+                                 [pytest.param(None, None, None, marks=pytest.mark.skip(reason=reason))],
+                                 ids=["no-variant"], scope="session")
     for name, values in (("framework", sel.frameworks), ("network", sel.networks), ("device", sel.devices)):
         if name in names and not (name in ("framework", "device") and "variant" in names):
             metafunc.parametrize(name, values, scope="session")

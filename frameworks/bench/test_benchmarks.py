@@ -119,8 +119,20 @@ def check_step(model, default, phase: str, result, x: np.ndarray, weights_before
         assert all(np.isfinite(w).all() for w in after.values())
 
 
+def skip_unless_timed(framework: str, variant: str, phase: str) -> None:
+    """Skip a variant in a phase it does not change (``FrameworkInfo.timed_in``): it would time the default's
+    code under another name."""
+    info = FRAMEWORKS[framework]
+    if not info.timed_in(variant, phase):
+        changes = ", ".join(info.variant_phases.get(variant, ())) or "the step phases and latency"
+        pytest.skip(f"{framework} [{variant}] is timed only where it changes anything ({changes}); in {phase} it "
+                    f"would run its default variant's code")
+
+
+@pytest.mark.phases(*PHASES)
 @pytest.mark.parametrize("phase", PHASES)
 def test_step(benchmark, request, settings, built, mnist, framework, variant, device, network, phase, batch_size):
+    skip_unless_timed(framework, variant, phase)
     model = built(framework, network, device, variant)
     step, _ = staged_step(model, mnist, phase, batch_size)
     record = record_for(model, kind=STEP, phase=phase, images=batch_size, batch=batch_size)
@@ -133,9 +145,11 @@ def test_step(benchmark, request, settings, built, mnist, framework, variant, de
         check_step(model, default, phase, out[0], real_batch(mnist, model.spec, batch_size)[0], weights_before)
 
 
+@pytest.mark.phases("epoch-staged", "epoch-framework")
 @pytest.mark.parametrize("pipeline", ["staged", "framework"])
-def test_epoch(benchmark, settings, make_model, mnist, framework, network, device, pipeline):
-    model = make_model(framework, network, device)
+def test_epoch(benchmark, settings, make_model, mnist, framework, variant, network, device, pipeline):
+    skip_unless_timed(framework, variant, f"epoch-{pipeline}")
+    model = make_model(framework, network, device, variant=variant)
     if not model.trains:
         pytest.skip(str(model.inference_only()))
     images = settings.epoch_images or (FULL_EPOCH if benchmark.enabled else TEST_EPOCH)
@@ -238,6 +252,7 @@ def test_idiomatic(benchmark, settings, make_model, mnist, framework, network, d
 LATENCY_IMAGES = 1_000  # real test images the requests cycle through
 
 
+@pytest.mark.phases("latency")
 def test_latency(benchmark, request, settings, built, mnist, framework, variant, device, network, latency_batch):
     """Per-request latency as a server sees it: each request is a new batch of real test images (numpy),
     converted to the framework's tensors, run in eval mode, and its probabilities fetched back as numpy."""
