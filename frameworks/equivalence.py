@@ -11,6 +11,12 @@ Probes (each from ``initial_weights(spec, seed)``):
   running statistics move, parameters stay), and the eval outputs then;
 - ``curve``: per-step training losses of the real recipe (dropout on) over the same batches in the same order.
 
+A framework's variants (compiled, another memory layout, other session options...) are proven to compute its
+default variant's network by cheaper probes (``variant_probes``): one small batch forward, and, for the phases the
+variant is timed in (``FrameworkInfo.timed_in``), one batch's loss and gradients (backward), the weights after one
+train step (train step, staged epoch) and after ``fit`` over that batch (framework-pipeline epoch), each from the
+same weights, compared with the default variant's within the same tolerances (``variant_errors``).
+
 A child process receives and returns these as a pickle in a temporary file it is handed (both sides are
 this module).
 """
@@ -22,11 +28,13 @@ import pickle
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from .errors import FrameworkUnavailable
 from .fileio import write_bytes
 from .processes import child_environment
 from .registry import Status, availability, create_adapter, framework_info
@@ -43,6 +51,10 @@ JITTER = 1e-3  # added to training images for gradients: makes max pooling's arg
 CURVE_STEPS = 300  # recipe training steps from identical starts (dropout on)
 CURVE_WINDOW = 100
 CURVE_TOL = 0.10  # windowed mean losses agree within 10% (different dropout masks, same batches)
+VARIANT_IMAGES = 32  # the variant probes' training batch (and forward images): one small batch
+#: benchmark phase -> the variant probe that proves a variant timed in it computes the default's network
+PHASE_PROBES = {"backward": "backward", "train_step": "train_step", "epoch-staged": "train_step",
+                "epoch-framework": "fit"}
 
 
 @dataclass
@@ -126,18 +138,83 @@ def compute(framework: str, request: Request, threads: int | None = None) -> dic
     return out
 
 
+def variant_request(spec: NetworkSpec, mnist: Any, *, seed: int = SEED) -> Request:
+    """The variant probes' data for ``spec``: 32 real test images and 5 stress inputs to classify, and one training
+    batch of 32 jittered images (``probe_request``'s, cut short); no statistics passes, no loss curve."""
+    full = probe_request(spec, mnist, seed=seed, curve_steps=0, stat_passes=0)
+    return replace(full, x=full.x[::8], x_train=full.x_train[:VARIANT_IMAGES], y_train=full.y_train[:VARIANT_IMAGES])
+
+
+def probes_for(framework: str, variant: str) -> list[str]:
+    """The training probes covering the phases ``variant`` is timed in (the forward probe always runs): a phase
+    a variant is not timed in runs the default's code, so nothing there needs proving (nor compiling)."""
+    info = framework_info(framework)
+    return sorted({probe for phase, probe in PHASE_PROBES.items() if info.timed_in(variant, phase)})
+
+
+def variant_probes(framework: str, variant: str, request: Request, threads: int | None = None,
+                   probes: Sequence[str] = ("backward", "fit", "train_step")) -> dict[str, Any]:
+    """``variant`` of ``framework`` on ``request``'s network without dropout and with plain SGD, each probe from
+    the request's weights: ``forward`` (eval-mode probabilities); for a framework that trains, of ``probes``:
+    ``backward`` (``loss`` and ``gradients`` of the training batch), ``train_step`` (``step_weights`` after one
+    train step on it) and ``fit`` (``fit_weights`` after ``fit`` over it: one batch through the framework's own
+    loop, which a variant such as Keras' steps_per_execution changes). A variant that cannot be built here
+    returns ``{"unavailable": why}``."""
+    deterministic = request.spec.without_dropout().with_optimizer(PLAIN_SGD)
+    try:
+        model = create_adapter(framework, deterministic, threads=threads, seed=request.seed, variant=variant)
+    except FrameworkUnavailable as exc:
+        return {"unavailable": str(exc)}
+    model.set_weights(request.weights)
+    out: dict[str, Any] = {"variant": model.variant, "forward": model.forward(request.x)}
+    if not model.trains:
+        return out
+    if "backward" in probes:
+        out["loss"], out["gradients"] = model.backward(request.x_train, request.y_train)
+    if "train_step" in probes:
+        model.set_weights(request.weights)  # a training-mode pass moves BatchNorm's running statistics
+        model.train_step(request.x_train, request.y_train)
+        out["step_weights"] = model.get_weights()
+    if "fit" in probes:
+        model.set_weights(request.weights)
+        model.fit(request.x_train, request.y_train, epochs=1)
+        out["fit_weights"] = model.get_weights()
+    return out
+
+
+def variant_errors(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Each probe of a variant (``a``) against its default variant (``b``, which ran every probe ``a`` ran):
+    probe -> (relative error, tolerance), with the tolerances of the equivalence tests between frameworks."""
+    errors = {"forward": (relative_error(a["forward"], b["forward"]), FORWARD_TOL)}
+    if "loss" in a:
+        errors["loss"] = (relative_error(a["loss"], b["loss"]), FORWARD_TOL)
+        errors["gradients"] = (worst(a["gradients"], b["gradients"], floor_fraction=GRADIENT_FLOOR)[1], GRADIENT_TOL)
+    for probe in ("step_weights", "fit_weights"):
+        if probe in a:
+            errors[probe] = (worst(a[probe], b[probe])[1], SGD_STEP_TOL)
+    return errors
+
+
+def _compute(framework: str, request: Request, threads: int | None, variants: Sequence[str] | None) -> Any:
+    if variants is None:
+        return compute(framework, request, threads)
+    return {v: variant_probes(framework, v, request, threads, probes_for(framework, v)) for v in variants}
+
+
 def compute_anywhere(framework: str, requests: list[Request], threads: int | None = None,
-                     timeout: float = 1800) -> list[dict[str, Any]]:
+                     timeout: float = 1800, *, variants: Sequence[str] | None = None) -> list[Any]:
     """``compute`` each request here if ``framework`` can run in this process, else in a child process
-    with the framework's Keras backend. Raises ``RuntimeError`` with the child's output if it fails."""
+    with the framework's Keras backend; with ``variants``, each request's ``variant_probes`` of every one of
+    them instead (a dict per request). Raises ``RuntimeError`` with the child's output if it fails."""
     state = availability(framework, probe_device=False)
     if state.ready:
-        return [compute(framework, r, threads) for r in requests]
+        return [_compute(framework, r, threads, variants) for r in requests]
     if state.status is not Status.OWN_PROCESS:
         raise RuntimeError(state.reason)
     with tempfile.TemporaryDirectory(prefix="mfb-equivalence-") as tmp:
         request_path, result_path = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.pkl")
-        write_bytes(request_path, pickle.dumps({"framework": framework, "requests": requests, "threads": threads}))
+        write_bytes(request_path, pickle.dumps({"framework": framework, "requests": requests, "threads": threads,
+                                                "variants": None if variants is None else list(variants)}))
         env = child_environment(framework_info(framework).child_environment())
         proc = subprocess.run([sys.executable, "-m", __name__, request_path, result_path], env=env,
                               capture_output=True, text=True, timeout=timeout)
@@ -225,7 +302,7 @@ def main(argv: list[str]) -> int:
     with open(argv[0], "rb") as f:
         job = pickle.load(f)
     configure_process(job["threads"])
-    results = [compute(job["framework"], r, job["threads"]) for r in job["requests"]]
+    results = [_compute(job["framework"], r, job["threads"], job.get("variants")) for r in job["requests"]]
     write_bytes(argv[1], pickle.dumps(results))
     return 0
 

@@ -5,6 +5,11 @@ Frameworks that cannot run in this process (the other Keras backends) compute th
 process from the same weights and data (``frameworks.equivalence``). Errors are relative errors in the
 Frobenius norm, ||a - b|| / ||b||, per tensor (for gradients, ||b|| is at least 1% of the largest
 gradient tensor's norm: see ``equivalence.worst``).
+
+Every variant of a framework that runs on the CPU (compiled, channels-last, other session options...) is proven to
+compute its default variant's network with the same tolerances, on cheaper probes (``equivalence.variant_probes``)
+and on the fewest networks that hold every layer type. CUDA-only variants are not probed here: those that change
+numerics (TF32, bf16) say so in their names.
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ from frameworks.equivalence import (
     compute_anywhere,
     first_divergence,
     probe_request,
+    probes_for,
     relative_error,
+    variant_errors,
+    variant_request,
     worst,
 )
-from frameworks.specs import NETWORKS, BatchNorm, get_network
+from frameworks.specs import NETWORKS, BatchNorm, Dropout, get_network
 from frameworks.weights import initial_weights
 
 
@@ -46,7 +54,39 @@ def installed_frameworks(config) -> list[str]:
     return [f for f in chosen if availability(f, probe_device=False).installed]
 
 
+def variant_cases(config) -> list[tuple[str, str]]:
+    """(framework, variant) for every installed framework's CPU variants other than its default (those named by
+    --variants, where given)."""
+    chosen = config.getoption("variants")
+    return [(f, v) for f in installed_frameworks(config) for v in FRAMEWORKS[f].variants_for("cpu")
+            if v != FRAMEWORKS[f].default_variant and (chosen is None or v in chosen)]
+
+
+def layer_type_cover(names: list[str]) -> list[str]:
+    """The fewest of ``names`` (greedily; of equals, the smallest network) whose networks, without dropout as the
+    probes train them, hold every layer type any of them holds: a variant changes how each type is computed, so
+    each type once suffices."""
+    types = {n: {type(layer) for layer in get_network(n).layers} - {Dropout} for n in names}
+    cover: list[str] = []
+    missing = set().union(*types.values()) if types else set()
+    while missing:
+        best = max(names, key=lambda n: (len(types[n] & missing), -get_network(n).trainable_parameters()))
+        cover.append(best)
+        missing -= types[best]
+    return cover
+
+
 def pytest_generate_tests(metafunc):
+    if "framework_variant" in metafunc.fixturenames:
+        cases = variant_cases(metafunc.config)
+        networks = layer_type_cover(metafunc.config.getoption("networks") or list(NETWORKS))
+        if cases:
+            metafunc.parametrize("framework_variant", cases, ids=[f"{f}-{v}" for f, v in cases], scope="session")
+        else:
+            metafunc.parametrize("framework_variant", [pytest.param(None, marks=pytest.mark.skip(
+                reason="no installed framework has a CPU variant besides its default among those selected"))],
+                ids=["no-variant"], scope="session")
+        metafunc.parametrize("variant_network", networks, scope="session")
     if "pair" in metafunc.fixturenames:
         present = installed_frameworks(metafunc.config)
         pairs = list(itertools.combinations(present, 2))
@@ -173,3 +213,48 @@ def test_any_input_gives_the_same_outputs_in_this_process(network, x, pytestconf
     reference = outputs[here[0]]
     for framework, out in outputs.items():
         assert relative_error(out, reference) <= FORWARD_TOL, f"{framework} vs {here[0]}"
+
+
+# --- each variant against its framework's default ------------------------------------------------------
+@pytest.fixture(scope="session")
+def variant_probes(mnist, threads, pytestconfig):
+    """Each framework's variant probes (its default and every CPU variant under test) per network of the layer
+    type cover, computed once per framework (in a child process where needed)."""
+    cache: dict[str, dict] = {}
+
+    def get(framework: str, network: str) -> dict:
+        if framework not in cache:
+            networks = layer_type_cover(pytestconfig.getoption("networks") or list(NETWORKS))
+            variants = [FRAMEWORKS[framework].default_variant] + [
+                v for f, v in variant_cases(pytestconfig) if f == framework]
+            try:
+                results = compute_anywhere(framework, [variant_request(get_network(n), mnist) for n in networks],
+                                           threads, variants=variants)
+                cache[framework] = dict(zip(networks, results, strict=True))
+            except RuntimeError as exc:
+                cache[framework] = {"error": str(exc)}
+        if "error" in cache[framework]:
+            pytest.fail(f"{framework} could not compute the variant probes: {cache[framework]['error']}")
+        return cache[framework][network]
+
+    return get
+
+
+def test_each_variant_computes_its_defaults_network(framework_variant, variant_network, variant_probes,
+                                                    record_property):
+    """Forward on a small batch and, for the phases the variant is timed in, one batch's loss and gradients, one
+    train step, ``fit`` over that batch, each from the same weights: within the tolerances between frameworks."""
+    framework, variant = framework_variant
+    default = FRAMEWORKS[framework].default_variant
+    probes = variant_probes(framework, variant_network)
+    for name in (default, variant):
+        if "unavailable" in probes[name]:
+            pytest.skip(f"{framework} [{name}] cannot run here: {probes[name]['unavailable']}")
+    assert probes[variant]["variant"] == variant and probes[default]["variant"] == default
+    errors = variant_errors(probes[variant], probes[default])
+    if "loss" in probes[default]:  # every probe of the phases the variant is timed in was compared: none missing
+        expected = {"backward": {"loss", "gradients"}, "train_step": {"step_weights"}, "fit": {"fit_weights"}}
+        assert set(errors) == {"forward"}.union(*(expected[p] for p in probes_for(framework, variant)))
+    record_property("relative_errors", {k: float(f"{err:.3g}") for k, (err, _) in errors.items()})
+    worse = {k: f"{err:.2e} > {tol:.0e}" for k, (err, tol) in errors.items() if not err <= tol}
+    assert not worse, f"{framework} [{variant}] is not {default}'s network on {variant_network}: {worse}"

@@ -1,6 +1,7 @@
 """Results, read and compared: every benchmark pooled over the processes that ran it (only across files that
-are like for like), each framework's estimate with its interval, every pair compared and judged, and the
-accuracy comparisons. ``report`` renders what this computes; nothing here formats Markdown."""
+are like for like), each framework's estimate with its interval, every pair compared and judged (at the default
+variants, and with each framework at its best variant: ``AtBest``), and the accuracy comparisons. ``report``
+renders what this computes; nothing here formats Markdown."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import itertools
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..bench.schema import (
@@ -48,6 +49,7 @@ class Cell:
     images: int
     records: list[BenchRecord] = field(default_factory=list)
     per_process: dict[str, float] = field(default_factory=dict)  # process -> images/s (its median round)
+    repeats: dict[str, int | None] = field(default_factory=dict)  # process -> which repeat of its run it was
     sources: set[int] = field(default_factory=set)  # which input files (1-based)
     disturbed: int = 0  # processes that ran on a disturbed machine
     estimate: stats.Estimate | None = None
@@ -61,6 +63,33 @@ class Cell:
         """A framework's default variant (what the verdict compares across frameworks)."""
         return self.column == self.framework
 
+    @property
+    def group(self) -> str:
+        """The framework this cell belongs to as the report names it: its default's column (with the input file,
+        in a mixed report), whichever variant this is."""
+        return self.column.replace(f" [{self.variant}]", "", 1) if self.variant else self.column
+
+    @property
+    def label(self) -> str:
+        """The column with the variant always named (a default's column leaves it out)."""
+        if not self.variant or f" [{self.variant}]" in self.column:
+            return self.column
+        return self.column.replace(self.framework, f"{self.framework} [{self.variant}]", 1)
+
+
+@dataclass(frozen=True)
+class AtBest:
+    """Two frameworks compared on one benchmark, each at its best variant there: chosen on the even-numbered
+    repeats of its processes, estimated on the odd-numbered ones (``stats.best_on_half``)."""
+
+    comparison: stats.Comparison  # a and b are the chosen variants' labels
+    a: str  # the frameworks (``Cell.group``)
+    b: str
+    a_best: stats.Best
+    b_best: stats.Best
+    a_from: tuple[str, ...]  # the variants each was chosen from (those timed on this benchmark)
+    b_from: tuple[str, ...]
+
 
 @dataclass
 class Analysis:
@@ -73,6 +102,7 @@ class Analysis:
     cells: list[Cell]
     speed: list[stats.Comparison]
     variants: list[stats.Comparison]
+    best: list[AtBest]
     accuracy_comparisons: list[stats.AccuracyComparison]
     only_in_some: list[str]
     mixed: bool
@@ -140,6 +170,7 @@ def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: 
             process = f"{index[run.path]}:{r.process or ''}"
             cell.records.append(r)
             cell.per_process[process] = r.images_per_s
+            cell.repeats[process] = r.repeat
             cell.sources.add(index[run.path])
             noise = run.process(r.process)
             if noise is not None and noise.noise is not None and noise.noise.disturbed:
@@ -149,10 +180,11 @@ def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: 
     all_cells = list(cells.values())
     speed, variant_pairs = _comparisons(all_cells, confidence)
     corrected = stats.correct(speed + variant_pairs, 1 - confidence, margin)
+    best = _at_best(all_cells, confidence, margin)
     only = _only_in_some(runs) if len(runs) > 1 else []
     acc = _accuracy_comparisons(accuracy, accuracy_margin, confidence)
-    return Analysis(runs, accuracy, exports, sources, all_cells, corrected[:len(speed)], corrected[len(speed):], acc,
-                    only, mixed, margin, confidence)
+    return Analysis(runs, accuracy, exports, sources, all_cells, corrected[:len(speed)], corrected[len(speed):], best,
+                    acc, only, mixed, margin, confidence)
 
 
 def load_input(path: str | os.PathLike) -> Run | AccuracyRun | ExportSummary:
@@ -187,6 +219,47 @@ def _comparisons(cells: list[Cell], confidence: float) -> tuple[list[stats.Compa
                 variants.append(stats.compare_throughput(what, c.column, base.column, list(c.per_process.values()),
                                                          list(base.per_process.values()), confidence))
     return speed, variants
+
+
+def selection_units(cells: Sequence[Cell]) -> set[str]:
+    """The processes a framework's choice of its best variant may look at: those of even-numbered repeats (by
+    their position, for records without a repeat number). The odd-numbered ones are left to the estimate: with
+    an odd number of repeats the held-out half has the extra process, since it carries the verdict."""
+    repeats: dict[str, int | None] = {}
+    for c in cells:
+        repeats.update(c.repeats)
+    return {unit for rank, unit in enumerate(sorted(repeats), 1)
+            if (repeats[unit] if repeats[unit] is not None else rank) % 2 == 0}
+
+
+def _at_best(cells: list[Cell], confidence: float, margin: float) -> list[AtBest]:
+    """Every pair of frameworks on each headline benchmark, each at its best variant there (split-sample choice,
+    ``stats.best_on_half``), corrected as a family of their own."""
+    by_row: dict[tuple, list[Cell]] = defaultdict(list)
+    for c in cells:
+        if c.kind in HEADLINE_KINDS:
+            by_row[(c.kind, *c.row)].append(c)
+    pairs: list[AtBest] = []
+    for row, group in sorted(by_row.items(), key=lambda kv: row_order(kv[0][1:])):
+        what = describe_row(row[1:])
+        by_framework: dict[str, list[Cell]] = defaultdict(list)
+        for c in group:
+            by_framework[c.group].append(c)
+        chosen: dict[str, tuple[Cell, stats.Best, tuple[str, ...]]] = {}
+        for name, mine in by_framework.items():
+            info = FRAMEWORKS.get(mine[0].framework)
+            order = list(info.variants) if info else []  # the default first
+            mine.sort(key=lambda c: (c.variant != "" and (c.variant not in order or order.index(c.variant) > 0),
+                                     order.index(c.variant) if c.variant in order else len(order), c.variant))
+            by_column = {c.column: c for c in mine}
+            best = stats.best_on_half({c.column: c.per_process for c in mine}, selection_units(mine), mine[0].column)
+            chosen[name] = (by_column[best.chosen], best, tuple(c.variant or c.column for c in mine))
+        for a, b in itertools.combinations(columns_order(chosen), 2):
+            (ca, ba, fa), (cb, bb, fb) = chosen[a], chosen[b]
+            comparison = stats.compare_throughput(what, ca.label, cb.label, ba.figures, bb.figures, confidence)
+            pairs.append(AtBest(comparison, a, b, ba, bb, fa, fb))
+    judged = stats.correct([p.comparison for p in pairs], 1 - confidence, margin)
+    return [replace(p, comparison=c) for p, c in zip(pairs, judged, strict=True)]
 
 
 def row_order(row: tuple) -> tuple:

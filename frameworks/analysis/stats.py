@@ -18,13 +18,17 @@ correction.
 
 Accuracy verdicts compare seeds: Welch's t-test for a difference and two one-sided Welch tests (TOST) for
 equivalence within a margin in accuracy points.
+
+Each framework at its best: choosing the fastest of several noisy candidates and estimating it from the same
+figures inflates it (the winner's curse). ``best_on_half`` chooses on one half of the processes and leaves the
+other half, which the choice never saw, to the estimate; the comparison is then the usual one on those figures.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -189,6 +193,37 @@ def correct(comparisons: Sequence[Comparison], alpha: float = 1 - CONFIDENCE,
         for i, p in zip(tested, ps, strict=True):
             adjusted[i] = replace(comparisons[i], p_adjusted=float(p))
     return [judge(c, alpha, margin) for c in adjusted]
+
+
+# --- each framework at its best ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Best:
+    """A split-sample choice: the candidate chosen, and the figures an estimate of it may use."""
+
+    chosen: str
+    figures: list[float]  # the chosen candidate's figures on the units the choice did not look at
+    chosen_on: int  # units the choice looked at: 0 when nothing was chosen from the data (then every unit counts)
+    candidates: int  # how many it was chosen from
+
+
+def best_on_half(candidates: Mapping[str, Mapping[str, float]], selection: Collection[str], default: str) -> Best:
+    """Split-sample selection of the fastest of ``candidates`` (name -> {unit: figure}, higher is better).
+
+    The choice looks only at the units in ``selection``: the candidate with the highest geometric mean there
+    (the first of equals, in ``candidates``' order). Its figures on the other units are what an estimate may use:
+    they carry none of the choice, so an interval from them keeps its coverage however many candidates there
+    were, where figures that also made the choice would be biased upwards (the best of several noisy means
+    overstates its own mean). Where nothing is chosen from the data (``default`` is the only candidate, or no
+    candidate has a figure on the selection units) the estimate uses every unit of ``default``."""
+    scores = {name: throughput([v for unit, v in figures.items() if unit in selection]).value
+              for name, figures in candidates.items()}
+    scored = {name: score for name, score in scores.items() if math.isfinite(score)}
+    if len(candidates) < 2 or not scored:
+        return Best(default, list(candidates[default].values()), 0, len(candidates))
+    chosen = max(scored, key=lambda name: scored[name])  # max keeps the first of equal scores
+    looked = {unit for name in candidates for unit in candidates[name] if unit in selection}
+    return Best(chosen, [v for unit, v in candidates[chosen].items() if unit not in selection], len(looked),
+                len(candidates))
 
 
 # --- accuracy over seeds ----------------------------------------------------------------------------------
