@@ -89,6 +89,8 @@ class AtBest:
     b_best: stats.Best
     a_from: tuple[str, ...]  # the variants each was chosen from (those timed on this benchmark)
     b_from: tuple[str, ...]
+    a_variant: str  # the variant chosen
+    b_variant: str
 
 
 @dataclass
@@ -257,8 +259,9 @@ def _at_best(cells: list[Cell], confidence: float, margin: float) -> list[AtBest
         for a, b in itertools.combinations(columns_order(chosen), 2):
             (ca, ba, fa), (cb, bb, fb) = chosen[a], chosen[b]
             comparison = stats.compare_throughput(what, ca.label, cb.label, ba.figures, bb.figures, confidence)
-            pairs.append(AtBest(comparison, a, b, ba, bb, fa, fb))
-    judged = stats.correct([p.comparison for p in pairs], 1 - confidence, margin)
+            pairs.append(AtBest(comparison, a, b, ba, bb, fa, fb, ca.variant or ca.column, cb.variant or cb.column))
+    judged = stats.correct([p.comparison for p in pairs], 1 - confidence, margin,
+                           held_out=[bool(p.a_best.chosen_on or p.b_best.chosen_on) for p in pairs])
     return [replace(p, comparison=c) for p, c in zip(pairs, judged, strict=True)]
 
 

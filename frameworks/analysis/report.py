@@ -23,7 +23,7 @@ from ..fileio import atomic_path, check_output, write_text
 from ..registry import FRAMEWORKS
 from ..runtime import oversubscribed
 from ..specs import NETWORKS
-from . import stats
+from . import comparisons, stats
 from .comparisons import HEADLINE_KINDS, PHASE_ORDER, Analysis, Cell, analyse, columns_order, describe_row, row_order
 from .deployment import deployment_section
 
@@ -87,19 +87,21 @@ def ranking(comparisons: Sequence[stats.Comparison], cells: Sequence[Cell]) -> s
     return "".join(parts)
 
 
-def scoreboard(comparisons: Sequence[stats.Comparison]) -> list[str]:
-    """Per framework, how its comparisons with every other framework came out."""
+def scoreboard(comparisons: Sequence[stats.Comparison], sides: Sequence[tuple[str, str]] | None = None) -> list[str]:
+    """Per framework, how its comparisons with every other framework came out (``sides``: the frameworks of each
+    comparison's a and b, where its labels name variants)."""
     tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for c in comparisons:
+    for i, c in enumerate(comparisons):
+        a, b = sides[i] if sides is not None else (c.a, c.b)
         if c.verdict == "faster":
-            tally[c.a]["faster"] += 1
-            tally[c.b]["slower"] += 1
+            tally[a]["faster"] += 1
+            tally[b]["slower"] += 1
         elif c.verdict == "slower":
-            tally[c.a]["slower"] += 1
-            tally[c.b]["faster"] += 1
+            tally[a]["slower"] += 1
+            tally[b]["faster"] += 1
         else:
-            tally[c.a][c.verdict] += 1
-            tally[c.b][c.verdict] += 1
+            tally[a][c.verdict] += 1
+            tally[b][c.verdict] += 1
     lines = ["| framework | faster | slower | equivalent | inconclusive |", "|---|---|---|---|---|"]
     for name in columns_order(tally):
         t = tally[name]
@@ -107,42 +109,81 @@ def scoreboard(comparisons: Sequence[stats.Comparison]) -> list[str]:
     return lines
 
 
+def _tally(pairs: Sequence[tuple[stats.Comparison, str, str]], framework: str) -> tuple[int, int, int, int]:
+    """(faster, slower, equivalent, inconclusive) for ``framework`` over comparisons given with the frameworks of
+    their two sides."""
+    wins = sum(1 for c, a, b in pairs if (c.verdict == "faster" and a == framework)
+               or (c.verdict == "slower" and b == framework))
+    losses = sum(1 for c, a, b in pairs if (c.verdict == "faster" and b == framework)
+                 or (c.verdict == "slower" and a == framework))
+    ties = sum(1 for c, _, _ in pairs if c.verdict == "equivalent")
+    return wins, losses, ties, len(pairs) - wins - losses - ties
+
+
+def _conclusion(framework: str, speed: tuple[int, int, int, int], acc: tuple[int, int, int, int]) -> str:
+    """The claim's verdict in words from the speed and accuracy tallies."""
+    wins, losses, ties, open_ = speed
+    acc_wins, acc_losses, acc_ties, acc_open = acc
+    n_speed, n_acc = sum(speed), sum(acc)
+    if n_speed and wins == n_speed and n_acc and acc_wins == n_acc:
+        return "the claim holds in every comparison"
+    if losses or acc_losses or (n_acc and acc_ties == n_acc and ties):
+        return ("the claim does not hold as a general statement: "
+                + ", ".join(p for p in (f"{losses} speed comparisons go against {framework}" if losses else "",
+                                       f"{acc_losses} accuracy comparisons go against it" if acc_losses else "",
+                                       f"{acc_ties} accuracy comparisons are equivalent" if acc_ties else "",
+                                       f"{ties} speed comparisons are equivalent" if ties else "") if p))
+    return "the claim is neither shown nor refuted by these results"
+
+
 def claim_check(a: Analysis, framework: str) -> list[str]:
-    """Whether ``framework`` outperforms every other framework in speed and in accuracy, as computed."""
-    speed = [c for c in a.speed if framework in (c.a, c.b)]
-    wins = sum(1 for c in speed if (c.verdict == "faster" and c.a == framework)
-               or (c.verdict == "slower" and c.b == framework))
-    losses = sum(1 for c in speed if (c.verdict == "faster" and c.b == framework)
-                 or (c.verdict == "slower" and c.a == framework))
-    ties = sum(1 for c in speed if c.verdict == "equivalent")
-    open_ = len(speed) - wins - losses - ties
+    """Whether ``framework`` outperforms every other framework in speed and in accuracy, as computed: with every
+    framework at its default variant, then with each at its best variant (speed; accuracy is trained at the
+    default variants only)."""
+    speed = [(c, c.a, c.b) for c in a.speed if framework in (c.a, c.b)]
     acc = [c for c in a.accuracy_comparisons if framework in (c.a, c.b)]
     acc_wins = sum(1 for c in acc if c.verdict in ("more accurate", "less accurate")
                    and (c.a == framework) == (c.verdict == "more accurate"))
     acc_losses = sum(1 for c in acc if c.verdict in ("more accurate", "less accurate")) - acc_wins
     acc_ties = sum(1 for c in acc if c.verdict == "equivalent")
-    acc_open = len(acc) - acc_wins - acc_losses - acc_ties
-    lines = [f"Claim: *{framework} outperforms the other frameworks in speed and accuracy.*", ""]
+    acc_tally = (acc_wins, acc_losses, acc_ties, len(acc) - acc_wins - acc_losses - acc_ties)
+    wins, losses, ties, open_ = _tally(speed, framework)
+    lines = [f"Claim: *{framework} outperforms the other frameworks in speed and accuracy.*", "",
+             "**Defaults against defaults** (each framework as it runs out of the box: its default variant):", ""]
     lines.append(f"- Speed ({len(speed)} comparisons of {framework} with another framework on one benchmark): "
                  f"faster in {wins}, slower in {losses}, equivalent within ±{a.margin:.0%} in {ties}, "
                  f"inconclusive in {open_}.")
     if acc:
         lines.append(f"- Accuracy ({len(acc)} comparisons over seeds): more accurate in {acc_wins}, less accurate "
                      f"in {acc_losses}, equivalent within ±{100 * acc[0].margin:.1f} points in {acc_ties}, "
-                     f"inconclusive in {acc_open}.")
+                     f"inconclusive in {acc_tally[3]}.")
     else:
         lines.append("- Accuracy: no accuracy results in this report (python -m frameworks accuracy).")
-    if speed and wins == len(speed) and acc and acc_wins == len(acc):
-        conclusion = "the claim holds in every comparison"
-    elif losses or acc_losses or (acc and acc_ties == len(acc) and ties):
-        conclusion = ("the claim does not hold as a general statement: "
-                      + ", ".join(p for p in (f"{losses} speed comparisons go against {framework}" if losses else "",
-                                             f"{acc_losses} accuracy comparisons go against it" if acc_losses else "",
-                                             f"{acc_ties} accuracy comparisons are equivalent" if acc_ties else "",
-                                             f"{ties} speed comparisons are equivalent" if ties else "") if p))
-    else:
-        conclusion = "the claim is neither shown nor refuted by these results"
-    lines += ["", f"**Verdict: {conclusion}.**"]
+    lines += ["", f"**Verdict: {_conclusion(framework, (wins, losses, ties, open_), acc_tally)}.**"]
+    best = [(p.comparison, p.a, p.b) for p in a.best if framework in (p.a, p.b)]
+    if best and not a.variants:
+        lines += ["", "**Each framework at its best**: no framework has another variant in these results, so each is "
+                  "at its best at its default: the verdict above."]
+    elif best:
+        tally = _tally(best, framework)
+        counts: dict[str, set[str]] = defaultdict(set)
+        for p in a.best:
+            if framework in (p.a, p.b):
+                counts[p.a_variant if p.a == framework else p.b_variant].add(p.comparison.what)
+        chosen = [f"{variant} on {len(whats)}" for variant, whats in sorted(counts.items(), key=lambda kv: -len(kv[1]))]
+        lines += ["", "**Each framework at its best** (on each benchmark, each framework's fastest variant, chosen "
+                  "on half of its processes and compared on the other half: see *Each framework at its best* "
+                  "below):", ""]
+        lines.append(f"- Speed ({len(best)} comparisons; the variant of {framework} chosen, per benchmark: "
+                     f"{', '.join(chosen)}): faster in {tally[0]}, slower in {tally[1]}, equivalent within "
+                     f"±{a.margin:.0%} in {tally[2]}, inconclusive in {tally[3]}.")
+        lines.append("- Accuracy: as above (trained at the default variants, which compute the same network as "
+                     "every other variant: the equivalence tests prove it).")
+        lines += ["", f"**Verdict at each framework's best: {_conclusion(framework, tally, acc_tally)}.**", "",
+                  "<details><summary>Every comparison at their best involving " + framework + "</summary>", "",
+                  "| benchmark | a / b (the variants chosen) | ratio [95% CI] | processes a / b | p (adjusted) | "
+                  "verdict |", "|---|---|---|---|---|---|"]
+        lines += [_best_row(p) for p in a.best if framework in (p.a, p.b)] + ["", "</details>"]
     return lines
 
 
@@ -161,7 +202,8 @@ def verdict_section(a: Analysis, claim: str | None) -> list[str]:
         out += ["### Claim check", ""] + claim_check(a, claim) + [""]
     headline = [c for c in a.speed if math.isfinite(c.ratio)]
     if headline:
-        out += ["### Speed", "", "Every framework against every other, on every benchmark:", ""] + scoreboard(
+        out += ["### Speed", "", "Every framework at its default variant against every other, on every benchmark:",
+                ""] + scoreboard(
             headline) + [""]
         out += ["From fastest to slowest (images/s; `>` faster, `≈` equivalent, `?` not concluded, between "
                 "neighbours):", "", "| benchmark | ranking |", "|---|---|"]
@@ -180,15 +222,68 @@ def verdict_section(a: Analysis, claim: str | None) -> list[str]:
         out += ["### Variants against their framework's default", "",
                 "| benchmark | a / b | ratio [95% CI] | p (adjusted) | verdict |", "|---|---|---|---|---|"]
         out += [_comparison_row(c) for c in a.variants] + [""]
+    if a.variants and a.best:  # with no variant, "at its best" is every framework at its default: said above
+        out += best_section(a)
     if a.accuracy:
         out += accuracy_section(a)
     return out
 
 
+BEST_METHOD = (
+    "On each benchmark, each framework runs at its best variant: the fastest of those timed there, chosen by the "
+    "geometric mean of its processes of even-numbered repeats, and compared with the others on its processes of "
+    "odd-numbered repeats, which the choice never saw (split-sample selection). Choosing the best of several noisy "
+    "variants and estimating it from the same figures would overstate it (the winner's curse); the held-out "
+    "figures keep the interval's coverage however many variants there are. A framework with one variant on a "
+    "benchmark has nothing chosen: it is at its default, with all its processes. Each comparison is the usual one "
+    "on those figures (bootstrap interval, exact Mann-Whitney U test), corrected with Benjamini-Hochberg over "
+    "these comparisons as a family of their own. With n repeats the held-out half has ⌈n/2⌉ processes: a "
+    "\"faster\" verdict needs at least 4 a side, so 8 repeats or more.")
+
+
+def best_section(a: Analysis) -> list[str]:
+    """Every pair of frameworks, each at its best variant, with the method and the variant chosen."""
+    out = ["### Each framework at its best", "", BEST_METHOD, ""]
+    held_out = sorted({n for p in a.best for n in (p.comparison.n_a, p.comparison.n_b)})
+    if held_out and held_out[0] < 4:
+        out += [f"Here the fewest processes a side is {held_out[0]}: an interval that excludes 1 cannot become "
+                "\"faster\" (the exact rank test's smallest p with so few is above 0.05); equivalence within the "
+                "margin can still be shown.", ""]
+    shown = [p for p in a.best if math.isfinite(p.comparison.ratio)]
+    out += scoreboard([p.comparison for p in shown], [(p.a, p.b) for p in shown]) + [""]
+    out += ["| benchmark | a / b (the variants chosen) | chosen from | ratio [95% CI] | processes a / b | "
+            "p (adjusted) | verdict |", "|---|---|---|---|---|---|---|"]
+    for p in a.best:
+        c = p.comparison
+        chosen_from = f"{p.a}: {', '.join(p.a_from)}; {p.b}: {', '.join(p.b_from)}"
+        out.append(f"| {c.what} | {c.a} / {c.b} | {chosen_from} | {_interval(c)} | {_processes(p)} | {_p(c)} | "
+                   f"{c.words} |")
+    return out + [""]
+
+
+def _interval(c: stats.Comparison) -> str:
+    return f"{c.ratio:.3f} [{c.low:.3f}-{c.high:.3f}]" if math.isfinite(c.low) else f"{c.ratio:.3f}"
+
+
+def _p(c: stats.Comparison) -> str:
+    return f"{c.p:.4f} ({c.p_adjusted:.4f})" if math.isfinite(c.p) else "-"
+
+
+def _processes(p: comparisons.AtBest) -> str:
+    """How many processes each side's figure uses, and whether they were held out from a choice."""
+    def side(best: stats.Best, n: int) -> str:
+        return f"{n} held out" if best.chosen_on else f"{n} (nothing chosen)"
+
+    return f"{side(p.a_best, p.comparison.n_a)} / {side(p.b_best, p.comparison.n_b)}"
+
+
+def _best_row(p: comparisons.AtBest) -> str:
+    c = p.comparison
+    return f"| {c.what} | {c.a} / {c.b} | {_interval(c)} | {_processes(p)} | {_p(c)} | {c.words} |"
+
+
 def _comparison_row(c: stats.Comparison) -> str:
-    interval = f"{c.ratio:.3f} [{c.low:.3f}-{c.high:.3f}]" if math.isfinite(c.low) else f"{c.ratio:.3f}"
-    p = f"{c.p:.4f} ({c.p_adjusted:.4f})" if math.isfinite(c.p) else "-"
-    return f"| {c.what} | {c.a} / {c.b} | {interval} | {p} | {c.words} |"
+    return f"| {c.what} | {c.a} / {c.b} | {_interval(c)} | {_p(c)} | {c.words} |"
 
 
 def accuracy_section(a: Analysis) -> list[str]:

@@ -148,8 +148,10 @@ def _repeats_needed(log_ratio: float, half_width: float, n: int, margin: float) 
     return None if best is None else max(best, n + 1, 4)
 
 
-def judge(c: Comparison, alpha: float = 1 - CONFIDENCE, margin: float = SPEED_MARGIN) -> Comparison:
-    """The verdict and its words for one (family-corrected) comparison."""
+def judge(c: Comparison, alpha: float = 1 - CONFIDENCE, margin: float = SPEED_MARGIN,
+          held_out: bool = False) -> Comparison:
+    """The verdict and its words for one (family-corrected) comparison; ``held_out``: its figures are the half of
+    each side's processes a split-sample choice left (``best_on_half``), so repeats are counted double."""
     level = f"{1 - alpha:.0%} CI"
     if not math.isfinite(c.ratio):
         return replace(c, verdict="inconclusive", words="no figures on one side")
@@ -179,20 +181,24 @@ def judge(c: Comparison, alpha: float = 1 - CONFIDENCE, margin: float = SPEED_MA
         why = (f"; the interval excludes 1 but the rank test does not reject after correction (p {c.p:.3f}, "
                f"adjusted {c.p_adjusted:.3f}; the smallest p {c.n_a} v {c.n_b} processes allow is {floor:.4f})")
     more = f"; about {needed} repeats per framework would settle it" if needed else ""
+    if needed and held_out:  # n repeats hold out ceil(n / 2) processes
+        more = f"; about {2 * needed - 1} repeats per framework ({needed} held out a side) would settle it"
     return replace(c, verdict="inconclusive", repeats_needed=needed,
                    words=f"inconclusive: {c.a}/{c.b} = {c.ratio:.2f} ({interval}){why}{more}")
 
 
 def correct(comparisons: Sequence[Comparison], alpha: float = 1 - CONFIDENCE,
-            margin: float = SPEED_MARGIN) -> list[Comparison]:
-    """Benjamini-Hochberg over the family (the comparisons with a test), then each verdict."""
+            margin: float = SPEED_MARGIN, held_out: Sequence[bool] | None = None) -> list[Comparison]:
+    """Benjamini-Hochberg over the family (the comparisons with a test), then each verdict (``judge``; ``held_out``
+    says, per comparison, whether its figures are a held-out half)."""
     tested = [i for i, c in enumerate(comparisons) if math.isfinite(c.p)]
     adjusted = list(comparisons)
     if tested:
         ps = stats.false_discovery_control([comparisons[i].p for i in tested], method="bh")
         for i, p in zip(tested, ps, strict=True):
             adjusted[i] = replace(comparisons[i], p_adjusted=float(p))
-    return [judge(c, alpha, margin) for c in adjusted]
+    halves = list(held_out) if held_out is not None else [False] * len(adjusted)
+    return [judge(c, alpha, margin, half) for c, half in zip(adjusted, halves, strict=True)]
 
 
 # --- each framework at its best ----------------------------------------------------------------------------
