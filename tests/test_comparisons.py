@@ -5,8 +5,10 @@ pairs are compared, and the literal figures that come out. ``run_doc`` spreads f
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
+from scipy import stats
 
 from frameworks.analysis import comparisons
 from frameworks.bench.schema import ResultsError
@@ -258,3 +260,68 @@ def test_only_in_some_in_name_order_and_rows_without_a_batch_first(tmp_path):
     rows = [("lenet", "cpu", "forward", 1, 50), ("lenet", "cpu", "forward", None, 99)]
     assert sorted(rows, key=comparisons.row_order) == [("lenet", "cpu", "forward", None, 99),
                                                        ("lenet", "cpu", "forward", 1, 50)]
+
+
+# --- each framework at its best -----------------------------------------------------------------------------
+def repeats_doc(medians: dict[str, list[float]]) -> dict:
+    """A run of ``len(list)`` repeats where each "framework [variant]" has the given median seconds per repeat (lenet
+    forward); each framework's variants share its processes, as a benchmark run measures them. Hand-made."""
+    benchmarks, processes = [], []
+    repeats = len(next(iter(medians.values())))
+    for r in range(1, repeats + 1):
+        for framework in dict.fromkeys(c.split(" [")[0] for c in medians):
+            label = f"{framework}/{r}"
+            mine = [c for c in medians if c.split(" [")[0] == framework]
+            for column in mine:
+                variant = column.partition(" [")[2].rstrip("]")
+                benchmarks.append(bench_entry(framework, "lenet", "forward", medians[column][r - 1], variant=variant,
+                                              process=label, repeat=r, spread=0.0))
+            processes.append({"label": label, "frameworks": [framework], "environment": {}, "exit_code": 0,
+                              "status": "ok", "outcome": "ok", "benchmarks": len(mine), "json": f"{label}.json",
+                              "repeat": r})
+    return results_doc(benchmarks, processes=processes)
+
+
+def test_each_framework_at_its_best_is_chosen_on_even_repeats_and_compared_on_odd_ones(tmp_path):
+    # compile looks twice as fast on the even repeats (where the choice looks) and is as fast as eager on the odd
+    # ones: it is chosen, and its estimate is what the odd repeats say, not what made it win
+    doc = repeats_doc({"pytorch [eager]": [0.010, 0.010, 0.010, 0.010, 0.010, 0.010],
+                       "pytorch [compile]": [0.010, 0.005, 0.010, 0.005, 0.010, 0.005],
+                       "keras-tensorflow [default]": [0.030, 0.030, 0.030, 0.030, 0.030, 0.030],
+                       "keras-tensorflow [jit]": [0.025, 0.024, 0.027, 0.024, 0.026, 0.024],
+                       "caffe [default]": [0.020, 0.021, 0.020, 0.021, 0.020, 0.021]})
+    a = comparisons.analyse([write(tmp_path, "a.json", doc)])
+    pairs = {(p.a, p.b): p for p in a.best}
+    assert list(pairs) == [("pytorch", "keras-tensorflow"), ("pytorch", "caffe"), ("keras-tensorflow", "caffe")]
+    pair = pairs[("pytorch", "caffe")]
+    c = pair.comparison
+    assert (c.what, c.a, c.b) == ("lenet forward batch 128 on cpu", "pytorch [compile]", "caffe [default]")
+    assert (pair.a_variant, pair.a_from, pair.b_variant, pair.b_from) == ("compile", ("eager", "compile"),
+                                                                          "default", ("default",))
+    assert (pair.a_best.chosen_on, c.n_a) == (3, 3)  # chosen on repeats 2, 4, 6; estimated on 1, 3, 5
+    assert (pair.b_best.chosen_on, c.n_b) == (0, 6)  # caffe has nothing to choose from: all six count
+    caffe = math.exp((3 * math.log(128 / 0.020) + 3 * math.log(128 / 0.021)) / 6)
+    assert c.ratio == pytest.approx((128 / 0.010) / caffe)  # 2.05, where the even repeats alone would say 4.1
+    assert c.verdict == "faster" and c.words.startswith("pytorch [compile] is faster than caffe [default] by 105%")
+    # three held out a side can never be significant (smallest p 0.1): the words count repeats, not processes
+    tf = pairs[("pytorch", "keras-tensorflow")].comparison
+    assert (tf.a, tf.b, tf.n_a, tf.n_b, tf.verdict) == ("pytorch [compile]", "keras-tensorflow [jit]", 3, 3,
+                                                        "inconclusive")
+    assert "repeats per framework (4 held out a side) would settle it" in tf.words
+    # the at-best pairs are a family of their own, and the defaults' comparisons are untouched by the choice
+    assert [p.comparison.p_adjusted for p in a.best] == pytest.approx(
+        list(stats.false_discovery_control([p.comparison.p for p in a.best], method="bh")))
+    assert [(d.a, d.b, d.n_a) for d in a.speed] == [("pytorch", "keras-tensorflow", 6), ("pytorch", "caffe", 6),
+                                                    ("keras-tensorflow", "caffe", 6)]
+
+
+def test_without_repeat_numbers_processes_alternate_by_position_and_one_run_chooses_nothing(tmp_path):
+    doc = results_doc([bench_entry("pytorch", "lenet", "forward", 0.010, variant="eager"),
+                       bench_entry("pytorch", "lenet", "forward", 0.005, variant="compile"),
+                       bench_entry("caffe", "lenet", "forward", 0.020, variant="default")])
+    (pair,) = comparisons.analyse([write(tmp_path, "a.json", doc)]).best
+    # one process, the first: odd, so nothing to choose on; pytorch stays at its default with every process
+    assert (pair.comparison.a, pair.a_best.chosen_on, pair.comparison.n_a) == ("pytorch [eager]", 0, 1)
+    cells = [comparisons.Cell("x", "f", "v", "step", "lenet", "cpu", "forward", 128, 128,
+                              repeats={"1:b": None, "1:a": None, "1:c": 2})]
+    assert comparisons.selection_units(cells) == {"1:b", "1:c"}  # by position where a repeat number is missing

@@ -166,3 +166,18 @@ def test_test_ids_carry_the_names():
     result = run_pytest("--frameworks", name, "--networks", "lenet", "--devices", "cpu", "--collect-only", "-q",
                         "tests/test_shapes.py::test_forward_is_repeatable")
     assert f"test_forward_is_repeatable[{name}-lenet-cpu]" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_variant_is_timed_only_in_the_phases_it_changes():
+    info = FrameworkInfo("test-phases", "x:Y", ("os",), variants={"base": ("cpu",), "fast": ("cpu",),
+                                                                  "loop": ("cpu",)},
+                         variant_phases={"loop": ("epoch-framework",)})
+    phases = ("forward", "backward", "train_step", "latency", "epoch-staged", "epoch-framework")
+    assert [p for p in phases if info.timed_in("base", p)] == list(phases)  # the default: everywhere
+    assert [p for p in phases if info.timed_in("fast", p)] == ["forward", "backward", "train_step", "latency"]
+    assert [p for p in phases if info.timed_in("loop", p)] == ["epoch-framework"]
+    for bad in ({"other": ("epoch-framework",)}, {"base": ("forward",)}):  # unknown, or the default itself
+        with pytest.raises(ValueError, match="variant_phases must name variants other than the default"):
+            register(FrameworkInfo("test-phases", "x:Y", ("os",), variants=dict(info.variants), variant_phases=bad))
+    known = {"forward", "backward", "train_step", "latency", "epoch-staged", "epoch-framework"}
+    assert all(set(ps) <= known for f in FRAMEWORKS.values() for ps in f.variant_phases.values())

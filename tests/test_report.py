@@ -103,3 +103,35 @@ def test_a_relative_output_directory_becomes_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_dir = bench.new_run_dir(Path("results-here"))
     assert run_dir.is_absolute() and run_dir.parent == tmp_path / "results-here"
+
+
+def test_the_claim_is_checked_at_the_defaults_and_at_each_frameworks_best(tmp_path):
+    from .helpers import run_doc, step_entries
+
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0, "pytorch [compile]": 0.5, "keras-tensorflow [default]": 0.8,
+                                "keras-tensorflow [jit]": 0.9}, networks={"lenet": 0.03}, phases={"forward": 0.3}),
+                  repeats=8)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    md = report.markdown(report.analyse([path]), claim="pytorch")
+    claim = md[md.index("### Claim check"):md.index("### Speed")]
+    assert "**Defaults against defaults**" in claim and "**Each framework at its best**" in claim
+    # at the defaults keras-tensorflow is faster; at their best, pytorch [compile] is (chosen on 4 repeats of 8)
+    assert ("- Speed (1 comparisons of pytorch with another framework on one benchmark): faster in 0, slower in 1"
+            in claim)
+    assert ("- Speed (1 comparisons; the variant of pytorch chosen, per benchmark: compile on 1): faster in 1, "
+            "slower in 0") in claim
+    assert ("**Verdict: the claim does not hold as a general statement: 1 speed comparisons go against pytorch.**"
+            in claim)
+    assert ("| lenet forward batch 128 on cpu | pytorch [compile] / keras-tensorflow [default] | " in claim
+            and "| 4 held out / 4 held out |" in claim)
+    best = md[md.index("### Each framework at its best"):md.index("## Processes")]
+    assert report.BEST_METHOD in best and "odd-numbered repeats" in best and "winner's curse" in best
+    assert "| pytorch: eager, compile; keras-tensorflow: default, jit |" in best
+    assert "| pytorch | 1 | 0 | 0 | 0 |" in best  # the scoreboard counts frameworks, whichever variant won
+    # without variants, at its best is at its default, and the report says so rather than repeating itself
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 0.8},
+                                                     networks={"lenet": 0.03}, phases={"forward": 0.3}))))
+    md = report.markdown(report.analyse([plain]), claim="pytorch")
+    assert "no framework has another variant in these results" in md and "### Each framework at its best" not in md

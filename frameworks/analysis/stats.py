@@ -74,13 +74,24 @@ def _mean_log(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(np.log(x), axis=axis)
 
 
+def _usable(per_process: Sequence[float]) -> np.ndarray:
+    """The figures a throughput can use: positive and finite."""
+    return np.asarray([v for v in per_process if v > 0 and math.isfinite(v)], dtype=float)
+
+
+def geometric_mean(per_process: Sequence[float]) -> float:
+    """The centre of ``throughput`` without its interval (nan without a usable figure)."""
+    values = _usable(per_process)
+    return float(np.exp(_mean_log(values))) if len(values) else math.nan
+
+
 def throughput(per_process: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
     """Images/s (or any positive per-process figure, such as a ratio) over processes: their geometric mean, with
     a bootstrap interval over processes."""
-    values = np.asarray([v for v in per_process if v > 0 and math.isfinite(v)], dtype=float)
+    values = _usable(per_process)
     if len(values) == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, "no data")
-    centre = float(np.exp(_mean_log(values)))
+    centre = geometric_mean(values)
     if len(values) < 2 or np.ptp(values) == 0:
         return Estimate(centre, math.nan, math.nan, len(values), "one process" if len(values) < 2 else "identical")
     low, high, method = _bootstrap((values,), _mean_log, confidence)
@@ -221,7 +232,7 @@ def best_on_half(candidates: Mapping[str, Mapping[str, float]], selection: Colle
     were, where figures that also made the choice would be biased upwards (the best of several noisy means
     overstates its own mean). Where nothing is chosen from the data (``default`` is the only candidate, or no
     candidate has a figure on the selection units) the estimate uses every unit of ``default``."""
-    scores = {name: throughput([v for unit, v in figures.items() if unit in selection]).value
+    scores = {name: geometric_mean([v for unit, v in figures.items() if unit in selection])
               for name, figures in candidates.items()}
     scored = {name: score for name, score in scores.items() if math.isfinite(score)}
     if len(candidates) < 2 or not scored:
