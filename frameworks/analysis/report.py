@@ -245,7 +245,10 @@ def best_section(a: Analysis) -> list[str]:
     """Every pair of frameworks, each at its best variant, with the method and the variant chosen."""
     out = ["### Each framework at its best", "", BEST_METHOD, ""]
     held_out = sorted({n for p in a.best for n in (p.comparison.n_a, p.comparison.n_b)})
-    if held_out and held_out[0] < 4:
+    if held_out and held_out[0] < 2:
+        out += [f"Here the fewest processes a side is {held_out[0]}: no interval, no verdict (--repeats 8 or more).",
+                ""]
+    elif held_out and held_out[0] < 4:
         out += [f"Here the fewest processes a side is {held_out[0]}: an interval that excludes 1 cannot become "
                 "\"faster\" (the exact rank test's smallest p with so few is above 0.05); equivalence within the "
                 "margin can still be shown.", ""]

@@ -167,6 +167,10 @@ def judge(c: Comparison, alpha: float = 1 - CONFIDENCE, margin: float = SPEED_MA
     if not math.isfinite(c.ratio):
         return replace(c, verdict="inconclusive", words="no figures on one side")
     if c.n_a < 2 or c.n_b < 2:
+        if held_out:
+            return replace(c, verdict="inconclusive",
+                           words=f"inconclusive: one process on a side (ratio {c.ratio:.2f}) once half of them chose "
+                                 "the best variant: run with --repeats 8")
         return replace(c, verdict="inconclusive",
                        words=f"inconclusive: one process per framework (ratio {c.ratio:.2f}); process-to-process "
                              "variation cannot be told from the frameworks: run with --repeats 5")
