@@ -250,9 +250,13 @@ def _at_best(cells: list[Cell], confidence: float, margin: float) -> list[AtBest
         chosen: dict[str, tuple[Cell, stats.Best, tuple[str, ...]]] = {}
         for name, mine in by_framework.items():
             info = FRAMEWORKS.get(mine[0].framework)
-            order = list(info.variants) if info else []  # the default first
-            mine.sort(key=lambda c: (c.variant != "" and (c.variant not in order or order.index(c.variant) > 0),
-                                     order.index(c.variant) if c.variant in order else len(order), c.variant))
+            order = list(info.variants) if info else []  # the registry's order: the default first
+
+            def rank(c: Cell, order: list[str] = order) -> tuple[int, str]:
+                return (order.index(c.variant) if c.variant in order else 0 if not c.variant else len(order),
+                        c.variant)
+
+            mine.sort(key=rank)
             by_column = {c.column: c for c in mine}
             best = stats.best_on_half({c.column: c.per_process for c in mine}, selection_units(mine), mine[0].column)
             chosen[name] = (by_column[best.chosen], best, tuple(c.variant or c.column for c in mine))

@@ -23,8 +23,18 @@ from ..fileio import atomic_path, check_output, write_text
 from ..registry import FRAMEWORKS
 from ..runtime import oversubscribed
 from ..specs import NETWORKS
-from . import comparisons, stats
-from .comparisons import HEADLINE_KINDS, PHASE_ORDER, Analysis, Cell, analyse, columns_order, describe_row, row_order
+from . import stats
+from .comparisons import (
+    HEADLINE_KINDS,
+    PHASE_ORDER,
+    Analysis,
+    AtBest,
+    Cell,
+    analyse,
+    columns_order,
+    describe_row,
+    row_order,
+)
 from .deployment import deployment_section
 
 
@@ -235,7 +245,7 @@ BEST_METHOD = (
     "odd-numbered repeats, which the choice never saw (split-sample selection). Choosing the best of several noisy "
     "variants and estimating it from the same figures would overstate it (the winner's curse); the held-out "
     "figures keep the interval's coverage however many variants there are. A framework with one variant on a "
-    "benchmark has nothing chosen: it is at its default, with all its processes. Each comparison is the usual one "
+    "benchmark has nothing to choose: all its processes count. Each comparison is the usual one "
     "on those figures (bootstrap interval, exact Mann-Whitney U test), corrected with Benjamini-Hochberg over "
     "these comparisons as a family of their own. With n repeats the held-out half has ⌈n/2⌉ processes: a "
     "\"faster\" verdict needs at least 4 a side, so 8 repeats or more.")
@@ -272,7 +282,7 @@ def _p(c: stats.Comparison) -> str:
     return f"{c.p:.4f} ({c.p_adjusted:.4f})" if math.isfinite(c.p) else "-"
 
 
-def _processes(p: comparisons.AtBest) -> str:
+def _processes(p: AtBest) -> str:
     """How many processes each side's figure uses, and whether they were held out from a choice."""
     def side(best: stats.Best, n: int) -> str:
         return f"{n} held out" if best.chosen_on else f"{n} (nothing chosen)"
@@ -280,7 +290,7 @@ def _processes(p: comparisons.AtBest) -> str:
     return f"{side(p.a_best, p.comparison.n_a)} / {side(p.b_best, p.comparison.n_b)}"
 
 
-def _best_row(p: comparisons.AtBest) -> str:
+def _best_row(p: AtBest) -> str:
     c = p.comparison
     return f"| {c.what} | {c.a} / {c.b} | {_interval(c)} | {_processes(p)} | {_p(c)} | {c.words} |"
 
