@@ -151,7 +151,8 @@ def test_an_interval_has_a_confidence_level_and_needs_two_finite_ends():
 def comparison(ratio, low, high, p, n_a, n_b, **more):
     return expect(what="x", a="A", b="B", ratio=ratio, low=low, high=high, p=p, n_a=n_a, n_b=n_b,
                   p_adjusted=more.pop("p_adjusted", NAN), verdict=more.pop("verdict", "inconclusive"),
-                  words=more.pop("words", ""), repeats_needed=more.pop("repeats_needed", None))
+                  words=more.pop("words", ""), repeats_needed=more.pop("repeats_needed", None),
+                  mismatch=more.pop("mismatch", ""), refused=more.pop("refused", False))
 
 
 @pytest.mark.parametrize("a, b, expected", [
@@ -409,3 +410,13 @@ def test_accuracy_boundaries():
                                                                 margin=0.1)])
     assert unclear.words == ("inconclusive: +10.00 points (95% CI -35.34 to +55.34); neither a difference nor "
                              "equivalence within +-10.0 points is shown")
+
+
+def test_a_refused_comparison_says_why_and_an_allowed_mismatch_is_named():
+    base = stats.compare_throughput("x", "A", "B", [100, 110, 105, 98, 102], [80, 82, 85, 79, 81])
+    refused = stats.judge(dataclasses.replace(base, mismatch="threads 1 vs 2", refused=True))
+    assert refused.verdict == "refused"
+    assert refused.words.startswith("not compared, unlike for like: threads 1 vs 2")
+    allowed = stats.judge(dataclasses.replace(base, p_adjusted=base.p, mismatch="threads 1 vs 2"))
+    assert allowed.verdict == "faster" and allowed.words.endswith("[allowed mismatch: threads 1 vs 2]")
+    assert allowed.mismatch == "threads 1 vs 2"

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import FrameworkUnavailable, InputError
+from ..precision import DEFAULT as DEFAULT_PRECISION
+from ..precision import check as check_precision
 from ..specs import NetworkSpec
 from ..weights import Weights, check_weights
 
@@ -195,12 +197,13 @@ class Adapter(abc.ABC):
     trains = True
 
     def __init__(self, spec: NetworkSpec, *, device: str = "cpu", threads: int | None = None, seed: int = 0,
-                 framework: str, variant: str | None = None) -> None:
+                 framework: str, variant: str | None = None, precision: str = DEFAULT_PRECISION) -> None:
         self.spec = spec
         self.device = device
         self.seed = seed
         self.framework = framework
         self.variant = self.DEFAULT_VARIANT if variant is None else variant
+        self.precision = check_precision(precision)  # the registry entry says which ones the adapter implements
         self.threads = self._apply_threads(threads)
         self.build()
         count = self.trainable_parameter_count()
@@ -371,6 +374,25 @@ class Adapter(abc.ABC):
         """The recipe's batch size."""
         return self.spec.recipe.batch_size
 
+    def numerics(self) -> dict[str, Any]:
+        """The numeric settings a figure depends on, as one manifest (``frameworks.precision.MANIFEST``):
+        the precision, how float32 products are computed, what compiles the model, whether the framework was
+        asked for deterministic kernels, and the threads."""
+        return {"precision": self.precision, "float32_matmul": self._float32_matmul(),
+                "compilation": self._compilation(), "deterministic": self._deterministic(), "threads": self.threads}
+
+    def _float32_matmul(self) -> str:
+        """``ieee`` when float32 products are computed in float32; else the reduced format (``tf32``...)."""
+        return "ieee"
+
+    def _compilation(self) -> str:
+        """What compiles the model before it runs (``none`` for an interpreter)."""
+        return "none"
+
+    def _deterministic(self) -> bool | None:
+        """Whether deterministic kernels were requested (None: the framework has no such switch)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Metadata for reports: framework, version, network, device, threads, parameter count."""
         return {
@@ -379,6 +401,7 @@ class Adapter(abc.ABC):
             "network": self.spec.name,
             "device": self.device,
             "variant": self.variant,
+            "precision": self.precision,
             "threads": self.threads,
             "parameters": self.trainable_parameter_count(),
         }

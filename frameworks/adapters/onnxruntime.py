@@ -183,6 +183,9 @@ class OnnxRuntimeAdapter(Adapter):
         values = self._probe.run(names, {INPUT: x})
         return {name: np.asarray(v) for name, v in zip(names, values, strict=True)}
 
+    def _compilation(self) -> str:
+        return f"ONNX Runtime graph optimizations ({self.session.get_session_options().graph_optimization_level})"
+
     def runtime_details(self) -> dict[str, Any]:
         options = self.session.get_session_options()
         return {"version": self.version, "execution_provider": self.session.get_providers()[0],

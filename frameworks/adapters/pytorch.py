@@ -35,12 +35,12 @@ from .import_guards import triton_crash_risk
 
 @dataclass(frozen=True)
 class Variant:
-    """How a PyTorch variant runs. Settings that change numerics (TF32, bf16) are named in the variant."""
+    """How a PyTorch variant runs. A setting that changes numerics (TF32) is named in the variant; bfloat16 is
+    not a variant but the run's precision (``Adapter.precision``), so every variant can run at each."""
 
     compile_mode: str | None = None  # torch.compile mode; None: eager
     channels_last: bool = False  # NHWC memory format for images and convolution weights
     tf32: bool = False  # TF32 tensor-core matmuls and convolutions (CUDA)
-    bf16: bool = False  # bfloat16 autocast (CUDA)
     cudnn_benchmark: bool = False  # let cuDNN time its algorithms and keep the fastest
 
 
@@ -50,8 +50,8 @@ VARIANTS: dict[str, Variant] = {
     "compile": Variant(compile_mode="default"),
     "compile-cudagraphs": Variant(compile_mode="reduce-overhead"),
     "eager-cl-tf32": Variant(channels_last=True, tf32=True, cudnn_benchmark=True),
-    "compile-maxautotune-cl-bf16": Variant(compile_mode="max-autotune-no-cudagraphs", channels_last=True, tf32=True,
-                                           bf16=True, cudnn_benchmark=True),
+    "compile-maxautotune-cl-tf32": Variant(compile_mode="max-autotune-no-cudagraphs", channels_last=True, tf32=True,
+                                           cudnn_benchmark=True),
 }
 
 
@@ -65,7 +65,6 @@ class PyTorchAdapter(Adapter):
     """A network in PyTorch (eager by default, ``torch.compile`` as a variant)."""
 
     DEFAULT_VARIANT = "eager"
-
     @classmethod
     def cuda_unavailable_reason(cls, **options: Any) -> str | None:
         torch = _torch()
@@ -184,7 +183,7 @@ class PyTorchAdapter(Adapter):
         """The variant's numeric settings for the duration of one call, restored afterwards (they are
         process-wide in PyTorch and must not leak into another variant's figures)."""
         v = self.settings
-        if not (v.tf32 or v.bf16 or v.cudnn_benchmark):
+        if not (v.tf32 or v.cudnn_benchmark):
             yield
             return
         torch = _torch()
@@ -192,23 +191,53 @@ class PyTorchAdapter(Adapter):
         saved = matmul.allow_tf32
         matmul.allow_tf32 = v.tf32
         try:
-            with torch.backends.cudnn.flags(enabled=True, benchmark=v.cudnn_benchmark, allow_tf32=v.tf32), \
-                    torch.autocast("cuda", dtype=torch.bfloat16, enabled=v.bf16):
+            with torch.backends.cudnn.flags(enabled=True, benchmark=v.cudnn_benchmark, allow_tf32=v.tf32):
                 yield
         finally:
             matmul.allow_tf32 = saved
+
+    def _autocast(self) -> Any:
+        """The precision's region for the forward pass and the loss, as PyTorch's automatic mixed precision recipe
+        has it (pytorch.org/docs/stable/amp.html, "CPU Ops that can autocast to bfloat16"): convolutions and
+        linear layers run in bfloat16, the loss autocasts to float32, the parameters stay float32 and the
+        backward pass runs outside the region. Disabled (a no-op) at fp32."""
+        torch = _torch()
+        return torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    @property
+    def _device_type(self) -> str:
+        return "cuda" if str(self.device).startswith("cuda") else "cpu"
+
+    def _float32_matmul(self) -> str:
+        torch = _torch()
+        if self._device_type == "cuda":
+            return "tf32" if self.settings.tf32 or torch.backends.cuda.matmul.allow_tf32 else "ieee"
+        mode = torch.get_float32_matmul_precision()  # "highest" keeps float32 products float32 on the CPU too
+        return "ieee" if mode == "highest" else f"float32_matmul_precision={mode}"
+
+    def _compilation(self) -> str:
+        return f"torch.compile(mode={self.compile_mode!r})" if self.compile_mode else "none (eager)"
+
+    def _deterministic(self) -> bool | None:
+        return bool(_torch().are_deterministic_algorithms_enabled())
 
     def run_forward(self, batch: Staged) -> Any:
         torch = _torch()
         self.model.eval()
         with torch.inference_mode(), self._numerics():
-            return torch.softmax(self.step_model(batch.x), dim=1)
+            with self._autocast():
+                logits = self.step_model(batch.x)
+            return torch.softmax(logits.float(), dim=1)
+
+    def _loss(self, batch: Staged) -> Any:
+        with self._autocast():
+            return self.loss_fn(self.step_model(batch.x), batch.y)
 
     def run_backward(self, batch: Staged) -> Any:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with self._numerics():
-            loss = self.loss_fn(self.step_model(batch.x), batch.y)
+            loss = self._loss(batch)
             loss.backward()
         return loss.detach()
 
@@ -216,7 +245,7 @@ class PyTorchAdapter(Adapter):
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with self._numerics():
-            loss = self.loss_fn(self.step_model(batch.x), batch.y)
+            loss = self._loss(batch)
             loss.backward()
         self.optimizer.step()
         if self.scheduler is not None:
@@ -229,13 +258,13 @@ class PyTorchAdapter(Adapter):
         spec_names = {layer.name for layer in self.spec.layers}
         outputs: dict[str, np.ndarray] = {}
         self.model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             h = self._images(torch.from_numpy(x))
             for name, module in self.model.named_children():
                 h = module(h)
                 owner = name[: -len("_relu")] if name.endswith("_relu") else name
                 if owner in spec_names:
-                    outputs[owner] = h.cpu().numpy().copy()  # a fused ReLU overwrites its layer's entry
+                    outputs[owner] = h.float().cpu().numpy().copy()  # a fused ReLU overwrites its layer's entry
         return outputs
 
     def synchronize(self) -> None:

@@ -97,13 +97,20 @@ class Comparison:
     n_a: int
     n_b: int
     p_adjusted: float = math.nan  # Benjamini-Hochberg over the report's family
-    verdict: str = "inconclusive"  # "faster", "slower", "equivalent", "inconclusive"
+    verdict: str = "inconclusive"  # "faster", "slower", "equivalent", "inconclusive", "refused"
     words: str = ""
     repeats_needed: int | None = None
+    #: how the two sides' numeric manifests differ ("field: a-value vs b-value"), empty when they agree
+    mismatch: str = ""
+    #: whether the mismatch refuses the comparison (the user did not allow it)
+    refused: bool = False
 
     @property
     def percent(self) -> str:
         return f"{100 * (self.ratio - 1):+.1f}%"
+
+    def with_note(self, note: str) -> Comparison:
+        return replace(self, words=self.words + note)
 
 
 def compare_throughput(what: str, a: str, b: str, a_values: Sequence[float], b_values: Sequence[float],
@@ -147,6 +154,12 @@ def _repeats_needed(log_ratio: float, half_width: float, n: int, margin: float) 
 def judge(c: Comparison, alpha: float = 1 - CONFIDENCE, margin: float = SPEED_MARGIN) -> Comparison:
     """The verdict and its words for one (family-corrected) comparison."""
     level = f"{1 - alpha:.0%} CI"
+    if c.refused:
+        return replace(c, verdict="refused", words=f"not compared, unlike for like: {c.mismatch} (--allow-mismatch "
+                                                   "FIELD compares them anyway, and the verdict says so)")
+    if c.mismatch:
+        return replace(judge(replace(c, mismatch=""), alpha, margin), mismatch=c.mismatch).with_note(
+            f" [allowed mismatch: {c.mismatch}]")
     if not math.isfinite(c.ratio):
         return replace(c, verdict="inconclusive", words="no figures on one side")
     if c.n_a < 2 or c.n_b < 2:

@@ -124,6 +124,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, values in (("framework", sel.frameworks), ("network", sel.networks), ("device", sel.devices)):
         if name in names and not (name in ("framework", "device") and "variant" in names):
             metafunc.parametrize(name, values, scope="session")
+    if "precision" in names:
+        metafunc.parametrize("precision", settings.precisions, scope="session")
     if "batch_size" in names:
         metafunc.parametrize("batch_size", settings.batch_sizes, scope="session",
                              ids=[f"batch{v}" for v in settings.batch_sizes])

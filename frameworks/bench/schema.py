@@ -93,6 +93,9 @@ class BenchRecord:
     samples_s: list[float]
     images: int  # images one timed call processes
     variant: str = ""
+    precision: str = "fp32"  # frameworks.precision; results written before it existed were all fp32
+    #: the numeric settings the figure depends on (``Adapter.numerics`` and the timing's warm-up)
+    manifest: dict[str, Any] = field(default_factory=dict)
     batch: int | None = None
     version: str = ""
     threads: int | None = None
@@ -123,12 +126,16 @@ class BenchRecord:
 
     @property
     def column(self) -> str:
-        """How reports label the framework: with the variant unless it is the framework's default."""
+        """How reports label the framework: with the variant unless it is the framework's default, and the
+        precision unless it is fp32 (``pytorch``, ``pytorch [compile]``, ``pytorch [bf16]``,
+        ``pytorch [compile, bf16]``)."""
         from ..registry import FRAMEWORKS
 
         info = FRAMEWORKS.get(self.framework)
         default = info.default_variant if info else ""
-        return self.framework if self.variant in ("", default) else f"{self.framework} [{self.variant}]"
+        marks = [m for m in (self.variant if self.variant not in ("", default) else "",
+                             self.precision if self.precision != "fp32" else "") if m]
+        return f"{self.framework} [{', '.join(marks)}]" if marks else self.framework
 
     @property
     def key(self) -> tuple[str, str, str, str, int | None, int]:
@@ -381,11 +388,14 @@ class TrainingRecord:
     version: str = ""
     process: str | None = None
     world_size: int = 1  # data-parallel replicas that trained it (1: one process, the framework's own fit)
+    precision: str = "fp32"  # frameworks.precision; older results were all fp32
 
     @property
     def label(self) -> str:
-        """The column it is compared under: the framework, and its world size when trained data parallel."""
-        return self.framework if self.world_size == 1 else f"{self.framework} x{self.world_size}"
+        """The column it is compared under: the framework, its precision unless fp32, and its world size when
+        trained data parallel."""
+        name = self.framework if self.precision == "fp32" else f"{self.framework} [{self.precision}]"
+        return name if self.world_size == 1 else f"{name} x{self.world_size}"
 
     @property
     def reached_target(self) -> bool:

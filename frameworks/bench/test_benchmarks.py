@@ -41,13 +41,13 @@ FULL_EPOCH = 60_000
 
 @pytest.fixture(scope="module")
 def built(make_model):
-    """Models built once per (framework, network, device, variant) for the step benchmarks."""
+    """Models built once per (framework, network, device, variant, precision) for the step benchmarks."""
     cache: dict = {}
 
-    def get(framework, network, device, variant=None):
-        key = (framework, network, device, variant)
+    def get(framework, network, device, variant=None, precision="fp32"):
+        key = (framework, network, device, variant, precision)
         if key not in cache:
-            cache[key] = make_model(framework, network, device, variant=variant)
+            cache[key] = make_model(framework, network, device, variant=variant, precision=precision)
         return cache[key]
 
     return get
@@ -120,8 +120,9 @@ def check_step(model, default, phase: str, result, x: np.ndarray, weights_before
 
 
 @pytest.mark.parametrize("phase", PHASES)
-def test_step(benchmark, request, settings, built, mnist, framework, variant, device, network, phase, batch_size):
-    model = built(framework, network, device, variant)
+def test_step(benchmark, request, settings, built, mnist, framework, variant, device, network, precision, phase,
+              batch_size):
+    model = built(framework, network, device, variant, precision)
     step, _ = staged_step(model, mnist, phase, batch_size)
     record = record_for(model, kind=STEP, phase=phase, images=batch_size, batch=batch_size)
     out: list = []
@@ -129,13 +130,13 @@ def test_step(benchmark, request, settings, built, mnist, framework, variant, de
     measure(benchmark, model, step if benchmark.enabled else kept(step, out), record,
             group=f"{phase} {network} {device} batch {batch_size}", **options(request, settings))
     if not benchmark.enabled:
-        default = built(framework, network, device, FRAMEWORKS[framework].default_variant)
+        default = built(framework, network, device, FRAMEWORKS[framework].default_variant, precision)
         check_step(model, default, phase, out[0], real_batch(mnist, model.spec, batch_size)[0], weights_before)
 
 
 @pytest.mark.parametrize("pipeline", ["staged", "framework"])
-def test_epoch(benchmark, settings, make_model, mnist, framework, network, device, pipeline):
-    model = make_model(framework, network, device)
+def test_epoch(benchmark, settings, make_model, mnist, framework, network, device, precision, pipeline):
+    model = make_model(framework, network, device, precision=precision)
     if not model.trains:
         pytest.skip(str(model.inference_only()))
     images = settings.epoch_images or (FULL_EPOCH if benchmark.enabled else TEST_EPOCH)
