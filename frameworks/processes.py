@@ -99,6 +99,23 @@ def _end(child: subprocess.Popen) -> int:
         return child.wait()
 
 
+_relaying = threading.Event()  # set while ``relayed_output`` holds
+
+
+@contextmanager
+def relayed_output() -> Iterator[None]:
+    """While the block runs, each child's output (stderr merged) is read through a pipe and written to our
+    ``sys.stdout`` line by line, instead of going to the terminal directly: a live progress display then prints
+    it above itself, and progress lines fall between the child's lines, never inside them."""
+    held = _relaying.is_set()
+    _relaying.set()
+    try:
+        yield
+    finally:
+        if not held:
+            _relaying.clear()
+
+
 def _pump(stream: Any, tail: collections.deque[str], quiet: threading.Event) -> None:
     """Copy a child's output to ours line by line, keeping the last lines; once ``quiet`` is set (Ctrl-C), only
     keep them: a launcher's own teardown traceback is not ours to print."""
@@ -117,13 +134,16 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
     On Ctrl-C the child gets SIGINT too (pytest then stops, writes what it finished and exits) and is given
     ``INTERRUPT_GRACE_S`` to do so before it is terminated; then ``Interrupted`` is raised. Past ``timeout``
     seconds it is ended and ``ChildTimeout`` is raised. With ``tail``, the child's output (stderr merged) is
-    also kept there, for a caller that reads the child's own report of a failure.
+    also kept there, for a caller that reads the child's own report of a failure (and what it writes after
+    Ctrl-C is only kept, not shown); inside ``relayed_output`` it is passed on through ``sys.stdout``.
     """
-    capture = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True} if tail is not None else {}
+    relay = tail is not None or _relaying.is_set()
+    capture = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True} if relay else {}
     child = subprocess.Popen(list(cmd), env=child_environment(env), cwd=cwd, **capture)
     pump, quiet = None, threading.Event()
-    if tail is not None:
-        pump = threading.Thread(target=_pump, args=(child.stdout, tail, quiet), daemon=True)
+    if relay:
+        kept: collections.deque[str] = tail if tail is not None else collections.deque(maxlen=0)
+        pump = threading.Thread(target=_pump, args=(child.stdout, kept, quiet), daemon=True)
         pump.start()
     try:
         code = child.wait(timeout=timeout)
@@ -134,7 +154,8 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
     except subprocess.TimeoutExpired:
         raise ChildTimeout(timeout or 0, _end(child)) from None
     except KeyboardInterrupt:
-        quiet.set()
+        if tail is not None:
+            quiet.set()
         try:
             child.send_signal(signal.SIGINT)  # a terminal already sent it; a signal from elsewhere did not
         except ProcessLookupError:
@@ -143,6 +164,8 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
             code = child.wait(timeout=INTERRUPT_GRACE_S)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
             code = _end(child)
+        if pump is not None and not quiet.is_set():  # the relayed child's last words come before ours
+            pump.join(timeout=10)
         raise Interrupted(code) from None
 
 
