@@ -11,11 +11,19 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from frameworks import processes
+from frameworks import deployment, processes
+from frameworks.adapters.base import ExportAttempt
+from frameworks.bench import accuracy as bench_accuracy
+from frameworks.bench import run as bench_run
+from frameworks.bench.schema import SKIPPED, ExportRecord
+from frameworks.cli import main
+from frameworks.errors import EXIT_INTERRUPTED, EXIT_OK
+from frameworks.processes import Interrupted
 from frameworks.progress import (
     Estimate,
     JournalFollower,
@@ -26,6 +34,9 @@ from frameworks.progress import (
     pytest_event,
     tracker,
 )
+
+from .helpers import bench_entry
+from .test_exit_statuses import fake_trainer
 
 ESCAPE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # control characters other than the newline
 LINE = re.compile(r"\[\d+/\d+\] .+: \d+(/\d+)? .+ \S+; \d+:\d\d:\d\d elapsed, "
@@ -282,3 +293,120 @@ def test_a_childs_output_is_relayed_through_stdout_only_where_asked(capfd):
     assert relayed.getvalue() == "one\ntwo\n", "relayed: through sys.stdout, stderr merged"
     captured = capfd.readouterr()
     assert "one" in captured.out and "two" in captured.err, "not relayed: the child wrote to the terminal itself"
+
+
+# --- the commands ------------------------------------------------------------------------------------------
+def journaling_child(interrupt_on: int | None = None):
+    """A benchmark process that journals its count, two tests and one benchmark result (``interrupt_on``: the
+    call that is interrupted instead)."""
+    calls = []
+
+    def run_pytest(group, args, cwd=None, env=None):
+        calls.append(group.label)
+        if len(calls) == interrupt_on:
+            raise Interrupted(-2)
+        value = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if "=" in a}
+        entry = bench_entry(group.frameworks[0], "mlp_bn", "forward", 0.001)
+        with open(value["--journal"], "a") as f:
+            for event in [{"event": "collected", "count": 2},
+                          {"event": "start", "nodeid": "t.py::test_step[forward]"},
+                          {"event": "test", "nodeid": "t.py::test_step[forward]", "outcome": "passed"},
+                          {"event": "benchmark", "entry": entry},
+                          {"event": "start", "nodeid": "t.py::test_epoch[staged]"},
+                          {"event": "test", "nodeid": "t.py::test_epoch[staged]", "outcome": "skipped"}]:
+                f.write(json.dumps(event) + "\n")
+        Path(value["--benchmark-json"]).write_text(json.dumps({"benchmarks": [entry], "machine_info": {}}))
+        return 0
+
+    return run_pytest
+
+
+def test_bench_writes_one_plain_line_per_finished_benchmark(tmp_path, capsys, monkeypatch, mnist):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench_run, "run_pytest", journaling_child())
+    code = main(["bench", "--frameworks", "pytorch", "--networks", "mlp_bn", "--repeats", "2"])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    lines = [line for line in out.splitlines() if LINE.fullmatch(line)]
+    assert [line.split(";")[0] for line in lines] == [
+        "[1/2] pytorch/1: 1/2 test_step[forward] passed", "[1/2] pytorch/1: 2/2 test_epoch[staged] skipped",
+        "[2/2] pytorch/2: 1/2 test_step[forward] passed", "[2/2] pytorch/2: 2/2 test_epoch[staged] skipped"]
+    assert lines[-1].endswith("about 0:00:00 left")
+    assert not ESCAPE.search(out)
+
+
+def test_bench_interrupted_says_what_it_kept_and_how_to_complete_the_run(tmp_path, capsys, monkeypatch, mnist):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench_run, "run_pytest", journaling_child(interrupt_on=2))
+    code = main(["bench", "--frameworks", "pytorch", "--networks", "mlp_bn", "--repeats", "2", "--quick"])
+    out = capsys.readouterr().out
+    assert code == EXIT_INTERRUPTED
+    (merged,) = tmp_path.glob("bench-results/bench-*/results.json")
+    assert len(json.loads(merged.read_text())["benchmarks"]) == 1
+    assert (f"kept: 1 benchmark results from the 2 of 2 processes that ran (the last one cut short), in {merged}"
+            in out)
+    assert ("run `python -m frameworks bench --frameworks pytorch --networks mlp_bn --repeats 2 --quick` again, "
+            f"which starts a new run directory in {tmp_path / 'bench-results'}, or with --repeats 1 instead (the most "
+            "processes a framework still lacks)") in out
+    assert f"`python -m frameworks report {merged} <the new run directory>/results.json`" in out
+
+
+def test_accuracy_writes_one_plain_line_per_training_and_says_what_an_interrupt_kept(tmp_path, capsys, monkeypatch,
+                                                                                    mnist):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench_accuracy, "run_child", fake_trainer("ok"))
+    args = ["accuracy", "--frameworks", "pytorch", "--networks", "mlp_bn,lenet", "--seeds", "2", "--epochs", "1"]
+    assert main(args) == EXIT_OK
+    out = capsys.readouterr().out
+    assert [line.split(";")[0] for line in out.splitlines() if LINE.fullmatch(line)] == [
+        f"[1/1] pytorch on cpu: {i}/4 {name} 90.00%"
+        for i, name in enumerate(["mlp_bn seed 0", "mlp_bn seed 1", "lenet seed 0", "lenet seed 1"], 1)]
+
+    monkeypatch.setattr(bench_accuracy, "run_child", fake_trainer("interrupt"))
+    assert main(args) == EXIT_INTERRUPTED
+    out = capsys.readouterr().out
+    (written,) = [p for p in tmp_path.glob("accuracy-results/accuracy-*/accuracy.json")
+                  if json.loads(p.read_text())["interrupted"]]
+    assert (f"interrupted: kept the 0 trainings that finished, in {written}, reported above. A run is not resumed "
+            f"in place: run `python -m frameworks {' '.join(args)}` again for a complete set") in out
+
+
+def fake_export(monkeypatch, interrupt_on: int | None = None) -> list:
+    """Two formats per framework, each "skipped" at once (``interrupt_on``: the check that is interrupted)."""
+    checks = []
+
+    def export_anywhere(job):
+        return [{"network": n, "version": "0", "outputs": None,
+                 "attempts": [ExportAttempt("onnx", reason="test", skipped=True),
+                              ExportAttempt("native", reason="test", skipped=True)]} for n in job.networks]
+
+    def check_artifact(attempt, framework, network, *args, **kwargs):
+        checks.append(attempt.format)
+        if len(checks) == interrupt_on:
+            raise KeyboardInterrupt
+        return ExportRecord(framework, network, attempt.format, SKIPPED, reason="test"), None
+
+    monkeypatch.setattr(deployment, "export_anywhere", export_anywhere)
+    monkeypatch.setattr(deployment, "check_artifact", check_artifact)
+    return checks
+
+
+def test_export_writes_one_plain_line_per_artifact_and_says_what_an_interrupt_kept(tmp_path, capsys, monkeypatch,
+                                                                                 mnist):
+    fake_export(monkeypatch)
+    plan = deployment.ExportPlan(["pytorch", "caffe"], ["lenet"], tmp_path, {"lenet": None})
+    code, _ = deployment.run_export(plan, argv=["python -m frameworks", "export"])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert [line.split(";")[0] for line in out.splitlines() if LINE.fullmatch(line)] == [
+        "[1/2] pytorch: 1/2 lenet onnx skipped", "[1/2] pytorch: 2/2 lenet native skipped",
+        "[2/2] caffe: 1/2 lenet onnx skipped", "[2/2] caffe: 2/2 lenet native skipped"]
+
+    fake_export(monkeypatch, interrupt_on=3)
+    with pytest.raises(KeyboardInterrupt):
+        deployment.run_export(plan, argv=["python -m frameworks", "export", "--networks", "lenet"])
+    captured = capsys.readouterr()
+    assert len([line for line in captured.out.splitlines() if LINE.fullmatch(line)]) == 2
+    (root,) = [p for p in tmp_path.glob("export-*") if not (p / "export-summary.json").exists()]
+    assert (f"export: interrupted: the artifacts written so far are in {root}, but no summary or report (they are "
+            "written at the end); run `python -m frameworks export --networks lenet` again") in captured.err
