@@ -370,7 +370,10 @@ def stdout_is_terminal() -> bool:
 
 def tracker(units: Sequence[str], *, keys: Sequence[str] | None = None, noun: str = "processes",
             console: Any = None) -> Tracker:
-    """A live display on a terminal (or on ``console``, a ``rich.console.Console``), else plain lines."""
+    """A live display on a terminal (or on ``console``, a ``rich.console.Console``), else plain lines; nothing
+    for an empty plan."""
+    if not units:
+        return Tracker(units, keys=keys, noun=noun)
     if console is not None or stdout_is_terminal():
         return LiveTracker(units, keys=keys, noun=noun, console=console)
     return PlainTracker(units, keys=keys, noun=noun)
