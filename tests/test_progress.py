@@ -279,20 +279,19 @@ def test_on_a_terminal_a_finished_process_moves_the_overall_bar_and_informs_the_
 
 
 # --- the children's output --------------------------------------------------------------------------------
-def test_a_childs_output_is_relayed_through_stdout_only_where_asked(capfd):
+def test_a_childs_output_is_relayed_through_ours_only_where_asked(capfd):
     cmd = [sys.executable, "-c", "import sys; print('one'); print('two', file=sys.stderr)"]
-    real = sys.stdout
-    relayed = io.StringIO()
-    sys.stdout = relayed
+    real = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = relayed = io.StringIO(), io.StringIO()
     try:
         assert processes.run_child(cmd) == 0
         with processes.relayed_output():
             assert processes.run_child(cmd) == 0
     finally:
-        sys.stdout = real
-    assert relayed.getvalue() == "one\ntwo\n", "relayed: through sys.stdout, stderr merged"
+        sys.stdout, sys.stderr = real
+    assert (relayed[0].getvalue(), relayed[1].getvalue()) == ("one\n", "two\n"), "relayed: each to its own"
     captured = capfd.readouterr()
-    assert "one" in captured.out and "two" in captured.err, "not relayed: the child wrote to the terminal itself"
+    assert (captured.out, captured.err) == ("one\n", "two\n"), "not relayed: the child wrote to the terminal itself"
 
 
 # --- the commands ------------------------------------------------------------------------------------------
