@@ -48,7 +48,7 @@ class Estimate:
     its kind, else of every finished unit, else (nothing finished yet) what the running unit projects from its
     own pace. The running unit's rest is the mean of its kind less the time it has run; when none of its kind
     has finished, or it has already run longer, its own pace (time per finished item times the items left);
-    else the mean of every finished unit less the time it has run."""
+    before its first item finishes, the mean of every finished unit less the time it has run (0 if overdue)."""
 
     def __init__(self, keys: Sequence[str]) -> None:
         self.keys = list(keys)
