@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,7 @@ from .errors import (
 )
 from .fileio import check_output, write_bytes, write_json, write_text
 from .processes import child_environment
+from .progress import Tracker, tracker
 from .registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info, installed_here
 from .specs import NETWORKS, get_network
 from .weights import Weights, check_weights, load_weights
@@ -343,31 +345,21 @@ def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests:
     root = new_export_dir(export_plan.output_dir)
     records: list[ExportRecord] = []
     outputs: dict[int, np.ndarray] = {}
-    for framework in export_plan.frameworks:
-        print(f"exporting {framework}: {', '.join(export_plan.networks)}", flush=True)
-        job = SourceJob(framework, export_plan.networks, export_plan.weights, images, root, threads)
-        try:
-            sources = export_anywhere(job)
-        except (RuntimeError, FrameworkUnavailable) as exc:
-            sources = [{"network": n, "error": str(exc)} for n in export_plan.networks]
-        for source in sources:
-            network = source["network"]
-            if "error" in source:
-                records.append(ExportRecord(framework, network, "-", FAILED, reason=source["error"]))
-                continue
-            for attempt in source["attempts"]:
-                if attempt.artifact is not None:
-                    print(f"  {network} {attempt.format}: exported in {attempt.seconds:.1f} s; serving it in a fresh "
-                          "process", flush=True)
-                record, served = check_artifact(attempt, framework, network, source["version"], source["outputs"],
-                                                images[network], root, requests=requests,
-                                                latency_batches=list(latency_batches), threads=threads)
-                if served is not None:
-                    outputs[len(records)] = served
-                records.append(record)
-                detail = f": {record.reason}" if record.reason and record.status != OK else (
-                    f" (max relative error {record.max_relative_error:.1e})" if record.status == OK else "")
-                print(f"  {network} {attempt.format}: {record.status}{detail}", flush=True)
+    try:
+        with tracker(export_plan.frameworks, noun="frameworks") as shown:
+            for i, framework in enumerate(export_plan.frameworks):
+                print(f"exporting {framework}: {', '.join(export_plan.networks)}", flush=True)
+                shown.begin(i)
+                shown.running(f"exporting {', '.join(export_plan.networks)}")
+                _export_one(framework, export_plan, images, root, records, outputs, shown, requests=requests,
+                            latency_batches=list(latency_batches), threads=threads)
+                shown.end()
+    except KeyboardInterrupt:
+        command = " ".join([*map(str, argv[:1]), *(shlex.quote(str(a)) for a in argv[1:])]) or "export"
+        print(f"\nexport: interrupted: the artifacts written so far are in {root}, but no summary or report (they are "
+              f"written at the end); run `{command}` again to export, check and time everything (in a new directory)",
+              file=sys.stderr, flush=True)
+        raise
     weights = {n: (str(p) if p else "shared initial weights (weights.initial_weights, seed 0)")
                for n, p in export_plan.weights.items()}
     settings = {"frameworks": export_plan.frameworks, "networks": export_plan.networks, "threads": threads,
@@ -392,6 +384,40 @@ def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests:
     disagree = [a for a in written.agreements if not a.agree]
     code = EXIT_FAILED if bad or disagree or (export_plan.asked_by_name and export_plan.left_out) else EXIT_OK
     return code, path
+
+
+def _export_one(framework: str, export_plan: ExportPlan, images: dict[str, np.ndarray], root: Path,
+                records: list[ExportRecord], outputs: dict[int, np.ndarray], shown: Tracker, *, requests: int,
+                latency_batches: list[int], threads: int | None) -> None:
+    """Export ``framework``'s networks, then check and serve each artifact, adding to ``records`` (and
+    ``outputs``, by record index) and to the progress shown (one item per artifact)."""
+    job = SourceJob(framework, export_plan.networks, export_plan.weights, images, root, threads)
+    try:
+        sources = export_anywhere(job)
+    except (RuntimeError, FrameworkUnavailable) as exc:
+        sources = [{"network": n, "error": str(exc)} for n in export_plan.networks]
+    shown.expect(sum(len(source.get("attempts", [])) or 1 for source in sources))
+    for source in sources:
+        network = source["network"]
+        if "error" in source:
+            records.append(ExportRecord(framework, network, "-", FAILED, reason=source["error"]))
+            shown.item(network, FAILED)
+            continue
+        for attempt in source["attempts"]:
+            shown.running(f"{network} {attempt.format}")
+            if attempt.artifact is not None:
+                print(f"  {network} {attempt.format}: exported in {attempt.seconds:.1f} s; serving it in a fresh "
+                      "process", flush=True)
+            record, served = check_artifact(attempt, framework, network, source["version"], source["outputs"],
+                                            images[network], root, requests=requests,
+                                            latency_batches=latency_batches, threads=threads)
+            if served is not None:
+                outputs[len(records)] = served
+            records.append(record)
+            detail = f": {record.reason}" if record.reason and record.status != OK else (
+                f" (max relative error {record.max_relative_error:.1e})" if record.status == OK else "")
+            print(f"  {network} {attempt.format}: {record.status}{detail}", flush=True)
+            shown.item(f"{network} {attempt.format}", record.status)
 
 
 def main(argv: list[str]) -> int:

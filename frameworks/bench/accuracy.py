@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -31,7 +32,8 @@ from ..errors import (
     UsageError,
 )
 from ..fileio import append_line, check_output, write_json
-from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, run_child
+from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, relayed_output, run_child
+from ..progress import Tracker, tracker
 from ..registry import FRAMEWORKS, Status, availability, installed_here, trains
 from ..specs import NETWORKS, get_network
 from .schema import TrainingRecord, accuracy_document
@@ -145,28 +147,38 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
     trainings: list[TrainingRecord] = []
     interrupted = False
     devs = list(devices) if devices else ["cpu"]
-    for device in devs if 1 in world_sizes else ():  # world size 1: each framework's own fit in its process
-        for group in one_each(runnable):
+    units = [(device, group) for device in (devs if 1 in world_sizes else ()) for group in one_each(runnable)]
+    names = [f"{network} seed {seed}" for network in nets for seed in range(seeds)]  # the order a worker trains in
+    # world size 1: each framework's own fit in its process; progress followed from each process's journal
+    with tracker([f"{group.label} on {device}" for device, group in units], noun="processes") as shown, \
+            relayed_output():
+        for i, (device, group) in enumerate(units):
             state = availability(group.frameworks[0], device, probe_device=False)
             if state.status is Status.NO_DEVICE:
                 left_out[f"{group.label} on {device}"] = state.reason
+                shown.skip(i)
                 continue
             info = FRAMEWORKS[group.frameworks[0]]
             left_out.update({f"{group.label} {p}": why for p in precisions
                              if (why := info.precision_unavailable(p))})
             mine = [p for p in precisions if p in info.precisions]
             if not mine:
+                shown.skip(i)
                 continue
+            journal = run_dir / f"{group.label}-{device}.journal.jsonl"
             try:
-                records, interrupted = _run_group(group, nets, seeds, device, epochs, threads, mnist_dir, run_dir,
-                                                  mine)
+                shown.begin(i)
+                shown.expect(len(mine) * len(names), [f"{name} {p}" for p in mine for name in names])
+                with shown.follow(journal, _training_event):
+                    records, interrupted = _run_group(group, nets, seeds, device, epochs, threads, mnist_dir,
+                                                      run_dir, mine)
+                if not interrupted:
+                    shown.end()
             except KeyboardInterrupt:  # outside the child (between processes): keep what its journal holds
-                records, interrupted = read_journal(run_dir / f"{group.label}-{device}.journal.jsonl"), True
+                records, interrupted = read_journal(journal), True
             trainings += records
             if interrupted:
                 break
-        if interrupted:
-            break
     if not interrupted and any(n > 1 for n in world_sizes):
         from ..parallel.modes import data_parallel_frameworks
         from ..parallel.train import train_all
@@ -177,6 +189,7 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
             trainings += train_all(parallel, nets, seeds, world_sizes, mnist_dir=mnist_dir, epochs=epochs)
         except (KeyboardInterrupt, Interrupted):  # Ctrl-C here, or passed on by a launch
             interrupted = True
+    cut_short = interrupted  # by Ctrl-C while training (not while the results are written)
     settings = {"frameworks": chosen, "networks": nets, "seeds": list(range(seeds)), "devices": devs,
                 "epochs": epochs, "threads": threads, "world_sizes": list(world_sizes), "precisions": list(precisions)}
     with interrupts_held() as held:  # every finished training is written, whenever Ctrl-C comes now
@@ -194,12 +207,25 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
     for name, why in left_out.items():
         print(f"not run: {name}: {why}")
     print(f"accuracy: {path} ({len(trainings)} trainings, {len(failed)} failed)")
+    if cut_short:
+        command = " ".join(["python -m frameworks", *(shlex.quote(str(a)) for a in argv)])
+        print(f"interrupted: kept the {len(trainings)} trainings that finished, in {path}, reported above. A run is "
+              f"not resumed in place: run `{command}` again for a complete set (it starts a new run directory in "
+              f"{out})")
     named = bool(frameworks) or devices is not None  # what was named and cannot run is a failure, not a skip
     if interrupted:
         return EXIT_INTERRUPTED, path
     if not trainings:
         return (EXIT_FAILED if named and left_out else EXIT_NOTHING), path
     return (EXIT_FAILED if failed or (named and left_out) else EXIT_OK), path
+
+
+def _training_event(shown: Tracker, event: object) -> None:
+    """What one entry of a worker's journal (a finished training) says about its progress."""
+    if isinstance(event, dict):
+        accuracy = event.get("accuracy")
+        outcome = f"{accuracy:.2%}" if isinstance(accuracy, float) else "failed"
+        shown.item(f"{event.get('network')} seed {event.get('seed')} {event.get('precision', 'fp32')}", outcome)
 
 
 def _run_group(group: ProcessGroup, networks: list[str], seeds: int, device: str, epochs: int | None,

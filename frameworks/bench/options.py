@@ -246,8 +246,9 @@ OPTIONS: tuple[Option, ...] = (
            "processes of python -m frameworks test)", scopes=_scopes(PYTEST)),
     Option("--settings-file", "read the run's settings from this JSON file (written by python -m frameworks "
            "bench for each benchmark process)", user_path, scopes=_scopes(PYTEST), metavar="FILE"),
-    Option("--journal", "append each finished benchmark and test outcome to this JSON-lines file as it finishes "
-           "(python -m frameworks bench keeps what a process finished even if it dies)", user_path,
+    Option("--journal", "append the number of tests collected, each test as it starts and each finished benchmark "
+           "and test outcome to this JSON-lines file (python -m frameworks bench follows it to show its progress, "
+           "and keeps what a process finished even if it dies)", user_path,
            scopes=_scopes(PYTEST), metavar="FILE"),
     # command line only (in pytest, pytest-benchmark owns the --benchmark-* options)
     Option("--benchmark-max-time", "seconds of timed rounds per step benchmark (default 1.0; 0.3 with --quick)",
