@@ -148,7 +148,7 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
     interrupted = False
     devs = list(devices) if devices else ["cpu"]
     units = [(device, group) for device in (devs if 1 in world_sizes else ()) for group in one_each(runnable)]
-    names = [f"{network} seed {seed}" for network in nets for seed in range(seeds)]  # the order a worker trains in
+    names = [(network, seed) for network in nets for seed in range(seeds)]  # the order a worker trains in
     # world size 1: each framework's own fit in its process; progress followed from each process's journal
     with tracker([f"{group.label} on {device}" for device, group in units], noun="processes") as shown, \
             relayed_output():
@@ -168,7 +168,8 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
             journal = run_dir / f"{group.label}-{device}.journal.jsonl"
             try:
                 shown.begin(i)
-                shown.expect(len(mine) * len(names), [f"{name} {p}" for p in mine for name in names])
+                shown.expect(len(mine) * len(names), [_item_name(network, seed, p) for p in mine for network in nets
+                                                      for seed in range(seeds)])
                 with shown.follow(journal, _training_event):
                     records, interrupted = _run_group(group, nets, seeds, device, epochs, threads, mnist_dir,
                                                       run_dir, mine)
@@ -225,7 +226,12 @@ def _training_event(shown: Tracker, event: object) -> None:
     if isinstance(event, dict):
         accuracy = event.get("accuracy")
         outcome = f"{accuracy:.2%}" if isinstance(accuracy, float) else "failed"
-        shown.item(f"{event.get('network')} seed {event.get('seed')} {event.get('precision', 'fp32')}", outcome)
+        shown.item(_item_name(event.get("network"), event.get("seed"), event.get("precision", "fp32")), outcome)
+
+
+def _item_name(network: object, seed: object, precision: object) -> str:
+    """How progress names one training (its precision only when it is not fp32)."""
+    return f"{network} seed {seed}" + (f" {precision}" if precision != "fp32" else "")
 
 
 def _run_group(group: ProcessGroup, networks: list[str], seeds: int, device: str, epochs: int | None,

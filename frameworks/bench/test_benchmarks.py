@@ -33,6 +33,7 @@ from frameworks.bench.timing import measure, measure_requests, publish, record_f
 from frameworks.clock import timed_call
 from frameworks.equivalence import FORWARD_TOL, relative_error
 from frameworks.errors import FrameworkUnavailable
+from frameworks.precision import FP32, forward_bound
 from frameworks.registry import FRAMEWORKS
 from frameworks.specs import get_network
 
@@ -106,7 +107,10 @@ def check_step(model, default, phase: str, result, x: np.ndarray, weights_before
         assert np.isfinite(out).all(), f"{model.variant} forward gave non-finite outputs"
         default.set_weights(model.get_weights())
         err = relative_error(out, default.forward(x))
-        assert err <= FORWARD_TOL, f"{model.variant} forward differs from {default.variant}'s by {err:.2e}"
+        # at a reduced precision two variants round at different points (a fused kernel keeps what another
+        # rounds): each lies within the precision's bound of float32, so they lie within twice it of each other
+        tolerance = FORWARD_TOL if model.precision == FP32 else 2 * forward_bound(model.spec, model.precision)
+        assert err <= tolerance, f"{model.variant} forward differs from {default.variant}'s by {err:.2e}"
         return
     loss = as_float(model, result)
     assert np.isfinite(loss) and loss > 0, f"{phase} loss {loss}"
