@@ -443,25 +443,6 @@ class Settings:
             raise UsageError(f"--settings-file {path}: not readable as JSON ({exc})") from None
         return cls.from_json(payload, f"--settings-file {path}")
 
-    def comparable(self) -> dict[str, Any]:
-        """The settings that change what a figure means (not which frameworks or networks were chosen)."""
-        keep = ("batch_sizes", "threads", "epoch_images", "epoch_rounds", "round_seconds", "min_rounds",
-                "latency_batches", "latency_requests")
-        return {k: v for k, v in self.to_json().items() if k in keep}
-
-
-def parse_names(kind: str, text: str | None) -> list[str] | None:
-    """Parse a comma list of framework/network/device/variant names as the option would (None if not given)."""
-    if text is None:
-        return None
-    parser = {"framework": BY_DEST["frameworks"], "network": BY_DEST["networks"], "device": BY_DEST["devices"],
-              "variant": BY_DEST["variants"]}[kind].parse
-    assert parser is not None
-    try:
-        return parser(text)
-    except argparse.ArgumentTypeError as exc:
-        raise UsageError(str(exc)) from None
-
 
 def explicit_dests(argv: Sequence[str]) -> set[str]:
     """Which table options appear in ``argv`` (to tell an explicit value from a default)."""

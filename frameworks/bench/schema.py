@@ -113,13 +113,6 @@ class BenchRecord:
         return statistics.median(self.samples_s) if self.samples_s else math.nan
 
     @property
-    def iqr_s(self) -> float:
-        if len(self.samples_s) < 2:
-            return 0.0
-        q = statistics.quantiles(self.samples_s, n=4, method="inclusive")
-        return q[2] - q[0]
-
-    @property
     def images_per_s(self) -> float:
         median = self.median_s
         return self.images / median if median > 0 else math.nan
@@ -136,11 +129,6 @@ class BenchRecord:
         marks = [m for m in (self.variant if self.variant not in ("", default) else "",
                              self.precision if self.precision != "fp32" else "") if m]
         return f"{self.framework} [{', '.join(marks)}]" if marks else self.framework
-
-    @property
-    def key(self) -> tuple[str, str, str, str, int | None, int]:
-        """What makes two records the same measurement (for repeats and comparisons)."""
-        return (self.kind, self.network, self.device, self.phase, self.batch, self.images)
 
     # --- (de)serialisation ----------------------------------------------------------------------------
     def extra_info(self) -> dict[str, Any]:
