@@ -390,7 +390,10 @@ class PyTorchAdapter(Adapter):
     def import_runtime(cls, artifact: Artifact) -> None:
         _torch()
         if artifact.format == INT8:
-            pt2e_quantization()  # registers the quantized operators the program holds, before it is loaded
+            # The quantize/dequantize operators the program holds, registered by torch itself. Not the quantizer's
+            # modules: torchao's x86 quantizer also registers Inductor passes of its own, and with them torch
+            # 2.14's Inductor lowers a quantized convolution at a dynamic batch with the wrong strides.
+            import torch.ao.quantization.fx._decomposed  # noqa: F401
 
     @classmethod
     def quantize(cls, artifact: Artifact, calibration: np.ndarray, directory: Path) -> list[ExportAttempt]:
