@@ -308,7 +308,7 @@ OPTIONS: tuple[Option, ...] = (
            user_path, scopes=_scopes("export"), metavar="PATH"),
     Option("--int8", "also quantize each proven artifact to int8 with its runtime's own tooling (calibrated on 512 "
            "MNIST training images), serve and time it the same way, and score every artifact on the 10,000 test "
-           "images: an int8 artifact passes when its accuracy drop's 95% interval ends under 1 point",
+           "images: an int8 artifact passes when its accuracy drop's 95%% interval ends under 1 point",
            scopes=_scopes("export")),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
