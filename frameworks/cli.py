@@ -156,7 +156,7 @@ def cmd_export(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -
     threads = configure_process(args.threads)
     code, path = run_export(checked, threads=threads, requests=args.latency_requests or 1000,
                             latency_batches=args.latency_batches or [1], mnist_dir=args.mnist_dir,
-                            argv=["python -m frameworks", *argv])
+                            argv=["python -m frameworks", *argv], int8=args.int8)
     print(f"\nsummary: {path}\nreport: {path.with_name('export-report.md')}")
     return code
 

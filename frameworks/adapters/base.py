@@ -12,7 +12,8 @@ labels are integer class indices; adapters convert to their framework's layout i
 
 Deployment: ``export`` writes the model's deployment artifacts (each an ``Artifact`` naming the runtime that
 loads it), and the runtime's adapter class loads one back (``import_runtime``, then ``load_artifact``) in a
-process that has not built any model, so that its cold start and its outputs can be measured.
+process that has not built any model, so that its cold start and its outputs can be measured. A runtime with
+quantization tooling of its own derives int8 artifacts from the ones it serves (``quantize``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class Artifact:
     input_layout: str = NCHW
     companions: tuple[Path, ...] = ()  # other files that belong to it (Caffe's deploy prototxt)
     tool: str = ""  # what wrote it, in words
+    # a quantized artifact (Adapter.quantize): how, e.g. {"scheme": ..., "calibration_images": 512}
+    quantization: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def files(self) -> list[Path]:
@@ -312,6 +315,14 @@ class Adapter(abc.ABC):
     def load_artifact(cls, artifact: Artifact, *, device: str = "cpu", threads: int | None = None) -> LoadedArtifact:
         """Load an artifact this framework's runtime serves (its ``runtime`` names this framework)."""
         raise FrameworkUnavailable(f"{cls.__name__} cannot load {artifact.format} artifacts")
+
+    @classmethod
+    def quantize(cls, artifact: Artifact, calibration: np.ndarray, directory: Path) -> list[ExportAttempt]:
+        """int8 artifacts derived from ``artifact`` (one this framework's runtime serves) by the runtime's own
+        quantization tooling, calibrated on ``calibration`` (canonical images: MNIST *training* images, never the
+        test images that prove and score the result), written into ``directory``; each served by this runtime
+        (``load_artifact``). An attempt per int8 format offered for the artifact's format; none by default."""
+        return []
 
     def _reset_device_peak_memory(self) -> None:  # noqa: B027 - a hook: most frameworks have nothing to reset
         """Start a new peak of the device allocator (GPU adapters)."""

@@ -32,6 +32,67 @@ from .base import (
 )
 from .import_guards import triton_crash_risk
 
+INT8 = "torch.export-int8"  # a torch.export program quantized by PT2E quantization for x86 (Inductor)
+CALIBRATION_BATCH = 64
+
+
+def pt2e_quantization() -> tuple[Any, Any, Any, str]:
+    """(prepare_pt2e, convert_pt2e, the x86_inductor_quantizer module, where they come from): torch's own
+    ``torch.ao.quantization`` where the installed torch still has PT2E quantization, else torchao's, where it
+    moved; neither: ``ExportUnsupported`` naming the installed version."""
+    torch = _torch()
+    try:
+        from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torch.ao.quantization.quantizer import x86_inductor_quantizer
+
+        return prepare_pt2e, convert_pt2e, x86_inductor_quantizer, f"torch.ao.quantization, torch {torch.__version__}"
+    except ImportError as exc:
+        missing = f"{type(exc).__name__}: {exc}"
+    try:
+        import torchao
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer
+
+        return prepare_pt2e, convert_pt2e, x86_inductor_quantizer, f"torchao {torchao.__version__}"
+    except ImportError as exc:
+        raise ExportUnsupported(
+            f"torch {torch.__version__} has no PT2E quantization of its own ({missing}; it moved to torchao, "
+            f"torch.ao.quantization's deprecation notice says) and torchao is not installed here "
+            f"({type(exc).__name__}: {exc}): pip install torchao") from None
+
+
+def quantize_program(artifact: Artifact, calibration: np.ndarray, directory: Path) -> Artifact:
+    """``artifact``'s program quantized by PT2E: ``prepare_pt2e`` with ``X86InductorQuantizer``'s default config
+    (static, per-channel int8 weights, uint8 activations), calibrated on ``calibration``, ``convert_pt2e``, and
+    exported again with the batch dimension dynamic into ``directory``/<name>.int8.pt2."""
+    torch = _torch()
+    prepare_pt2e, convert_pt2e, x86, source = pt2e_quantization()
+    if not len(calibration):
+        raise ValueError("no calibration images")
+    quantizer = x86.X86InductorQuantizer()
+    quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
+    layout = artifact.input_layout
+    with torch.no_grad():
+        prepared = prepare_pt2e(torch.export.load(str(artifact.path)).module(), quantizer)
+        for i in range(0, len(calibration), CALIBRATION_BATCH):
+            prepared(torch.from_numpy(to_layout(calibration[i:i + CALIBRATION_BATCH], layout)))
+        converted = convert_pt2e(prepared)
+        used = {node.target for node in converted.graph.nodes if node.op == "get_attr"}
+        for name, _ in list(converted.named_parameters()):  # the float weights the int8 ones replaced
+            if name not in used:
+                owner, _, leaf = name.rpartition(".")
+                delattr(converted.get_submodule(owner) if owner else converted, leaf)
+        sample = (torch.from_numpy(to_layout(calibration[:2], layout)),)
+        program = torch.export.export(converted, sample, dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    path = Path(directory) / f"{artifact.path.stem}.int8.pt2"
+    with atomic_path(path, suffix=".pt2") as tmp:
+        torch.export.save(program, tmp)
+    return Artifact(INT8, path, "pytorch", layout, tool=f"PT2E quantization ({source}): prepare_pt2e, convert_pt2e, "
+                                                         "torch.export.export",
+                    quantization={"tool": f"prepare_pt2e/convert_pt2e ({source})",
+                                  "quantizer": "X86InductorQuantizer, get_default_x86_inductor_quantization_config()",
+                                  "calibration_images": len(calibration)})
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -357,15 +418,44 @@ class PyTorchAdapter(Adapter):
     @classmethod
     def import_runtime(cls, artifact: Artifact) -> None:
         _torch()
+        if artifact.format == INT8:
+            # The quantize/dequantize operators the program holds, registered by torch itself. Not the quantizer's
+            # modules: torchao's x86 quantizer also registers Inductor passes of its own, and with them torch
+            # 2.14's Inductor lowers a quantized convolution at a dynamic batch with the wrong strides.
+            import torch.ao.quantization.fx._decomposed  # noqa: F401
+
+    @classmethod
+    def quantize(cls, artifact: Artifact, calibration: np.ndarray, directory: Path) -> list[ExportAttempt]:
+        """A ``torch.export`` program quantized to int8 by PT2E quantization for x86 (``torch.export-int8``)."""
+        if artifact.format != "torch.export":
+            return []
+        return [attempt_export(INT8, lambda: quantize_program(artifact, calibration, Path(directory)))]
 
     @classmethod
     def load_artifact(cls, artifact: Artifact, *, device: str = "cpu", threads: int | None = None) -> LoadedArtifact:
-        """A ``torch.export`` ExportedProgram (from PyTorch or Keras on torch), run as its module."""
-        if artifact.format != "torch.export":
+        """A ``torch.export`` ExportedProgram (from PyTorch or Keras on torch), run as its module; an int8 program
+        (PT2E) compiled by Inductor with freezing, as x86 int8 inference is served (its first call compiles)."""
+        if artifact.format not in ("torch.export", INT8):
             raise FrameworkUnavailable(f"pytorch loads torch.export programs, not {artifact.format}")
         torch = _torch()
         if threads is not None:
             torch.set_num_threads(threads)
+        if artifact.format == INT8:
+            if device != "cpu":
+                raise FrameworkUnavailable(f"the int8 program is quantized for x86 CPUs, not {device}")
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True  # constant-folds the int8 weights into oneDNN's packed kernels
+            compiled = torch.compile(torch.export.load(str(artifact.path)).module())
+            layout = artifact.input_layout
+
+            def predict_int8(x: np.ndarray) -> np.ndarray:
+                with torch.no_grad():
+                    return compiled(torch.from_numpy(to_layout(x, layout))).numpy()
+
+            return LoadedArtifact(predict_int8, {"runtime": f"torch {torch.__version__} (torch.export.load, "
+                                                            "torch.compile with Inductor freezing)",
+                                                 "threads": torch.get_num_threads()})
         module = torch.export.load(str(artifact.path)).module().to(device)
         layout = artifact.input_layout
 

@@ -314,6 +314,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--weights", "canonical weights to export (.npz written by weights.save_weights): one file with one "
            "network, or a directory of <network>.npz (default: the suite's shared initial weights, seed 0)",
            user_path, scopes=_scopes("export"), metavar="PATH"),
+    Option("--int8", "also quantize each proven artifact to int8 with its runtime's own tooling (calibrated on 512 "
+           "MNIST training images), serve and time it the same way, and score every artifact on the 10,000 test "
+           "images: an int8 artifact passes when its accuracy drop's 95%% interval ends under 1 point",
+           scopes=_scopes("export")),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
 
