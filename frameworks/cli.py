@@ -100,7 +100,8 @@ def cmd_accuracy(args: argparse.Namespace, rest: list[str], argv: Sequence[str])
 
     code, _ = run_accuracy(frameworks=args.frameworks, networks=args.networks, seeds=args.seeds,
                            devices=args.devices, epochs=args.epochs, threads=args.threads, mnist_dir=args.mnist_dir,
-                           output_dir=args.output_dir, argv=argv, world_sizes=args.world_sizes or [1])
+                           output_dir=args.output_dir, argv=argv, world_sizes=args.world_sizes or [1],
+                           precisions=args.precisions or ["fp32"])
     return code
 
 
@@ -124,7 +125,7 @@ def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
         return EXIT_OK
     for path in write_report(others, args.output_dir, mixed=args.mixed, claim=args.claim, margin=args.margin,
                              accuracy_margin=args.accuracy_margin / 100, confidence=args.confidence,
-                             extra_sections=sections):
+                             allow_mismatch=args.allow_mismatch or (), extra_sections=sections):
         print(f"wrote {path}")
     return EXIT_OK
 
@@ -155,7 +156,7 @@ def cmd_export(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -
     threads = configure_process(args.threads)
     code, path = run_export(checked, threads=threads, requests=args.latency_requests or 1000,
                             latency_batches=args.latency_batches or [1], mnist_dir=args.mnist_dir,
-                            argv=["python -m frameworks", *argv])
+                            argv=["python -m frameworks", *argv], int8=args.int8)
     print(f"\nsummary: {path}\nreport: {path.with_name('export-report.md')}")
     return code
 

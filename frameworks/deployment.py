@@ -11,6 +11,16 @@ against the suite's equivalence tolerance), and requests are served one after an
 (p50/p90/p99/max) while the process's peak resident set is watched. Artifacts of one format from different
 frameworks (the ONNX files of PyTorch, Keras and the spec-built graph) are compared with each other too.
 
+With ``--int8``, the runtime of each artifact that proved equal is asked for int8 artifacts derived from it by
+its own quantization tooling (``Adapter.quantize``, in a child process with the runtime's environment),
+calibrated on the first ``CALIBRATION_IMAGES`` MNIST *training* images (``calibration_images``; the test images
+that prove and score them are never among them). An int8 artifact is served, compared and timed exactly like the
+others, but it cannot equal the float forward within the tolerance, so it is not judged by it: it is judged by its
+accuracy on the whole MNIST test set against the artifact it was quantized from, on the same images (the paired
+drop with its 95% interval, ``stats.paired_accuracy_difference``): it passes ("ok") when the interval's upper end
+is under ``INT8_MARGIN`` (1 accuracy point), and is "unequal" otherwise. The share of the compared images it
+classifies as the source framework does is recorded beside it. Every artifact's test accuracy is recorded then.
+
 Everything is written under ``--output-dir``/export-<date>-<time>/: ``<framework>/<network>/`` holds the
 artifacts, ``export-summary.json`` (``schema.ExportRecord`` per artifact) and ``export-report.md`` the results.
 Nothing here names a framework: the registry and the adapters know them.
@@ -21,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -40,6 +51,7 @@ from .bench.schema import (
     OK,
     SKIPPED,
     UNEQUAL,
+    AccuracyDrop,
     Agreement,
     ColdStart,
     ExportRecord,
@@ -58,6 +70,7 @@ from .errors import (
 )
 from .fileio import check_output, write_bytes, write_json, write_text
 from .processes import child_environment
+from .progress import Tracker, tracker
 from .registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info, installed_here
 from .specs import NETWORKS, get_network
 from .weights import Weights, check_weights, load_weights
@@ -67,6 +80,8 @@ TOLERANCE = 1e-5  # the suite's forward-equivalence tolerance, per image, relati
 PREDICT_CHUNK = 64
 WARMUP_REQUESTS = 10
 CHILD_TIMEOUT_S = 1800.0
+CALIBRATION_IMAGES = 512  # MNIST training images (the first ones) that calibrate int8 quantization (--int8)
+INT8_MARGIN = 0.01  # an int8 artifact passes when its accuracy drop's 95% interval ends below 1 point
 
 
 @dataclass
@@ -197,11 +212,13 @@ class ServeJob:
     latency_batches: list[int]
     threads: int | None
     device: str = "cpu"
+    score_images: np.ndarray | None = None  # --int8: the MNIST test set, whose predicted classes come back
 
 
 def serve_here(job: ServeJob) -> dict[str, Any]:
     """Serve ``job.artifact`` in this (fresh) process: the cold start's three parts timed apart, the outputs on
-    every image, then ``job.requests`` timed requests per latency batch with the peak resident set watched."""
+    every image (and the predicted class of every score image), then ``job.requests`` timed requests per latency
+    batch with the peak resident set watched."""
     artifact, images = job.artifact, job.images
     start = time.perf_counter()
     runtime = adapter_class(artifact.runtime)
@@ -213,6 +230,9 @@ def serve_here(job: ServeJob) -> dict[str, Any]:
     first = time.perf_counter()
     outputs = np.concatenate([loaded.predict(images[i:i + PREDICT_CHUNK])
                               for i in range(0, len(images), PREDICT_CHUNK)])
+    scored = job.score_images
+    predictions = None if scored is None else np.concatenate(
+        [np.argmax(loaded.predict(scored[i:i + PREDICT_CHUNK]), axis=1) for i in range(0, len(scored), PREDICT_CHUNK)])
     latency = []
     reset_process_peak()  # from here on: the peak while serving (the loaded artifact stays resident)
     for batch in job.latency_batches:
@@ -229,7 +249,8 @@ def serve_here(job: ServeJob) -> dict[str, Any]:
         latency.append(Latency(batch, times))
     peak = process_peak()
     return {"cold_start": ColdStart(imported - start, ready - imported, first - ready), "outputs": outputs,
-            "latency": latency, "peak_mib": None if peak is None else peak.mib, "details": loaded.details}
+            "latency": latency, "peak_mib": None if peak is None else peak.mib, "details": loaded.details,
+            "predictions": predictions}
 
 
 def serve_in_fresh_process(job: ServeJob, timeout: float = CHILD_TIMEOUT_S) -> dict[str, Any]:
@@ -237,6 +258,38 @@ def serve_in_fresh_process(job: ServeJob, timeout: float = CHILD_TIMEOUT_S) -> d
     output when it fails."""
     env = framework_info(job.artifact.runtime).child_environment()
     return _run_child("serve", job, env, timeout, what=f"serving {job.artifact.format} in {job.artifact.runtime}")
+
+
+# --- int8: the runtime's own quantization tooling -------------------------------------------------------------
+def calibration_images(mnist: Any, network: str) -> np.ndarray:
+    """The images that calibrate int8 quantization: the first ``CALIBRATION_IMAGES`` MNIST *training* images,
+    preprocessed with the network's recipe. Only the training set is read: the test images prove and score the
+    quantized artifacts, so they must never shape them."""
+    from . import data
+
+    return data.preprocess(mnist.train_images[:CALIBRATION_IMAGES], get_network(network).recipe)
+
+
+@dataclass
+class QuantizeJob:
+    """An artifact to quantize with its runtime's tooling, the calibration images, and where to write."""
+
+    artifact: Artifact
+    calibration: np.ndarray
+    directory: Path
+    threads: int | None
+
+
+def quantize_here(job: QuantizeJob) -> list[ExportAttempt]:
+    """The attempts of the artifact's runtime to derive int8 artifacts from it (none where it has no tooling)."""
+    return adapter_class(job.artifact.runtime).quantize(job.artifact, job.calibration, job.directory)
+
+
+def quantize_in_fresh_process(job: QuantizeJob, timeout: float = CHILD_TIMEOUT_S) -> list[ExportAttempt]:
+    """``quantize_here`` in a new process with the runtime's environment; raises ``RuntimeError`` when it fails."""
+    env = framework_info(job.artifact.runtime).child_environment()
+    return _run_child("quantize", job, env, timeout,
+                      what=f"quantizing {job.artifact.format} with {job.artifact.runtime}")
 
 
 def _run_child(action: str, job: Any, env: dict[str, str], timeout: float, *, what: str) -> Any:
@@ -289,10 +342,29 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+@dataclass
+class Scoring:
+    """--int8: the MNIST test images (preprocessed) and labels every artifact classifies for its test accuracy."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
 def check_artifact(attempt: ExportAttempt, framework: str, network: str, version: str, reference: np.ndarray,
                    images: np.ndarray, root: Path, *, requests: int, latency_batches: list[int],
                    threads: int | None) -> tuple[ExportRecord, np.ndarray | None]:
     """The record of one export attempt: served in a fresh process and compared with the source's outputs."""
+    record, served = _serve_and_check(attempt, framework, network, version, reference, images, root,
+                                      requests=requests, latency_batches=latency_batches, threads=threads)
+    return record, None if served is None else served["outputs"]
+
+
+def _serve_and_check(attempt: ExportAttempt, framework: str, network: str, version: str, reference: np.ndarray,
+                     images: np.ndarray, root: Path, *, requests: int, latency_batches: list[int],
+                     threads: int | None, scoring: Scoring | None = None,
+                     tolerance: float | None = TOLERANCE) -> tuple[ExportRecord, dict[str, Any] | None]:
+    """``check_artifact``, returning what the serving process returned; with ``scoring``, the test accuracy too;
+    with ``tolerance`` None, the outputs' difference from the source's is recorded but not judged."""
     record = ExportRecord(framework=framework, network=network, format=attempt.format, status=OK,
                           source_version=version, export_s=attempt.seconds, images=len(images))
     artifact = attempt.artifact
@@ -307,19 +379,107 @@ def check_artifact(attempt: ExportAttempt, framework: str, network: str, version
     if not state.installed:
         record.status, record.reason = SKIPPED, f"its runtime cannot run here: {state.reason}"
         return record, None
+    job = ServeJob(artifact, images, requests, latency_batches, threads,
+                   score_images=None if scoring is None else scoring.images)
     try:
-        served = serve_in_fresh_process(ServeJob(artifact, images, requests, latency_batches, threads))
+        served = serve_in_fresh_process(job)
     except RuntimeError as exc:
         record.status, record.reason = FAILED, str(exc)
         return record, None
     record.cold_start, record.latency = served["cold_start"], served["latency"]
     record.serving_peak_memory_mib, record.runtime_details = served["peak_mib"], served["details"]
     record.max_relative_error, record.max_abs_error = per_image_errors(served["outputs"], reference)
-    if not record.max_relative_error <= TOLERANCE:
+    if scoring is not None and served.get("predictions") is not None:
+        record.test_images = len(scoring.labels)
+        record.test_accuracy = float(np.mean(served["predictions"] == scoring.labels))
+    if tolerance is not None and not record.max_relative_error <= tolerance:
         record.status = UNEQUAL
         record.reason = (f"outputs differ from {framework}'s own forward by up to {record.max_relative_error:.2e} "
-                         f"(relative, worst of {len(images)} test images; tolerance {TOLERANCE:.0e})")
-    return record, served["outputs"]
+                         f"(relative, worst of {len(images)} test images; tolerance {tolerance:.0e})")
+    return record, served
+
+
+def check_quantized(attempt: ExportAttempt, source: ExportRecord, source_predictions: np.ndarray,
+                    reference: np.ndarray, images: np.ndarray, root: Path, scoring: Scoring, *, requests: int,
+                    latency_batches: list[int], threads: int | None) -> ExportRecord:
+    """The record of an int8 artifact derived from ``source`` (an artifact proven equal to its framework): served
+    and timed like any artifact, its classes on the compared images set beside the source framework's, and its
+    accuracy on the test set set against the source artifact's on the same images (``judge_quantized``)."""
+    from .analysis.stats import paired_accuracy_difference
+
+    record, served = _serve_and_check(attempt, source.framework, source.network, source.source_version, reference,
+                                      images, root, requests=requests, latency_batches=latency_batches,
+                                      threads=threads, scoring=scoring, tolerance=None)
+    record.precision, record.derived_from = "int8", source.format
+    if attempt.artifact is not None:
+        record.quantization = dict(attempt.artifact.quantization)
+    if served is None or served.get("predictions") is None:
+        return record
+    record.class_agreement = float(np.mean(np.argmax(served["outputs"], axis=1) == np.argmax(reference, axis=1)))
+    difference = paired_accuracy_difference(source_predictions == scoring.labels,
+                                            served["predictions"] == scoring.labels)
+    record.accuracy_drop = AccuracyDrop(
+        source_accuracy=float(np.mean(source_predictions == scoring.labels)), drop=difference.difference,
+        low=difference.low, high=difference.high, confidence=difference.confidence, margin=INT8_MARGIN,
+        only_source=difference.only_a, only_quantized=difference.only_b, method=difference.method)
+    return judge_quantized(record)
+
+
+def judge_quantized(record: ExportRecord) -> ExportRecord:
+    """An int8 artifact passes ("ok") when the upper end of its accuracy drop's interval is under the margin
+    (``INT8_MARGIN``); otherwise it is "unequal", with the figures in the reason."""
+    drop = record.accuracy_drop
+    if record.status != OK or drop is None:
+        return record
+    if not drop.within_margin:
+        record.status = UNEQUAL
+        record.reason = (f"test accuracy {100 * (record.test_accuracy or 0):.2f}% against {record.derived_from}'s "
+                         f"{100 * drop.source_accuracy:.2f}% on the same {record.test_images:,} images: a drop of "
+                         f"{100 * drop.drop:.2f} points ({drop.confidence:.0%} CI {100 * drop.low:.2f} to "
+                         f"{100 * drop.high:.2f}), not shown to be under {100 * drop.margin:g} point")
+    return record
+
+
+def _print_outcome(record: ExportRecord) -> None:
+    if record.reason and record.status != OK:
+        detail = f": {record.reason}"
+    elif record.status == OK and record.accuracy_drop is not None:
+        d = record.accuracy_drop
+        detail = (f" (test accuracy {100 * (record.test_accuracy or 0):.2f}%, {record.derived_from} "
+                  f"{100 * d.source_accuracy:.2f}%: drop {100 * d.drop:.2f} points, 95% CI {100 * d.low:.2f} to "
+                  f"{100 * d.high:.2f})")
+    elif record.status == OK:
+        detail = f" (max relative error {record.max_relative_error:.1e})"
+    else:
+        detail = ""
+    print(f"  {record.network} {record.format}: {record.status}{detail}", flush=True)
+
+
+def quantized_records(attempt: ExportAttempt, source: ExportRecord, source_predictions: np.ndarray,
+                      reference: np.ndarray, images: np.ndarray, calibration: np.ndarray, scoring: Scoring,
+                      root: Path, *, requests: int, latency_batches: list[int],
+                      threads: int | None) -> list[ExportRecord]:
+    """The records of the int8 artifacts the runtime of ``attempt``'s artifact derives from it (none where it has
+    no quantization tooling): quantized in a child process, then each checked by ``check_quantized``."""
+    artifact = attempt.artifact
+    assert artifact is not None
+    job = QuantizeJob(artifact, calibration, artifact.path.parent, threads)
+    try:
+        attempts = quantize_in_fresh_process(job)
+    except RuntimeError as exc:
+        return [ExportRecord(source.framework, source.network, f"{source.format} (int8)", FAILED, reason=str(exc),
+                             runtime=artifact.runtime, source_version=source.source_version, precision="int8",
+                             derived_from=source.format)]
+    out = []
+    for quantized in attempts:
+        if quantized.artifact is not None:
+            print(f"  {source.network} {quantized.format}: quantized from {source.format} in "
+                  f"{quantized.seconds:.1f} s; serving it in a fresh process", flush=True)
+        record = check_quantized(quantized, source, source_predictions, reference, images, root, scoring,
+                                 requests=requests, latency_batches=latency_batches, threads=threads)
+        _print_outcome(record)
+        out.append(record)
+    return out
 
 
 def new_export_dir(output_dir: Path) -> Path:
@@ -331,48 +491,47 @@ def new_export_dir(output_dir: Path) -> Path:
 
 def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests: int = 1000,
                latency_batches: Sequence[int] = (1,), mnist_dir: str | None = None,
-               argv: Sequence[str] = ()) -> tuple[int, Path]:
-    """Export, check and serve everything planned; write the summary and its report. Returns (exit status,
-    summary path)."""
+               argv: Sequence[str] = (), int8: bool = False) -> tuple[int, Path]:
+    """Export, check and serve everything planned (with ``int8``, the int8 artifacts each runtime derives too);
+    write the summary and its report. Returns (exit status, summary path)."""
     from . import data
     from .analysis.deployment import deployment_section
     from .environment import runtime_details, source_commit
 
     mnist = data.load(mnist_dir)
     images = {n: data.preprocess(mnist.test_images[:IMAGES], get_network(n).recipe) for n in export_plan.networks}
+    scoring = {n: Scoring(data.preprocess(mnist.test_images, get_network(n).recipe), mnist.test_labels)
+               for n in export_plan.networks} if int8 else {}
+    calibration = {n: calibration_images(mnist, n) for n in export_plan.networks} if int8 else {}
     root = new_export_dir(export_plan.output_dir)
     records: list[ExportRecord] = []
     outputs: dict[int, np.ndarray] = {}
-    for framework in export_plan.frameworks:
-        print(f"exporting {framework}: {', '.join(export_plan.networks)}", flush=True)
-        job = SourceJob(framework, export_plan.networks, export_plan.weights, images, root, threads)
-        try:
-            sources = export_anywhere(job)
-        except (RuntimeError, FrameworkUnavailable) as exc:
-            sources = [{"network": n, "error": str(exc)} for n in export_plan.networks]
-        for source in sources:
-            network = source["network"]
-            if "error" in source:
-                records.append(ExportRecord(framework, network, "-", FAILED, reason=source["error"]))
-                continue
-            for attempt in source["attempts"]:
-                if attempt.artifact is not None:
-                    print(f"  {network} {attempt.format}: exported in {attempt.seconds:.1f} s; serving it in a fresh "
-                          "process", flush=True)
-                record, served = check_artifact(attempt, framework, network, source["version"], source["outputs"],
-                                                images[network], root, requests=requests,
-                                                latency_batches=list(latency_batches), threads=threads)
-                if served is not None:
-                    outputs[len(records)] = served
-                records.append(record)
-                detail = f": {record.reason}" if record.reason and record.status != OK else (
-                    f" (max relative error {record.max_relative_error:.1e})" if record.status == OK else "")
-                print(f"  {network} {attempt.format}: {record.status}{detail}", flush=True)
+    try:
+        with tracker(export_plan.frameworks, noun="frameworks") as shown:
+            for i, framework in enumerate(export_plan.frameworks):
+                print(f"exporting {framework}: {', '.join(export_plan.networks)}", flush=True)
+                shown.begin(i)
+                shown.running(f"exporting {', '.join(export_plan.networks)}")
+                _export_one(framework, export_plan, images, root, records, outputs, shown, requests=requests,
+                            latency_batches=list(latency_batches), threads=threads, scoring=scoring,
+                            calibration=calibration if int8 else None)
+                shown.end()
+    except KeyboardInterrupt:
+        command = " ".join([*map(str, argv[:1]), *(shlex.quote(str(a)) for a in argv[1:])]) or "export"
+        print(f"\nexport: interrupted: the artifacts written so far are in {root}, but no summary or report (they are "
+              f"written at the end); run `{command}` again to export, check and time everything (in a new directory)",
+              file=sys.stderr, flush=True)
+        raise
     weights = {n: (str(p) if p else "shared initial weights (weights.initial_weights, seed 0)")
                for n, p in export_plan.weights.items()}
     settings = {"frameworks": export_plan.frameworks, "networks": export_plan.networks, "threads": threads,
                 "latency_requests": requests, "latency_batches": list(latency_batches), "images": IMAGES,
                 "tolerance": TOLERANCE, "weights": weights, "device": "cpu"}
+    if int8:
+        settings["int8"] = {"calibration_images": CALIBRATION_IMAGES,
+                            "calibration": f"MNIST training images 0-{CALIBRATION_IMAGES - 1}, preprocessed with each "
+                                           "network's recipe",
+                            "test_images": len(mnist.test_labels), "margin": INT8_MARGIN, "confidence": 0.95}
     machine = runtime_details(threads=threads)
     summary = export_document(command=list(argv), settings=settings, machine=machine, records=records,
                               agreements=agreements(records, outputs), left_out=export_plan.left_out,
@@ -394,6 +553,47 @@ def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests:
     return code, path
 
 
+def _export_one(framework: str, export_plan: ExportPlan, images: dict[str, np.ndarray], root: Path,
+                records: list[ExportRecord], outputs: dict[int, np.ndarray], shown: Tracker, *, requests: int,
+                latency_batches: list[int], threads: int | None, scoring: dict[str, Scoring],
+                calibration: dict[str, np.ndarray] | None) -> None:
+    """Export ``framework``'s networks, then check and serve each artifact (and, with ``calibration``, the int8
+    artifacts its runtime derives), adding to ``records`` (and ``outputs``, by record index) and to the progress
+    shown (one item per exported artifact)."""
+    job = SourceJob(framework, export_plan.networks, export_plan.weights, images, root, threads)
+    try:
+        sources = export_anywhere(job)
+    except (RuntimeError, FrameworkUnavailable) as exc:
+        sources = [{"network": n, "error": str(exc)} for n in export_plan.networks]
+    shown.expect(sum(len(source.get("attempts", [])) or 1 for source in sources))
+    for source in sources:
+        network = source["network"]
+        if "error" in source:
+            records.append(ExportRecord(framework, network, "-", FAILED, reason=source["error"]))
+            shown.item(network, FAILED)
+            continue
+        for attempt in source["attempts"]:
+            shown.running(f"{network} {attempt.format}")
+            if attempt.artifact is not None:
+                print(f"  {network} {attempt.format}: exported in {attempt.seconds:.1f} s; serving it in a fresh "
+                      "process", flush=True)
+            record, served = _serve_and_check(attempt, framework, network, source["version"], source["outputs"],
+                                              images[network], root, requests=requests,
+                                              latency_batches=latency_batches, threads=threads,
+                                              scoring=scoring.get(network))
+            if served is not None:
+                outputs[len(records)] = served["outputs"]
+            records.append(record)
+            _print_outcome(record)
+            if calibration is not None and served is not None and record.status == OK \
+                    and served.get("predictions") is not None:
+                records.extend(quantized_records(attempt, record, served["predictions"], source["outputs"],
+                                                 images[network], calibration[network], scoring[network], root,
+                                                 requests=requests, latency_batches=latency_batches,
+                                                 threads=threads))
+            shown.item(f"{network} {attempt.format}", record.status)
+
+
 def main(argv: list[str]) -> int:
     """Child-process entry point: ``python -m frameworks.deployment JOB RESULT``."""
     from .runtime import configure_process
@@ -404,6 +604,8 @@ def main(argv: list[str]) -> int:
     configure_process(job.threads)
     if task["action"] == "export":
         result: Any = export_here(job)
+    elif task["action"] == "quantize":
+        result = quantize_here(job)
     else:
         result = serve_here(job)
     write_bytes(argv[1], pickle.dumps(result))

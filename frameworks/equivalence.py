@@ -38,7 +38,7 @@ from .errors import FrameworkUnavailable
 from .fileio import write_bytes
 from .processes import child_environment
 from .registry import Status, availability, create_adapter, framework_info
-from .specs import NetworkSpec, Optimizer
+from .specs import Conv2D, Dense, NetworkSpec, Optimizer
 
 PLAIN_SGD = Optimizer("sgd", lr=0.05)
 SEED = 7
@@ -69,6 +69,7 @@ class Request:
     stat_batches: list[tuple[np.ndarray, np.ndarray]]  # training-mode passes moving BatchNorm statistics
     curve_batches: list[tuple[np.ndarray, np.ndarray]]  # recipe training steps for the loss curve
     seed: int = 0
+    precision: str = "fp32"  # the precision every probe runs at (frameworks.precision)
 
 
 def stress_inputs(rng: np.random.Generator) -> np.ndarray:
@@ -111,7 +112,7 @@ def compute(framework: str, request: Request, threads: int | None = None) -> dic
     out: dict[str, Any] = {}
 
     def build(which: NetworkSpec) -> Any:
-        model = create_adapter(framework, which, threads=threads, seed=request.seed)
+        model = create_adapter(framework, which, threads=threads, seed=request.seed, precision=request.precision)
         model.set_weights(request.weights)
         return model
 
@@ -119,6 +120,7 @@ def compute(framework: str, request: Request, threads: int | None = None) -> dic
     out["forward"] = model.forward(request.x)
     out["layers"] = model.layer_outputs(request.x[:64])
     out["framework"] = framework
+    out["precision"] = model.precision
     out["version"] = model.version
     out["parameters"] = model.trainable_parameter_count()
     if not model.trains:
@@ -292,6 +294,37 @@ def mismatches(a: dict[str, Any], b: dict[str, Any], curve_window: int = CURVE_W
     if len(means_b) and (gap := float(np.max(np.abs(means_a - means_b) / means_b))) > CURVE_TOL:
         problems.append(f"mean losses per {curve_window} steps {np.round(means_a, 4)} vs {np.round(means_b, 4)} "
                         f"(gap {gap:.1%})")
+    return problems
+
+
+def precision_problems(reduced: dict[str, Any], oracle: dict[str, Any], spec: NetworkSpec) -> list[str]:
+    """Every way a reduced-precision run's probes (``compute`` at ``reduced["precision"]``) fail to be the
+    float32 network at that precision, against the float32 ``oracle``'s probes of the same request (empty when
+    they are). See ``frameworks.precision`` for the bounds and why the bit patterns are checked."""
+    from .precision import bf16_representable, forward_bound, gradient_bound
+
+    precision = reduced["precision"]
+    problems = []
+    if (err := relative_error(reduced["forward"], oracle["forward"])) > (bound := forward_bound(spec, precision)):
+        problems.append(f"forward error {err:.2e} exceeds the {precision} bound {bound:.2e}")
+    linear = [layer.name for layer in spec.layers if isinstance(layer, (Conv2D, Dense))]
+    if left := [name for name in linear if not bf16_representable(reduced["layers"][name])]:
+        problems.append(f"layers {', '.join(left)} did not compute in {precision}: their outputs are not "
+                        f"{precision} numbers")
+    if "loss" not in reduced or "loss" not in oracle:
+        return problems
+    if (err := relative_error(reduced["loss"], oracle["loss"])) > bound:
+        problems.append(f"loss differs by {err:.2e}, beyond the {precision} bound {bound:.2e}")
+    if bf16_representable(np.float32(reduced["loss"])):
+        problems.append(f"the loss {reduced['loss']!r} is a {precision} number: it was computed in {precision}, "
+                        "where the mixed-precision recipe keeps it float32")
+    key, err = worst(reduced["gradients"], oracle["gradients"], floor_fraction=GRADIENT_FLOOR)
+    if err > (gbound := gradient_bound(spec, precision)):
+        problems.append(f"gradient of {key} differs by {err:.2e}, beyond the {precision} bound {gbound:.2e}")
+    weights = reduced["sgd_weights"]
+    if low := [k for k, v in weights.items() if "running" not in k and v.size > 1 and bf16_representable(v)]:
+        problems.append(f"after one SGD step {', '.join(low)} hold only {precision} numbers: the master weights "
+                        "must stay float32")
     return problems
 
 

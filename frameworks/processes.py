@@ -99,13 +99,31 @@ def _end(child: subprocess.Popen) -> int:
         return child.wait()
 
 
-def _pump(stream: Any, tail: collections.deque[str], quiet: threading.Event) -> None:
-    """Copy a child's output to ours line by line, keeping the last lines; once ``quiet`` is set (Ctrl-C), only
-    keep them: a launcher's own teardown traceback is not ours to print."""
+_relaying = threading.Event()  # set while ``relayed_output`` holds
+
+
+@contextmanager
+def relayed_output() -> Iterator[None]:
+    """While the block runs, each child's output and errors are read through pipes and written to our
+    ``sys.stdout`` and ``sys.stderr`` line by line, instead of going to the terminal directly: a live progress
+    display then prints them above itself, and progress lines fall between the child's lines, never inside them."""
+    held = _relaying.is_set()
+    _relaying.set()
+    try:
+        yield
+    finally:
+        if not held:
+            _relaying.clear()
+
+
+def _pump(stream: Any, tail: collections.deque[str], quiet: threading.Event, target: str = "stdout") -> None:
+    """Copy a child's output to ours (``sys.<target>``) line by line, keeping the last lines; once ``quiet`` is
+    set (Ctrl-C), only keep them: a launcher's own teardown traceback is not ours to print."""
     for line in iter(stream.readline, ""):
         if not quiet.is_set():
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            out = getattr(sys, target)
+            out.write(line)
+            out.flush()
         tail.append(line)
 
 
@@ -117,24 +135,35 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
     On Ctrl-C the child gets SIGINT too (pytest then stops, writes what it finished and exits) and is given
     ``INTERRUPT_GRACE_S`` to do so before it is terminated; then ``Interrupted`` is raised. Past ``timeout``
     seconds it is ended and ``ChildTimeout`` is raised. With ``tail``, the child's output (stderr merged) is
-    also kept there, for a caller that reads the child's own report of a failure.
+    also kept there, for a caller that reads the child's own report of a failure (and what it writes after
+    Ctrl-C is only kept, not shown); otherwise, inside ``relayed_output``, it is passed on through ours.
     """
-    capture = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True} if tail is not None else {}
-    child = subprocess.Popen(list(cmd), env=child_environment(env), cwd=cwd, **capture)
-    pump, quiet = None, threading.Event()
+    relay = tail is None and _relaying.is_set()
+    capture: dict[str, Any] = {}
     if tail is not None:
-        pump = threading.Thread(target=_pump, args=(child.stdout, tail, quiet), daemon=True)
+        capture = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    elif relay:
+        capture = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    child = subprocess.Popen(list(cmd), env=child_environment(env), cwd=cwd, **capture)
+    quiet = threading.Event()
+    kept = tail if tail is not None else collections.deque(maxlen=0)
+    streams = [(s, target) for s, target in ((child.stdout, "stdout"), (child.stderr, "stderr")) if s is not None]
+    pumps = [threading.Thread(target=_pump, args=(stream, kept, quiet, target), daemon=True)
+             for stream, target in streams]
+    for pump in pumps:
         pump.start()
     try:
         code = child.wait(timeout=timeout)
-        if pump is not None:
+        for pump in pumps:
             pump.join(timeout=10)
-            child.stdout.close()
+        for stream, _ in streams:
+            stream.close()
         return code
     except subprocess.TimeoutExpired:
         raise ChildTimeout(timeout or 0, _end(child)) from None
     except KeyboardInterrupt:
-        quiet.set()
+        if tail is not None:
+            quiet.set()
         try:
             child.send_signal(signal.SIGINT)  # a terminal already sent it; a signal from elsewhere did not
         except ProcessLookupError:
@@ -143,6 +172,9 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
             code = child.wait(timeout=INTERRUPT_GRACE_S)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
             code = _end(child)
+        if relay:  # the relayed child's last words come before ours
+            for pump in pumps:
+                pump.join(timeout=10)
         raise Interrupted(code) from None
 
 

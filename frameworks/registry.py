@@ -102,6 +102,17 @@ class FrameworkInfo:
     no_data_parallel: str = "no data-parallel training in the suite"
     #: data-parallel modes it lacks -> why (said when such a mode is asked for)
     missing_modes: Mapping[str, str] = field(default_factory=dict)
+    #: the precisions (``frameworks.precision``) its adapter implements; the first is fp32
+    precisions: tuple[str, ...] = ("fp32",)
+    #: precisions it lacks -> why (said in the skip)
+    precision_gaps: Mapping[str, str] = field(default_factory=dict)
+
+    def precision_unavailable(self, precision: str) -> str | None:
+        """Why this framework cannot run at ``precision``, or None."""
+        if precision in self.precisions:
+            return None
+        why = self.precision_gaps.get(precision, f"no {precision} path in its adapter")
+        return f"{self.name} {precision}: {why}"
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -142,16 +153,16 @@ _BUILTIN = (
         # adapters/pytorch.py's VARIANTS says what each is and cites the documentation of each CPU setting
         variants={"eager": DEVICES, "compile": DEVICES, "eager-cl": ("cpu",), "compile-cl": ("cpu",),
                   "compile-maxautotune": ("cpu",), "compile-cudagraphs": ("cuda",),
-                  "eager-cl-tf32": ("cuda",), "compile-maxautotune-cl-bf16": ("cuda",)},
-        data_parallel={"processes": "frameworks.adapters.pytorch_parallel:DDPTrainer"}),
+                  "eager-cl-tf32": ("cuda",), "compile-maxautotune-cl-tf32": ("cuda",)},
+        data_parallel={"processes": "frameworks.adapters.pytorch_parallel:DDPTrainer"}, precisions=("fp32", "bf16")),
     FrameworkInfo(
         "keras-tensorflow", "frameworks.adapters.keras:KerasAdapter", ("keras", "tensorflow"),
         ("keras", "tensorflow", "tensorflow-cpu"), install_hint="pip install 'mnist-framework-bench[keras-tensorflow]'",
         # adapters/keras/adapter.py's VARIANTS: "auto" jit_compile is XLA off on a CPU-only machine, "jit" on;
         # steps_per_execution changes fit alone
         variants={"default": DEVICES, "jit": DEVICES, "spe32": DEVICES}, variant_phases={"spe32": ("epoch-framework",)},
-        process=(KERAS_BACKEND, "tensorflow"),
-        adapter_args={"backend": "tensorflow"}, thread_variables=("TF_NUM_INTRAOP_THREADS",),
+        process=(KERAS_BACKEND, "tensorflow"), adapter_args={"backend": "tensorflow"}, precisions=("fp32", "bf16"),
+        thread_variables=("TF_NUM_INTRAOP_THREADS",),
         quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
         data_parallel={"devices": "frameworks.adapters.keras.parallel:MirroredTrainer"},
         missing_modes={"processes": "tf.distribute.MultiWorkerMirroredStrategy does not work with Keras 3's fit "
@@ -162,7 +173,8 @@ _BUILTIN = (
         # "auto" jit_compile is XLA on JAX; "nojit" runs op by op (Keras' debugging setting, the off side)
         variants={"default": DEVICES, "nojit": DEVICES, "spe32": DEVICES},
         variant_phases={"spe32": ("epoch-framework",)},
-        process=(KERAS_BACKEND, "jax"), adapter_args={"backend": "jax"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        process=(KERAS_BACKEND, "jax"), adapter_args={"backend": "jax"}, precisions=("fp32", "bf16"),
+        quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
         data_parallel={"processes": "frameworks.adapters.keras.parallel:JaxProcessesTrainer",
                        "devices": "frameworks.adapters.keras.parallel:JaxDevicesTrainer"}),
     FrameworkInfo(
@@ -170,7 +182,7 @@ _BUILTIN = (
         install_hint="pip install 'mnist-framework-bench[keras-torch]'",
         # no steps_per_execution: Keras' torch trainer refuses any value but 1 ("must be 1 with the PyTorch backend")
         variants={"default": DEVICES, "jit": DEVICES}, process=(KERAS_BACKEND, "torch"),
-        adapter_args={"backend": "torch"}, quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        adapter_args={"backend": "torch"}, precisions=("fp32", "bf16"), quiet={"TF_CPP_MIN_LOG_LEVEL": "2"},
         data_parallel={"processes": "frameworks.adapters.keras.parallel:TorchDDPTrainer"}),
     FrameworkInfo(
         "caffe", "frameworks.adapters.caffe.adapter:CaffeAdapter", ("caffe",), ("protobuf",),
@@ -178,13 +190,17 @@ _BUILTIN = (
         platform=_python_311_only, quiet={"GLOG_minloglevel": "2"},
         versions="frameworks.adapters.caffe:installed_versions", command="frameworks.adapters.caffe.command",
         no_data_parallel="Caffe 1.0's Python interface trains in one process; its multi-GPU training (P2PSync) is "
-                         "CUDA-only and reachable only from the caffe command-line tool, which this CPU build lacks"),
+                         "CUDA-only and reachable only from the caffe command-line tool, which this CPU build lacks",
+        precision_gaps={"bf16": "Caffe computes in float32 only: BVLC Caffe has no bfloat16 blob type or kernels "
+                                "(its Dtype is float or double)"}),
     FrameworkInfo(
         "onnxruntime", "frameworks.adapters.onnxruntime:OnnxRuntimeAdapter", ("onnxruntime", "onnx"),
         ("onnxruntime", "onnxruntime-gpu", "onnx"), install_hint="pip install 'mnist-framework-bench[onnxruntime]'",
         # adapters/onnxruntime.py's VARIANTS: graph optimisation level and execution mode
         variants={"default": DEVICES, "basic": ("cpu",), "parallel": ("cpu",)},
-        no_data_parallel="ONNX Runtime is an inference runtime: it does not train"),
+        no_data_parallel="ONNX Runtime is an inference runtime: it does not train",
+        precision_gaps={"bf16": "the suite serves ONNX Runtime as exported: its reduced precision is the int8 "
+                                "quantization of an exported model (python -m frameworks export), not bfloat16"}),
 )
 
 _FRAMEWORKS: dict[str, FrameworkInfo] = {info.name: info for info in _BUILTIN}
@@ -378,8 +394,10 @@ def resolve_variant(framework: str, variant: str | None, device: str) -> str:
 
 
 def create_adapter(framework: str, network: str | NetworkSpec, device: str = "cpu", *, threads: int | None = None,
-                   seed: int = 0, variant: str | None = None, shared_init: bool = False) -> Adapter:
-    """Build ``network`` (a name or a spec) in ``framework`` on ``device``: the suite's one entry point to a model.
+                   seed: int = 0, variant: str | None = None, precision: str = "fp32",
+                   shared_init: bool = False) -> Adapter:
+    """Build ``network`` (a name or a spec) in ``framework`` on ``device`` at ``precision``
+    (``frameworks.precision``): the suite's one entry point to a model.
 
     ``shared_init`` starts from ``weights.initial_weights(spec, seed)``, the same numbers in every framework,
     instead of the framework's own initialisers.
@@ -390,8 +408,10 @@ def create_adapter(framework: str, network: str | NetworkSpec, device: str = "cp
         raise FrameworkUnavailable(state.reason)
     info = framework_info(framework)
     chosen = resolve_variant(framework, variant, device)
+    if why := info.precision_unavailable(precision):
+        raise FrameworkUnavailable(why)
     adapter = adapter_class(framework)(spec, device=device, threads=threads, seed=seed, framework=framework,
-                                       variant=chosen, **dict(info.adapter_args))
+                                       variant=chosen, precision=precision, **dict(info.adapter_args))
     if shared_init:
         from .weights import initial_weights
 

@@ -322,6 +322,6 @@ def test_without_repeat_numbers_processes_alternate_by_position_and_one_run_choo
     (pair,) = comparisons.analyse([write(tmp_path, "a.json", doc)]).best
     # one process, the first: odd, so nothing to choose on; pytorch stays at its default with every process
     assert (pair.comparison.a, pair.a_best.chosen_on, pair.comparison.n_a) == ("pytorch [eager]", 0, 1)
-    cells = [comparisons.Cell("x", "f", "v", "step", "lenet", "cpu", "forward", 128, 128,
+    cells = [comparisons.Cell("x", "f", "v", "fp32", "step", "lenet", "cpu", "forward", 128, 128,
                               repeats={"1:b": None, "1:a": None, "1:c": 2})]
     assert comparisons.selection_units(cells) == {"1:b", "1:c"}  # by position where a repeat number is missing

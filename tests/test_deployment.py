@@ -5,8 +5,10 @@ equal in ONNX Runtime; cold start, latency and size recorded; failures and bad i
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,31 @@ import pytest
 from frameworks import availability, data
 from frameworks.adapters.base import Artifact, ExportAttempt, attempt_export
 from frameworks.analysis.deployment import deployment_section
-from frameworks.bench.schema import FAILED, OK, SKIPPED, UNEQUAL, ExportRecord, ResultsError, load_exports
+from frameworks.bench.schema import (
+    FAILED,
+    OK,
+    SKIPPED,
+    UNEQUAL,
+    AccuracyDrop,
+    ExportRecord,
+    ResultsError,
+    load_exports,
+)
 from frameworks.cli import main
-from frameworks.deployment import IMAGES, TOLERANCE, check_artifact, per_image_errors, plan, run_export
-from frameworks.errors import EXIT_OK, EXIT_USAGE, FrameworkUnavailable, NamedUnavailable, UsageError
+from frameworks.deployment import (
+    CALIBRATION_IMAGES,
+    IMAGES,
+    INT8_MARGIN,
+    TOLERANCE,
+    calibration_images,
+    check_artifact,
+    check_quantized,
+    judge_quantized,
+    per_image_errors,
+    plan,
+    run_export,
+)
+from frameworks.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FrameworkUnavailable, NamedUnavailable, UsageError
 from frameworks.registry import FRAMEWORKS
 from frameworks.specs import NETWORKS, get_network
 from frameworks.weights import initial_weights, save_weights
@@ -320,3 +343,108 @@ def test_a_directory_written_atomically_is_moved_into_place_or_removed(tmp_path)
         tmp.mkdir()
         (tmp / "other").write_bytes(b"")  # the target exists and is not empty: never overwritten
     assert sorted(p.name for p in tmp_path.iterdir()) == ["saved_model"]
+
+
+# --- int8 (export --int8): quantized by each runtime's tooling, proven by accuracy, timed like the rest -----------
+ROOT = Path(__file__).resolve().parent.parent
+OLD_SUMMARY = ROOT / "results" / "cpu-2core-epyc-20261128" / "export-summary.json"  # written before int8 existed
+
+
+def test_calibration_reads_the_training_images_only(mnist):
+    """The calibration set is the first training images with the network's recipe; reading the test images,
+    which prove and score the int8 artifacts, fails this test."""
+
+    class TrainingImagesOnly:
+        train_images = mnist.train_images
+
+        def __getattr__(self, name):
+            raise AssertionError(f"calibration read mnist.{name}")
+
+    x = calibration_images(TrainingImagesOnly(), "mlp_bn")
+    np.testing.assert_array_equal(x, data.preprocess(mnist.train_images[:CALIBRATION_IMAGES],
+                                                     get_network("mlp_bn").recipe))
+
+
+def test_int8_artifacts_are_calibrated_on_training_images_served_timed_and_judged_by_accuracy(
+        tmp_path, mnist, monkeypatch):
+    if not availability("onnxruntime", probe_device=False).ready:
+        pytest.skip(availability("onnxruntime").reason)
+    import frameworks.deployment as deployment
+
+    jobs = []
+    real = deployment.quantize_in_fresh_process
+    monkeypatch.setattr(deployment, "quantize_in_fresh_process", lambda job, *a, **k: jobs.append(job) or real(job))
+    code, path = run_export(plan(["onnxruntime"], ["mlp_bn"], tmp_path), threads=1, requests=REQUESTS,
+                            latency_batches=[1], int8=True)
+    summary = load_exports(path)
+    fp32, int8 = sorted(summary.records, key=lambda r: r.precision)
+    assert (fp32.format, fp32.status, fp32.precision, int8.format, int8.precision, int8.derived_from) == (
+        "onnx", OK, "fp32", "onnx-int8", "int8", "onnx"), (int8.status, int8.reason)
+    (job,) = jobs  # what calibrated it: the training images, none of the test images proven and scored on
+    np.testing.assert_array_equal(job.calibration, calibration_images(mnist, "mlp_bn"))
+    scored = {image.tobytes() for image in data.preprocess(mnist.test_images, get_network("mlp_bn").recipe)}
+    assert not any(image.tobytes() in scored for image in job.calibration)
+    assert int8.quantization["calibration_images"] == CALIBRATION_IMAGES
+    assert summary.settings["int8"]["calibration_images"] == CALIBRATION_IMAGES
+    assert fp32.test_images == int8.test_images == len(mnist.test_labels)
+    drop = int8.accuracy_drop
+    assert drop.source_accuracy == fp32.test_accuracy and drop.margin == INT8_MARGIN
+    assert drop.drop == pytest.approx(fp32.test_accuracy - int8.test_accuracy)
+    assert drop.low <= drop.drop <= drop.high and 0 <= int8.class_agreement <= 1
+    assert int8.status == (OK if drop.high < INT8_MARGIN else UNEQUAL)
+    assert code == (EXIT_OK if int8.status == OK else EXIT_FAILED)
+    assert int8.cold_start.total_s > 0 and int8.latency[0].percentiles["requests"] == REQUESTS  # timed the same way
+    assert int8.size_bytes < fp32.size_bytes
+    assert not summary.agreements  # an int8 file is never held to the float files' tolerance
+    text = "\n".join(deployment_section([], [summary]))
+    assert "| onnxruntime | onnx-int8 | onnx |" in text and "ends under 1 point" in text
+
+
+def test_int8_fields_round_trip_and_summaries_written_before_them_still_read():
+    old = load_exports(OLD_SUMMARY)
+    assert old.records and all(r.precision == "fp32" and r.accuracy_drop is None and r.test_accuracy is None
+                               for r in old.records)
+    assert "quantized from" not in "\n".join(deployment_section([], [old]))
+    drop = AccuracyDrop(source_accuracy=0.9752, drop=0.0002, low=-0.0004, high=0.0008, confidence=0.95,
+                        margin=INT8_MARGIN, only_source=3, only_quantized=1, method="Newcombe")
+    record = ExportRecord("onnxruntime", "mlp_bn", "onnx-int8", OK, precision="int8", derived_from="onnx",
+                          quantization={"per_channel": True, "calibration_images": 512}, test_images=10000,
+                          test_accuracy=0.975, class_agreement=1.0, accuracy_drop=drop)
+    payload = json.loads(json.dumps(record.to_json()))
+    assert payload["accuracy_drop"]["within_margin"] is True
+    assert ExportRecord.from_json(payload) == record
+    assert judge_quantized(record).status == OK
+    worse = dataclasses.replace(record, accuracy_drop=dataclasses.replace(drop, drop=0.012, low=0.009, high=0.015))
+    judged = judge_quantized(worse)
+    assert judged.status == UNEQUAL and "not shown to be under 1 point" in judged.reason
+
+
+def test_a_quantizer_that_is_not_installed_is_a_skip_with_the_reason(tmp_path, monkeypatch):
+    from .numpy_reference import NumpyReferenceAdapter
+
+    calibration = np.zeros((4, 1, 28, 28), np.float32)
+    assert NumpyReferenceAdapter.quantize(Artifact("onnx", tmp_path, "x"), calibration, tmp_path) == []  # the default
+    if not availability("pytorch", probe_device=False).installed:
+        pytest.skip(availability("pytorch").reason)
+    import torch
+
+    from frameworks.adapters.pytorch import PyTorchAdapter
+
+    monkeypatch.setitem(sys.modules, "torch.ao.quantization.quantize_pt2e", None)  # as in torch 2.14
+    monkeypatch.setitem(sys.modules, "torchao", None)  # where it moved, absent
+    (attempt,) = PyTorchAdapter.quantize(Artifact("torch.export", tmp_path / "model.pt2", "pytorch"), calibration,
+                                         tmp_path)
+    assert attempt.skipped and attempt.format == "torch.export-int8" and attempt.artifact is None
+    assert f"torch {torch.__version__} has no PT2E quantization" in attempt.reason and "torchao" in attempt.reason
+    source = ExportRecord("pytorch", "lenet", "torch.export", OK, source_version=torch.__version__)
+    record = check_quantized(attempt, source, np.zeros(2, np.int64), np.zeros((2, 10)), calibration[:2], tmp_path,
+                             deployment_scoring(), requests=1, latency_batches=[1], threads=1)
+    assert (record.status, record.reason, record.precision, record.derived_from) == (
+        SKIPPED, attempt.reason, "int8", "torch.export")
+    assert PyTorchAdapter.quantize(Artifact("onnx", tmp_path, "onnxruntime"), calibration, tmp_path) == []
+
+
+def deployment_scoring():
+    from frameworks.deployment import Scoring
+
+    return Scoring(np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int64))

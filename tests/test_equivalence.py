@@ -8,8 +8,8 @@ gradient tensor's norm: see ``equivalence.worst``).
 
 Every variant of a framework that runs on the CPU (compiled, channels-last, other session options...) is proven to
 compute its default variant's network with the same tolerances, on cheaper probes (``equivalence.variant_probes``)
-and on the fewest networks that hold every layer type. CUDA-only variants are not probed here: those that change
-numerics (TF32, bf16) say so in their names.
+and on the fewest networks that hold every layer type. CUDA-only variants are not probed here: the one that changes
+numerics (TF32) says so in its name.
 """
 
 from __future__ import annotations

@@ -149,3 +149,66 @@ def test_bench_runs_forward_and_latency_and_skips_training_with_the_reason(tmp_p
         assert info["images"] == batch and info["peak_memory_mib"] > 0
     assert not [i for i in infos if i["phase"] in ("backward", "train_step")]
     assert list(run_dir.glob("results-report.md"))
+
+
+def test_int8_quantization_writes_a_graph_that_holds_int8_and_reads_only_the_images_given(tmp_path, mnist,
+                                                                                          monkeypatch):
+    """ONNX Runtime's static quantization (QDQ, per channel) of an exported ONNX file: QuantizeLinear /
+    DequantizeLinear pairs with 8-bit zero points, int8 weights with a scale per output channel, served by the
+    same loader; its calibration reader hands out exactly the calibration images, nothing else."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    from frameworks.adapters import onnxruntime as ort_adapter
+    from frameworks.adapters.base import Artifact
+    from frameworks.deployment import calibration_images
+
+    model = create_adapter(NAME, "lenet", shared_init=True, threads=1)
+    (attempt,) = model.export(tmp_path)
+    calibration = calibration_images(mnist, "lenet")[:96]
+    fed = []
+    real_reader = ort_adapter.calibration_reader
+
+    def watched(images, *args, **kwargs):
+        reader = real_reader(images, *args, **kwargs)
+        get_next = reader.get_next
+
+        def spy():
+            batch = get_next()
+            if batch is not None:
+                fed.extend(batch.values())
+            return batch
+
+        reader.get_next = spy
+        return reader
+
+    monkeypatch.setattr(ort_adapter, "calibration_reader", watched)
+    (quantized,) = ort_adapter.OnnxRuntimeAdapter.quantize(attempt.artifact, calibration, tmp_path)
+    assert quantized.artifact is not None, quantized.reason
+    artifact = quantized.artifact
+    assert (artifact.format, artifact.runtime, artifact.path.name) == ("onnx-int8", NAME, "model.int8.onnx")
+    assert artifact.quantization["quant_format"] == "QDQ" and artifact.quantization["per_channel"] is True
+    np.testing.assert_array_equal(np.concatenate(fed), calibration)  # those images, once, in order
+
+    graph = onnx.load(str(artifact.path)).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops.count("QuantizeLinear") >= 2 and ops.count("DequantizeLinear") >= 4, ops
+    initial = {t.name: t for t in graph.initializer}
+    zero_points = {initial[n.input[2]].data_type for n in graph.node if n.op_type == "QuantizeLinear"}
+    assert zero_points and zero_points <= {TensorProto.INT8, TensorProto.UINT8}  # activations in 8 bits
+    dequantized = {initial[n.input[0]].data_type for n in graph.node
+                   if n.op_type == "DequantizeLinear" and n.input[0] in initial}
+    assert TensorProto.INT8 in dequantized and dequantized <= {TensorProto.INT8, TensorProto.INT32}  # int32: biases
+    weights = [numpy_helper.to_array(initial[n.input[0]]) for n in graph.node
+               if n.op_type == "DequantizeLinear" and n.input[0] in initial]
+    conv1 = [w for w in weights if w.dtype == np.int8 and w.ndim == 4]
+    assert conv1, "no int8 convolution weights"
+    per_channel = [n for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in initial
+                   and numpy_helper.to_array(initial[n.input[1]]).size > 1]
+    assert per_channel, "no per-channel weight scales"
+
+    loaded = ort_adapter.OnnxRuntimeAdapter.load_artifact(artifact, threads=1)
+    x = data.preprocess(mnist.test_images[:8], model.spec.recipe)
+    out = loaded.predict(x)
+    assert out.shape == (8, 10) and np.allclose(out.sum(axis=1), 1, atol=0.02)  # softmax's output: 1/255 steps
+    assert ort_adapter.OnnxRuntimeAdapter.quantize(Artifact("caffe", tmp_path, NAME), calibration, tmp_path) == []

@@ -152,7 +152,8 @@ def test_an_interval_has_a_confidence_level_and_needs_two_finite_ends():
 def comparison(ratio, low, high, p, n_a, n_b, **more):
     return expect(what="x", a="A", b="B", ratio=ratio, low=low, high=high, p=p, n_a=n_a, n_b=n_b,
                   p_adjusted=more.pop("p_adjusted", NAN), verdict=more.pop("verdict", "inconclusive"),
-                  words=more.pop("words", ""), repeats_needed=more.pop("repeats_needed", None))
+                  words=more.pop("words", ""), repeats_needed=more.pop("repeats_needed", None),
+                  mismatch=more.pop("mismatch", ""), refused=more.pop("refused", False))
 
 
 @pytest.mark.parametrize("a, b, expected", [
@@ -463,3 +464,45 @@ def test_the_best_of_identical_variants_keeps_its_coverage_where_choosing_on_the
     bias = {method: float(np.mean(v)) for method, v in log_ratios.items()}
     standard_error = spread * math.sqrt(1 / (repeats / 2) + 1 / repeats) / math.sqrt(runs)
     assert abs(bias["split"]) < 3 * standard_error and bias["naive"] > 6 * standard_error, bias
+
+
+def test_a_refused_comparison_says_why_and_an_allowed_mismatch_is_named():
+    base = stats.compare_throughput("x", "A", "B", [100, 110, 105, 98, 102], [80, 82, 85, 79, 81])
+    refused = stats.judge(dataclasses.replace(base, mismatch="threads 1 vs 2", refused=True))
+    assert refused.verdict == "refused"
+    assert refused.words.startswith("not compared, unlike for like: threads 1 vs 2")
+    allowed = stats.judge(dataclasses.replace(base, p_adjusted=base.p, mismatch="threads 1 vs 2"))
+    assert allowed.verdict == "faster" and allowed.words.endswith("[allowed mismatch: threads 1 vs 2]")
+    assert allowed.mismatch == "threads 1 vs 2"
+
+
+# --- two accuracies on the same images (export --int8: an int8 artifact against its float source) --------------
+def outcomes(both: int, only_a: int, only_b: int, neither: int) -> tuple[list[bool], list[bool]]:
+    """Per-item right/wrong of two classifiers on the same items, from the four cells of the paired table."""
+    a = [True] * both + [True] * only_a + [False] * only_b + [False] * neither
+    b = [True] * both + [False] * only_a + [True] * only_b + [False] * neither
+    return a, b
+
+
+def test_the_paired_interval_reproduces_the_published_worked_example():
+    """Newcombe's square-and-add interval for paired proportions on the table of Cavo et al. (2012) as worked in
+    Fagerland, Lydersen and Laake, Statistical Analysis of Contingency Tables (2017), chapter 8, and in their R
+    package contingencytables (Newcombe_square_and_add_CI_paired_2x2): -0.0621 (95% CI -0.1186 to -0.0046)."""
+    d = stats.paired_accuracy_difference(*outcomes(59, 6, 16, 80))
+    assert (round(d.difference, 4), round(d.low, 4), round(d.high, 4)) == (-0.0621, -0.1186, -0.0046)
+    assert (d.n, d.only_a, d.only_b, d.confidence) == (161, 6, 16, 0.95)
+    swapped = stats.paired_accuracy_difference(*reversed(outcomes(59, 6, 16, 80)))
+    assert swapped.difference == pytest.approx(-d.difference)
+    assert (swapped.low, swapped.high) == (pytest.approx(-d.high), pytest.approx(-d.low))
+
+
+def test_the_paired_interval_stays_open_without_discordant_items_and_narrows_with_more_items():
+    same = stats.paired_accuracy_difference(*outcomes(9800, 0, 0, 200))
+    assert same.difference == 0 and -0.001 < same.low < 0 < same.high < 0.001  # not the Wald interval's point
+    few = stats.paired_accuracy_difference(*outcomes(98, 0, 0, 2))
+    assert few.high > same.high
+    # a known drop: 40 items only a gets right, 10 only b, of 10,000: 0.3 points, the interval around it
+    drop = stats.paired_accuracy_difference(*outcomes(9700, 40, 10, 250))
+    assert drop.difference == pytest.approx(0.003) and 0.001 < drop.low < 0.003 < drop.high < 0.005
+    with pytest.raises(ValueError, match="equally long"):
+        stats.paired_accuracy_difference([True, False], [True])

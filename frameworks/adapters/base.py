@@ -12,7 +12,8 @@ labels are integer class indices; adapters convert to their framework's layout i
 
 Deployment: ``export`` writes the model's deployment artifacts (each an ``Artifact`` naming the runtime that
 loads it), and the runtime's adapter class loads one back (``import_runtime``, then ``load_artifact``) in a
-process that has not built any model, so that its cold start and its outputs can be measured.
+process that has not built any model, so that its cold start and its outputs can be measured. A runtime with
+quantization tooling of its own derives int8 artifacts from the ones it serves (``quantize``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import FrameworkUnavailable, InputError
+from ..precision import DEFAULT as DEFAULT_PRECISION
+from ..precision import check as check_precision
 from ..specs import NetworkSpec
 from ..weights import Weights, check_weights
 
@@ -80,6 +83,8 @@ class Artifact:
     input_layout: str = NCHW
     companions: tuple[Path, ...] = ()  # other files that belong to it (Caffe's deploy prototxt)
     tool: str = ""  # what wrote it, in words
+    # a quantized artifact (Adapter.quantize): how, e.g. {"scheme": ..., "calibration_images": 512}
+    quantization: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def files(self) -> list[Path]:
@@ -195,12 +200,13 @@ class Adapter(abc.ABC):
     trains = True
 
     def __init__(self, spec: NetworkSpec, *, device: str = "cpu", threads: int | None = None, seed: int = 0,
-                 framework: str, variant: str | None = None) -> None:
+                 framework: str, variant: str | None = None, precision: str = DEFAULT_PRECISION) -> None:
         self.spec = spec
         self.device = device
         self.seed = seed
         self.framework = framework
         self.variant = self.DEFAULT_VARIANT if variant is None else variant
+        self.precision = check_precision(precision)  # the registry entry says which ones the adapter implements
         self.threads = self._apply_threads(threads)
         self.build()
         count = self.trainable_parameter_count()
@@ -310,6 +316,14 @@ class Adapter(abc.ABC):
         """Load an artifact this framework's runtime serves (its ``runtime`` names this framework)."""
         raise FrameworkUnavailable(f"{cls.__name__} cannot load {artifact.format} artifacts")
 
+    @classmethod
+    def quantize(cls, artifact: Artifact, calibration: np.ndarray, directory: Path) -> list[ExportAttempt]:
+        """int8 artifacts derived from ``artifact`` (one this framework's runtime serves) by the runtime's own
+        quantization tooling, calibrated on ``calibration`` (canonical images: MNIST *training* images, never the
+        test images that prove and score the result), written into ``directory``; each served by this runtime
+        (``load_artifact``). An attempt per int8 format offered for the artifact's format; none by default."""
+        return []
+
     def _reset_device_peak_memory(self) -> None:  # noqa: B027 - a hook: most frameworks have nothing to reset
         """Start a new peak of the device allocator (GPU adapters)."""
 
@@ -371,6 +385,25 @@ class Adapter(abc.ABC):
         """The recipe's batch size."""
         return self.spec.recipe.batch_size
 
+    def numerics(self) -> dict[str, Any]:
+        """The numeric settings a figure depends on, as one manifest (``frameworks.precision.MANIFEST``):
+        the precision, how float32 products are computed, what compiles the model, whether the framework was
+        asked for deterministic kernels, and the threads."""
+        return {"precision": self.precision, "float32_matmul": self._float32_matmul(),
+                "compilation": self._compilation(), "deterministic": self._deterministic(), "threads": self.threads}
+
+    def _float32_matmul(self) -> str:
+        """``ieee`` when float32 products are computed in float32; else the reduced format (``tf32``...)."""
+        return "ieee"
+
+    def _compilation(self) -> str:
+        """What compiles the model before it runs (``none`` for an interpreter)."""
+        return "none"
+
+    def _deterministic(self) -> bool | None:
+        """Whether deterministic kernels were requested (None: the framework has no such switch)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Metadata for reports: framework, version, network, device, threads, parameter count."""
         return {
@@ -379,6 +412,7 @@ class Adapter(abc.ABC):
             "network": self.spec.name,
             "device": self.device,
             "variant": self.variant,
+            "precision": self.precision,
             "threads": self.threads,
             "parameters": self.trainable_parameter_count(),
         }

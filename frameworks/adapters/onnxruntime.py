@@ -7,7 +7,10 @@ statistics, ``Relu``, dropout as ``Identity`` (evaluation), and a final ``Softma
 is a value of the layer's name, so per-layer outputs can be compared by name. It does not train: the training
 phases raise ``inference_only()`` and their benchmarks skip with that reason.
 
-It also loads the ONNX files other frameworks export (``load_artifact``), in their input layout.
+It also loads the ONNX files other frameworks export (``load_artifact``), in their input layout, and quantizes
+them to int8 (``quantize``): ONNX Runtime's static quantization, as its quantization guide prescribes (the
+``quant_pre_process`` step, then ``quantize_static`` in the QDQ format with per-channel weights, calibrated by a
+``CalibrationDataReader`` over the images the export run hands it: MNIST training images).
 Threads: ``intra_op_num_threads`` is the run's thread count, one inter-op thread, sequential execution; the
 variants (``VARIANTS``) change the graph optimisation level and the execution mode.
 Devices: the CPU execution provider, or CUDA's where ``onnxruntime-gpu`` provides it (never a silent fallback).
@@ -30,6 +33,8 @@ from .base import NCHW, Adapter, Artifact, ExportAttempt, LoadedArtifact, Staged
 INPUT, OUTPUT = "image", "probabilities"
 OPSET = 17
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+INT8 = "onnx-int8"  # the format of an ONNX file quantized by ONNX Runtime (QuantizeLinear/DequantizeLinear pairs)
+CALIBRATION_BATCH = 64
 
 
 def _ort() -> Any:
@@ -218,6 +223,9 @@ class OnnxRuntimeAdapter(Adapter):
         values = self._probe.run(names, {INPUT: x})
         return {name: np.asarray(v) for name, v in zip(names, values, strict=True)}
 
+    def _compilation(self) -> str:
+        return f"ONNX Runtime graph optimizations ({self.session.get_session_options().graph_optimization_level})"
+
     def runtime_details(self) -> dict[str, Any]:
         options = self.session.get_session_options()
         return {"version": self.version, "execution_provider": self.session.get_providers()[0],
@@ -243,9 +251,17 @@ class OnnxRuntimeAdapter(Adapter):
         _ort()
 
     @classmethod
+    def quantize(cls, artifact: Artifact, calibration: np.ndarray, directory: Path) -> list[ExportAttempt]:
+        """An ONNX file quantized to int8 by ONNX Runtime's static quantization (``onnx-int8``), for every ONNX
+        file whatever framework wrote it; served by ``load_artifact`` like the float file."""
+        if artifact.format != "onnx":
+            return []
+        return [attempt_export(INT8, lambda: quantize_onnx(artifact, calibration, Path(directory)))]
+
+    @classmethod
     def load_artifact(cls, artifact: Artifact, *, device: str = "cpu", threads: int | None = None) -> LoadedArtifact:
         """An ONNX file, from any exporter, in an ``InferenceSession`` fed in the artifact's input layout."""
-        if artifact.format != "onnx":
+        if artifact.format not in ("onnx", INT8):
             raise FrameworkUnavailable(f"onnxruntime loads ONNX files, not {artifact.format}")
         threads = default_threads() if threads is None else threads
         session = new_session(artifact.path, device, threads)
@@ -258,3 +274,91 @@ class OnnxRuntimeAdapter(Adapter):
         return LoadedArtifact(predict, {"runtime": f"onnxruntime {_ort().__version__}",
                                         "execution_provider": session.get_providers()[0],
                                         "intra_op_num_threads": threads})
+
+
+# --- int8: ONNX Runtime's static quantization ------------------------------------------------------------------
+def cpu_has_vnni() -> bool:
+    """Whether this x86 CPU has the VNNI dot-product instructions (AVX512-VNNI or AVX-VNNI), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_vnni", "avx_vnni"})
+    except OSError:
+        pass
+    return False
+
+
+def quantization_settings() -> dict[str, Any]:
+    """``quantize_static``'s types as its documentation chooses them for CPU inference: on x86, uint8 activations
+    and int8 weights, weights in 7 bits (``reduce_range``) where the CPU lacks VNNI (saturation risk); on ARM,
+    int8 for both. Per-channel weights (the accuracy choice), min-max calibration, the QDQ format."""
+    import platform
+
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+    vnni = x86 and cpu_has_vnni()
+    return {"quant_format": QuantFormat.QDQ, "per_channel": True, "reduce_range": x86 and not vnni,
+            "activation_type": QuantType.QUInt8 if x86 else QuantType.QInt8, "weight_type": QuantType.QInt8,
+            "calibrate_method": CalibrationMethod.MinMax}
+
+
+def calibration_reader(images: np.ndarray, input_name: str, layout: str, batch: int = CALIBRATION_BATCH) -> Any:
+    """An ONNX Runtime ``CalibrationDataReader`` that feeds exactly ``images`` (canonical float32, the artifact's
+    input layout), ``batch`` at a time, and nothing else."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.fed = 0  # images handed out so far
+            self.rewind()
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return None
+            self.fed += len(chunk)
+            return {input_name: to_layout(chunk, layout)}
+
+        def rewind(self) -> None:
+            self._chunks = iter([images[i:i + batch] for i in range(0, len(images), batch)])
+
+    return Reader()
+
+
+def quantize_onnx(artifact: Artifact, calibration: np.ndarray, directory: Path) -> Artifact:
+    """``artifact`` (an ONNX file) pre-processed (``quant_pre_process``: shape inference and graph optimization)
+    and statically quantized (``quantize_static``) into ``directory``/<name>.int8.onnx."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ..fileio import atomic_path
+
+    if not len(calibration):
+        raise ValueError("no calibration images")
+    model = onnx.load(str(artifact.path))
+    initializers = {t.name for t in model.graph.initializer}
+    (image,) = [i for i in model.graph.input if i.name not in initializers]
+    first = image.type.tensor_type.shape.dim[0]
+    batch = first.dim_value if first.HasField("dim_value") and first.dim_value > 0 else CALIBRATION_BATCH
+    settings = quantization_settings()
+    path = Path(directory) / f"{artifact.path.stem}.int8.onnx"
+    with tempfile.TemporaryDirectory(prefix="mfb-quantize-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(artifact.path), str(prepared))
+        reader = calibration_reader(calibration, image.name, artifact.input_layout, batch)
+        with atomic_path(path, suffix=".onnx") as out:
+            quantize_static(str(prepared), str(out), reader, **settings)
+    if reader.fed != len(calibration):
+        raise RuntimeError(f"quantize_static read {reader.fed} calibration images, not the {len(calibration)} given")
+    described = {k: getattr(v, "name", v) for k, v in settings.items()}
+    return Artifact(INT8, path, "onnxruntime", artifact.input_layout,
+                    tool=f"onnxruntime.quantization.quantize_static after quant_pre_process, onnxruntime "
+                         f"{_ort().__version__}",
+                    quantization={"tool": "onnxruntime.quantization.quantize_static", **described,
+                                  "calibration_images": len(calibration)})

@@ -32,15 +32,76 @@ from .base import (
 )
 from .import_guards import triton_crash_risk
 
+INT8 = "torch.export-int8"  # a torch.export program quantized by PT2E quantization for x86 (Inductor)
+CALIBRATION_BATCH = 64
+
+
+def pt2e_quantization() -> tuple[Any, Any, Any, str]:
+    """(prepare_pt2e, convert_pt2e, the x86_inductor_quantizer module, where they come from): torch's own
+    ``torch.ao.quantization`` where the installed torch still has PT2E quantization, else torchao's, where it
+    moved; neither: ``ExportUnsupported`` naming the installed version."""
+    torch = _torch()
+    try:
+        from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torch.ao.quantization.quantizer import x86_inductor_quantizer
+
+        return prepare_pt2e, convert_pt2e, x86_inductor_quantizer, f"torch.ao.quantization, torch {torch.__version__}"
+    except ImportError as exc:
+        missing = f"{type(exc).__name__}: {exc}"
+    try:
+        import torchao
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer
+
+        return prepare_pt2e, convert_pt2e, x86_inductor_quantizer, f"torchao {torchao.__version__}"
+    except ImportError as exc:
+        raise ExportUnsupported(
+            f"torch {torch.__version__} has no PT2E quantization of its own ({missing}; it moved to torchao, "
+            f"torch.ao.quantization's deprecation notice says) and torchao is not installed here "
+            f"({type(exc).__name__}: {exc}): pip install torchao") from None
+
+
+def quantize_program(artifact: Artifact, calibration: np.ndarray, directory: Path) -> Artifact:
+    """``artifact``'s program quantized by PT2E: ``prepare_pt2e`` with ``X86InductorQuantizer``'s default config
+    (static, per-channel int8 weights, uint8 activations), calibrated on ``calibration``, ``convert_pt2e``, and
+    exported again with the batch dimension dynamic into ``directory``/<name>.int8.pt2."""
+    torch = _torch()
+    prepare_pt2e, convert_pt2e, x86, source = pt2e_quantization()
+    if not len(calibration):
+        raise ValueError("no calibration images")
+    quantizer = x86.X86InductorQuantizer()
+    quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
+    layout = artifact.input_layout
+    with torch.no_grad():
+        prepared = prepare_pt2e(torch.export.load(str(artifact.path)).module(), quantizer)
+        for i in range(0, len(calibration), CALIBRATION_BATCH):
+            prepared(torch.from_numpy(to_layout(calibration[i:i + CALIBRATION_BATCH], layout)))
+        converted = convert_pt2e(prepared)
+        used = {node.target for node in converted.graph.nodes if node.op == "get_attr"}
+        for name, _ in list(converted.named_parameters()):  # the float weights the int8 ones replaced
+            if name not in used:
+                owner, _, leaf = name.rpartition(".")
+                delattr(converted.get_submodule(owner) if owner else converted, leaf)
+        sample = (torch.from_numpy(to_layout(calibration[:2], layout)),)
+        program = torch.export.export(converted, sample, dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    path = Path(directory) / f"{artifact.path.stem}.int8.pt2"
+    with atomic_path(path, suffix=".pt2") as tmp:
+        torch.export.save(program, tmp)
+    return Artifact(INT8, path, "pytorch", layout, tool=f"PT2E quantization ({source}): prepare_pt2e, convert_pt2e, "
+                                                         "torch.export.export",
+                    quantization={"tool": f"prepare_pt2e/convert_pt2e ({source})",
+                                  "quantizer": "X86InductorQuantizer, get_default_x86_inductor_quantization_config()",
+                                  "calibration_images": len(calibration)})
+
 
 @dataclass(frozen=True)
 class Variant:
-    """How a PyTorch variant runs. Settings that change numerics (TF32, bf16) are named in the variant."""
+    """How a PyTorch variant runs. A setting that changes numerics (TF32) is named in the variant; bfloat16 is
+    not a variant but the run's precision (``Adapter.precision``), so every variant can run at each."""
 
     compile_mode: str | None = None  # torch.compile mode; None: eager
     channels_last: bool = False  # NHWC memory format for images and convolution weights
     tf32: bool = False  # TF32 tensor-core matmuls and convolutions (CUDA)
-    bf16: bool = False  # bfloat16 autocast (CUDA)
     cudnn_benchmark: bool = False  # let cuDNN time its algorithms and keep the fastest
 
 
@@ -74,8 +135,8 @@ VARIANTS: dict[str, Variant] = {
     "compile-maxautotune": Variant(compile_mode="max-autotune-no-cudagraphs"),
     "compile-cudagraphs": Variant(compile_mode="reduce-overhead"),
     "eager-cl-tf32": Variant(channels_last=True, tf32=True, cudnn_benchmark=True),
-    "compile-maxautotune-cl-bf16": Variant(compile_mode="max-autotune-no-cudagraphs", channels_last=True, tf32=True,
-                                           bf16=True, cudnn_benchmark=True),
+    "compile-maxautotune-cl-tf32": Variant(compile_mode="max-autotune-no-cudagraphs", channels_last=True, tf32=True,
+                                           cudnn_benchmark=True),
 }
 
 
@@ -89,7 +150,6 @@ class PyTorchAdapter(Adapter):
     """A network in PyTorch (eager by default, ``torch.compile`` as a variant)."""
 
     DEFAULT_VARIANT = "eager"
-
     @classmethod
     def cuda_unavailable_reason(cls, **options: Any) -> str | None:
         torch = _torch()
@@ -208,7 +268,7 @@ class PyTorchAdapter(Adapter):
         """The variant's numeric settings for the duration of one call, restored afterwards (they are
         process-wide in PyTorch and must not leak into another variant's figures)."""
         v = self.settings
-        if not (v.tf32 or v.bf16 or v.cudnn_benchmark):
+        if not (v.tf32 or v.cudnn_benchmark):
             yield
             return
         torch = _torch()
@@ -216,23 +276,53 @@ class PyTorchAdapter(Adapter):
         saved = matmul.allow_tf32
         matmul.allow_tf32 = v.tf32
         try:
-            with torch.backends.cudnn.flags(enabled=True, benchmark=v.cudnn_benchmark, allow_tf32=v.tf32), \
-                    torch.autocast("cuda", dtype=torch.bfloat16, enabled=v.bf16):
+            with torch.backends.cudnn.flags(enabled=True, benchmark=v.cudnn_benchmark, allow_tf32=v.tf32):
                 yield
         finally:
             matmul.allow_tf32 = saved
+
+    def _autocast(self) -> Any:
+        """The precision's region for the forward pass and the loss, as PyTorch's automatic mixed precision recipe
+        has it (pytorch.org/docs/stable/amp.html, "CPU Ops that can autocast to bfloat16"): convolutions and
+        linear layers run in bfloat16, the loss autocasts to float32, the parameters stay float32 and the
+        backward pass runs outside the region. Disabled (a no-op) at fp32."""
+        torch = _torch()
+        return torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    @property
+    def _device_type(self) -> str:
+        return "cuda" if str(self.device).startswith("cuda") else "cpu"
+
+    def _float32_matmul(self) -> str:
+        torch = _torch()
+        if self._device_type == "cuda":
+            return "tf32" if self.settings.tf32 or torch.backends.cuda.matmul.allow_tf32 else "ieee"
+        mode = torch.get_float32_matmul_precision()  # "highest" keeps float32 products float32 on the CPU too
+        return "ieee" if mode == "highest" else f"float32_matmul_precision={mode}"
+
+    def _compilation(self) -> str:
+        return f"torch.compile(mode={self.compile_mode!r})" if self.compile_mode else "none (eager)"
+
+    def _deterministic(self) -> bool | None:
+        return bool(_torch().are_deterministic_algorithms_enabled())
 
     def run_forward(self, batch: Staged) -> Any:
         torch = _torch()
         self.model.eval()
         with torch.inference_mode(), self._numerics():
-            return torch.softmax(self.step_model(batch.x), dim=1)
+            with self._autocast():
+                logits = self.step_model(batch.x)
+            return torch.softmax(logits.float(), dim=1)
+
+    def _loss(self, batch: Staged) -> Any:
+        with self._autocast():
+            return self.loss_fn(self.step_model(batch.x), batch.y)
 
     def run_backward(self, batch: Staged) -> Any:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with self._numerics():
-            loss = self.loss_fn(self.step_model(batch.x), batch.y)
+            loss = self._loss(batch)
             loss.backward()
         return loss.detach()
 
@@ -240,7 +330,7 @@ class PyTorchAdapter(Adapter):
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with self._numerics():
-            loss = self.loss_fn(self.step_model(batch.x), batch.y)
+            loss = self._loss(batch)
             loss.backward()
         self.optimizer.step()
         if self.scheduler is not None:
@@ -253,13 +343,13 @@ class PyTorchAdapter(Adapter):
         spec_names = {layer.name for layer in self.spec.layers}
         outputs: dict[str, np.ndarray] = {}
         self.model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             h = self._images(torch.from_numpy(x))
             for name, module in self.model.named_children():
                 h = module(h)
                 owner = name[: -len("_relu")] if name.endswith("_relu") else name
                 if owner in spec_names:
-                    outputs[owner] = h.cpu().numpy().copy()  # a fused ReLU overwrites its layer's entry
+                    outputs[owner] = h.float().cpu().numpy().copy()  # a fused ReLU overwrites its layer's entry
         return outputs
 
     def synchronize(self) -> None:
@@ -352,15 +442,44 @@ class PyTorchAdapter(Adapter):
     @classmethod
     def import_runtime(cls, artifact: Artifact) -> None:
         _torch()
+        if artifact.format == INT8:
+            # The quantize/dequantize operators the program holds, registered by torch itself. Not the quantizer's
+            # modules: torchao's x86 quantizer also registers Inductor passes of its own, and with them torch
+            # 2.14's Inductor lowers a quantized convolution at a dynamic batch with the wrong strides.
+            import torch.ao.quantization.fx._decomposed  # noqa: F401
+
+    @classmethod
+    def quantize(cls, artifact: Artifact, calibration: np.ndarray, directory: Path) -> list[ExportAttempt]:
+        """A ``torch.export`` program quantized to int8 by PT2E quantization for x86 (``torch.export-int8``)."""
+        if artifact.format != "torch.export":
+            return []
+        return [attempt_export(INT8, lambda: quantize_program(artifact, calibration, Path(directory)))]
 
     @classmethod
     def load_artifact(cls, artifact: Artifact, *, device: str = "cpu", threads: int | None = None) -> LoadedArtifact:
-        """A ``torch.export`` ExportedProgram (from PyTorch or Keras on torch), run as its module."""
-        if artifact.format != "torch.export":
+        """A ``torch.export`` ExportedProgram (from PyTorch or Keras on torch), run as its module; an int8 program
+        (PT2E) compiled by Inductor with freezing, as x86 int8 inference is served (its first call compiles)."""
+        if artifact.format not in ("torch.export", INT8):
             raise FrameworkUnavailable(f"pytorch loads torch.export programs, not {artifact.format}")
         torch = _torch()
         if threads is not None:
             torch.set_num_threads(threads)
+        if artifact.format == INT8:
+            if device != "cpu":
+                raise FrameworkUnavailable(f"the int8 program is quantized for x86 CPUs, not {device}")
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True  # constant-folds the int8 weights into oneDNN's packed kernels
+            compiled = torch.compile(torch.export.load(str(artifact.path)).module())
+            layout = artifact.input_layout
+
+            def predict_int8(x: np.ndarray) -> np.ndarray:
+                with torch.no_grad():
+                    return compiled(torch.from_numpy(to_layout(x, layout))).numpy()
+
+            return LoadedArtifact(predict_int8, {"runtime": f"torch {torch.__version__} (torch.export.load, "
+                                                            "torch.compile with Inductor freezing)",
+                                                 "threads": torch.get_num_threads()})
         module = torch.export.load(str(artifact.path)).module().to(device)
         layout = artifact.input_layout
 

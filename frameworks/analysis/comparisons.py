@@ -6,6 +6,7 @@ renders what this computes; nothing here formats Markdown."""
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,7 @@ from ..bench.schema import (
     load_any,
     load_exports,
 )
+from ..precision import FP32, MUST_MATCH, PRECISIONS
 from ..registry import FRAMEWORKS
 from ..specs import NETWORKS
 from . import stats
@@ -41,6 +43,7 @@ class Cell:
     column: str
     framework: str
     variant: str
+    precision: str
     kind: str
     network: str
     device: str
@@ -58,10 +61,21 @@ class Cell:
     def row(self) -> tuple[str, str, str, int | None, int]:
         return (self.network, self.device, self.phase, self.batch, self.images)
 
+    default_variant: bool = True  # the framework's default variant (at whatever precision)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The numeric manifest its records share (a field they disagree on reads ``mixed``)."""
+        out: dict[str, Any] = {}
+        for r in self.records:
+            for k, v in r.manifest.items():
+                out[k] = v if out.get(k, v) == v else "mixed"
+        return out
+
     @property
     def headline(self) -> bool:
-        """A framework's default variant (what the verdict compares across frameworks)."""
-        return self.column == self.framework
+        """A framework's default variant at fp32 (what the verdict compares across frameworks)."""
+        return self.default_variant and self.precision == FP32
 
     @property
     def group(self) -> str:
@@ -104,6 +118,11 @@ class Analysis:
     cells: list[Cell]
     speed: list[stats.Comparison]
     variants: list[stats.Comparison]
+    #: each reduced-precision benchmark against the same framework and variant at fp32 (reduced / fp32)
+    precision: list[stats.Comparison]
+    #: precision -> every pair of frameworks (default variants) at that reduced precision
+    reduced_speed: dict[str, list[stats.Comparison]]
+    #: every pair of frameworks at fp32, each at its best variant (a family of its own)
     best: list[AtBest]
     accuracy_comparisons: list[stats.AccuracyComparison]
     only_in_some: list[str]
@@ -144,8 +163,10 @@ def differences(runs: Sequence[Run]) -> list[str]:
 
 
 def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: float = stats.SPEED_MARGIN,
-            confidence: float = stats.CONFIDENCE, accuracy_margin: float = stats.ACCURACY_MARGIN) -> Analysis:
-    """Read result files and compute every estimate, comparison and verdict."""
+            confidence: float = stats.CONFIDENCE, accuracy_margin: float = stats.ACCURACY_MARGIN,
+            allow_mismatch: Sequence[str] = ()) -> Analysis:
+    """Read result files and compute every estimate, comparison and verdict (a comparison across differing
+    numeric manifests is refused unless each differing field is in ``allow_mismatch``)."""
     if not paths:
         raise ResultsError("no results files given")
     loaded = [load_input(p) for p in paths]
@@ -167,8 +188,10 @@ def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: 
             key = (column, r.kind, r.network, r.device, r.phase, r.batch, r.images)
             cell = cells.get(key)
             if cell is None:
-                cell = cells[key] = Cell(column, r.framework, r.variant, r.kind, r.network, r.device, r.phase,
-                                         r.batch, r.images)
+                info = FRAMEWORKS.get(r.framework)
+                default = r.variant in ("", info.default_variant if info else "")
+                cell = cells[key] = Cell(column, r.framework, r.variant, r.precision, r.kind, r.network, r.device,
+                                         r.phase, r.batch, r.images, default_variant=default)
             process = f"{index[run.path]}:{r.process or ''}"
             cell.records.append(r)
             cell.per_process[process] = r.images_per_s
@@ -180,13 +203,17 @@ def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: 
     for cell in cells.values():
         cell.estimate = stats.throughput(list(cell.per_process.values()), confidence)
     all_cells = list(cells.values())
-    speed, variant_pairs = _comparisons(all_cells, confidence)
-    corrected = stats.correct(speed + variant_pairs, 1 - confidence, margin)
-    best = _at_best(all_cells, confidence, margin)
+    allowed = frozenset(allow_mismatch)
+    found = _comparisons(all_cells, confidence, allowed)
+    families = [found.speed, found.variants, found.precision, *found.reduced_speed.values()]
+    corrected = iter(stats.correct([c for family in families for c in family], 1 - confidence, margin))
+    speed, variant_pairs, precision = ([next(corrected) for _ in family] for family in families[:3])
+    reduced = {p: [next(corrected) for _ in family] for p, family in found.reduced_speed.items()}
+    best = _at_best(all_cells, confidence, margin, allowed)
     only = _only_in_some(runs) if len(runs) > 1 else []
     acc = _accuracy_comparisons(accuracy, accuracy_margin, confidence)
-    return Analysis(runs, accuracy, exports, sources, all_cells, corrected[:len(speed)], corrected[len(speed):], best,
-                    acc, only, mixed, margin, confidence)
+    return Analysis(runs, accuracy, exports, sources, all_cells, speed, variant_pairs, precision, reduced, best, acc,
+                    only, mixed, margin, confidence)
 
 
 def load_input(path: str | os.PathLike) -> Run | AccuracyRun | ExportSummary:
@@ -201,26 +228,78 @@ def load_input(path: str | os.PathLike) -> Run | AccuracyRun | ExportSummary:
         raise
 
 
-def _comparisons(cells: list[Cell], confidence: float) -> tuple[list[stats.Comparison], list[stats.Comparison]]:
-    """Every pair of frameworks (default variants) on each headline benchmark, and each other variant against
-    its framework's default."""
+@dataclass
+class Found:
+    """The comparisons of one analysis, by family, before the correction for multiple testing."""
+
+    speed: list[stats.Comparison] = field(default_factory=list)
+    variants: list[stats.Comparison] = field(default_factory=list)
+    precision: list[stats.Comparison] = field(default_factory=list)
+    reduced_speed: dict[str, list[stats.Comparison]] = field(default_factory=dict)
+
+
+def _comparisons(cells: list[Cell], confidence: float, allowed: frozenset[str] = frozenset()) -> Found:
+    """On each headline benchmark: every pair of frameworks (default variants) at fp32, and at each reduced
+    precision apart; each other variant against its framework's default at the same precision; each
+    reduced-precision benchmark against the same framework and variant at fp32. Never fp32 against another
+    precision across frameworks: that is the unlike-for-like comparison this suite exists to refuse."""
     by_row: dict[tuple, list[Cell]] = defaultdict(list)
     for c in cells:
         if c.kind in HEADLINE_KINDS:
             by_row[(c.kind, *c.row)].append(c)
-    speed, variants = [], []
+    found = Found()
+
+    def compare(what: str, a: Cell, b: Cell) -> stats.Comparison:
+        return like_for_like(stats.compare_throughput(what, a.column, b.column, list(a.per_process.values()),
+                                                      list(b.per_process.values()), confidence), a, b, allowed)
+
     for row, group in sorted(by_row.items(), key=lambda kv: row_order(kv[0][1:])):
         what = describe_row(row[1:])
-        headline = {c.column: c for c in group if c.headline}
-        for a, b in itertools.combinations(columns_order(headline), 2):
-            speed.append(stats.compare_throughput(what, a, b, list(headline[a].per_process.values()),
-                                                  list(headline[b].per_process.values()), confidence))
+        for precision in sorted({c.precision for c in group}, key=precision_order):
+            defaults = {c.column: c for c in group if c.default_variant and c.precision == precision}
+            pairs = [compare(what, defaults[a], defaults[b]) for a, b in itertools.combinations(
+                columns_order(defaults), 2)]
+            if precision == FP32:
+                found.speed += pairs
+            elif pairs:
+                found.reduced_speed.setdefault(precision, []).extend(pairs)
         for c in group:
-            base = next((h for h in group if h.headline and h.framework == c.framework), None)
-            if not c.headline and base is not None:
-                variants.append(stats.compare_throughput(what, c.column, base.column, list(c.per_process.values()),
-                                                         list(base.per_process.values()), confidence))
-    return speed, variants
+            if not c.default_variant:
+                base = next((h for h in group if h.default_variant and h.framework == c.framework
+                             and h.precision == c.precision), None)
+                if base is not None:
+                    found.variants.append(compare(what, c, base))
+            if c.precision != FP32:
+                full = next((h for h in group if h.framework == c.framework and h.variant == c.variant
+                             and h.precision == FP32), None)
+                if full is not None:
+                    found.precision.append(compare(what, c, full))
+    return found
+
+
+def like_for_like(c: stats.Comparison, a: Cell, b: Cell, allowed: frozenset[str]) -> stats.Comparison:
+    """``c`` (of ``a``'s figures against ``b``'s) marked with the manifest fields they differ on, and refused
+    (no test) unless each such field is ``allowed``."""
+    differ = manifest_differences(a.manifest, b.manifest)
+    if not differ:
+        return c
+    refused = bool(set(differ) - allowed)
+    text = "; ".join(f"{k} {va} vs {vb}" for k, (va, vb) in differ.items())
+    return replace(c, mismatch=text, refused=refused, p=math.nan if refused else c.p)
+
+
+def manifest_differences(a: dict[str, Any], b: dict[str, Any],
+                         fields: Sequence[str] = MUST_MATCH) -> dict[str, tuple[Any, Any]]:
+    """The fields two figures must share (``precision.MUST_MATCH``) on which their manifests differ; a field
+    one side lacks or leaves unknown (None: results written before manifests existed, a framework without
+    that switch) is not a difference."""
+    return {k: (a[k], b[k]) for k in fields if a.get(k) is not None and b.get(k) is not None and a[k] != b[k]}
+
+
+def precision_order(precision: str) -> int:
+    """Precisions in the order ``frameworks.precision`` declares them."""
+    order = list(PRECISIONS)
+    return order.index(precision) if precision in order else len(order)
 
 
 def selection_units(cells: Sequence[Cell]) -> set[str]:
@@ -234,12 +313,14 @@ def selection_units(cells: Sequence[Cell]) -> set[str]:
             if (repeats[unit] if repeats[unit] is not None else rank) % 2 == 0}
 
 
-def _at_best(cells: list[Cell], confidence: float, margin: float) -> list[AtBest]:
-    """Every pair of frameworks on each headline benchmark, each at its best variant there (split-sample choice,
-    ``stats.best_on_half``), corrected as a family of their own."""
+def _at_best(cells: list[Cell], confidence: float, margin: float,
+             allowed: frozenset[str] = frozenset()) -> list[AtBest]:
+    """Every pair of frameworks on each headline benchmark at fp32, each at its best variant there (split-sample
+    choice, ``stats.best_on_half``), corrected as a family of their own. Reduced precisions stay out: they are
+    compared at the default variants, apart (``Analysis.reduced_speed``)."""
     by_row: dict[tuple, list[Cell]] = defaultdict(list)
     for c in cells:
-        if c.kind in HEADLINE_KINDS:
+        if c.kind in HEADLINE_KINDS and c.precision == FP32:
             by_row[(c.kind, *c.row)].append(c)
     pairs: list[AtBest] = []
     for row, group in sorted(by_row.items(), key=lambda kv: row_order(kv[0][1:])):
@@ -252,8 +333,8 @@ def _at_best(cells: list[Cell], confidence: float, margin: float) -> list[AtBest
             info = FRAMEWORKS.get(mine[0].framework)
             order = list(info.variants) if info else []  # the registry's order: the default first
 
-            def rank(c: Cell, order: list[str] = order) -> tuple[int, str]:
-                return (order.index(c.variant) if c.variant in order else 0 if not c.variant else len(order),
+            def rank(c: Cell, order: list[str] = order) -> tuple[bool, int, str]:
+                return (not c.default_variant, order.index(c.variant) if c.variant in order else len(order),
                         c.variant)
 
             mine.sort(key=rank)
@@ -262,7 +343,8 @@ def _at_best(cells: list[Cell], confidence: float, margin: float) -> list[AtBest
             chosen[name] = (by_column[best.chosen], best, tuple(c.variant or c.column for c in mine))
         for a, b in itertools.combinations(columns_order(chosen), 2):
             (ca, ba, fa), (cb, bb, fb) = chosen[a], chosen[b]
-            comparison = stats.compare_throughput(what, ca.label, cb.label, ba.figures, bb.figures, confidence)
+            comparison = like_for_like(stats.compare_throughput(what, ca.label, cb.label, ba.figures, bb.figures,
+                                                                confidence), ca, cb, allowed)
             pairs.append(AtBest(comparison, a, b, ba, bb, fa, fb, ca.variant or ca.column, cb.variant or cb.column))
     judged = stats.correct([p.comparison for p in pairs], 1 - confidence, margin,
                            held_out=[bool(p.a_best.chosen_on or p.b_best.chosen_on) for p in pairs])

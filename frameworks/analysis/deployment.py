@@ -1,6 +1,8 @@
 """The report's "Deployment" section: per network, each framework's exported artifacts (status, equality with
-the source framework, size, cold start, per-request latency, serving memory), the agreement of one format's
-artifacts across frameworks, and the per-request latency of each framework itself from a benchmark run.
+the source framework, size, cold start, per-request latency, serving memory, and with ``export --int8`` the test
+accuracy), the int8 artifacts beside the float ones they were quantized from (accuracy drop with its interval,
+latency, size), the agreement of one format's artifacts across frameworks, and the per-request latency of each
+framework itself from a benchmark run.
 
 ``deployment_section(records, summaries)`` takes the ``BenchRecord``s of benchmark runs (its latency records
 are used) and the export summaries (``schema.load_exports``) and returns Markdown lines; either may be empty.
@@ -17,6 +19,18 @@ from ..registry import FRAMEWORKS
 from ..specs import NETWORKS
 
 STATUS_WORDS = {"ok": "equal", "unequal": "**unequal**", "failed": "**failed**", "skipped": "skipped"}
+#: an int8 artifact is judged by its accuracy, not by equality (deployment.judge_quantized)
+INT8_STATUS_WORDS = {"ok": "ok (accuracy)", "unequal": "**accuracy drop**", "failed": "**failed**",
+                     "skipped": "skipped"}
+
+
+def status_text(record: ExportRecord) -> str:
+    words = INT8_STATUS_WORDS if record.precision != "fp32" else STATUS_WORDS
+    return words.get(record.status, record.status)
+
+
+def percent(fraction: float | None) -> str:
+    return "-" if fraction is None or not math.isfinite(fraction) else f"{100 * fraction:.2f}%"
 
 
 def ms(seconds: float | None) -> str:
@@ -58,10 +72,12 @@ def _latency_cells(record: ExportRecord, batch: int) -> str:
 
 
 def export_table(records: Sequence[ExportRecord], batch: int) -> list[str]:
-    """One row per artifact of one network."""
+    """One row per artifact of one network (a test accuracy column where artifacts were scored)."""
+    scored = any(r.test_accuracy is not None for r in records)
     lines = [f"| framework | artifact | served by | status | max relative error vs source | size | cold start: import "
-             f"+ load + first prediction | latency p50 / p90 / p99 / max (batch {batch}) | peak memory serving |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"+ load + first prediction | latency p50 / p90 / p99 / max (batch {batch}) | peak memory serving |"
+             + (" test accuracy |" if scored else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|" if scored else "")]
     for r in _ordered(records):
         error = "-" if r.max_relative_error is None else f"{r.max_relative_error:.1e}"
         cold = "-"
@@ -71,8 +87,39 @@ def export_table(records: Sequence[ExportRecord], batch: int) -> list[str]:
                     f"{ms(c.first_prediction_s)}")
         memory = "-" if r.serving_peak_memory_mib is None else f"{r.serving_peak_memory_mib:,.0f} MiB"
         runtime = r.runtime_details.get("runtime", r.runtime) if r.runtime_details else (r.runtime or "-")
-        lines.append(f"| {r.framework} | {r.format} | {runtime} | {STATUS_WORDS.get(r.status, r.status)} | {error} "
-                     f"| {mib(r.size_bytes)} | {cold} | {_latency_cells(r, batch)} | {memory} |")
+        lines.append(f"| {r.framework} | {r.format} | {runtime} | {status_text(r)} | {error} "
+                     f"| {mib(r.size_bytes)} | {cold} | {_latency_cells(r, batch)} | {memory} |"
+                     + (f" {percent(r.test_accuracy)} |" if scored else ""))
+    return lines
+
+
+def _p50(record: ExportRecord | None, batch: int) -> float | None:
+    match = [lat for lat in record.latency if lat.batch == batch and lat.samples_s] if record else []
+    return match[0].percentiles["p50_s"] if match else None
+
+
+def quantized_table(records: Sequence[ExportRecord], batch: int) -> list[str]:
+    """Each int8 artifact of one network beside the float artifact it was quantized from (same framework)."""
+    quantized = [r for r in _ordered(records) if r.precision != "fp32"]
+    if not quantized:
+        return []
+    lines = ["| framework | int8 artifact | quantized from | test accuracy: float / int8 | accuracy drop, points "
+             "(95% CI) | images right in only one: float / int8 | same class as the source | status | "
+             f"latency p50 (batch {batch}): float / int8 | size: float / int8 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in quantized:
+        source = next((s for s in records if s.framework == r.framework and s.format == r.derived_from
+                       and s.precision == "fp32"), None)
+        d = r.accuracy_drop
+        drop = "-" if d is None else f"{100 * d.drop:+.2f} ({100 * d.low:+.2f} to {100 * d.high:+.2f})"
+        only = "-" if d is None else f"{d.only_source} / {d.only_quantized}"
+        agreement = "-" if r.class_agreement is None else f"{percent(r.class_agreement)} of {r.images}"
+        fp32_p50, int8_p50 = _p50(source, batch), _p50(r, batch)
+        speed = f" ({fp32_p50 / int8_p50:.2f}x)" if fp32_p50 and int8_p50 else ""
+        lines.append(f"| {r.framework} | {r.format} | {r.derived_from or '-'} | "
+                     f"{percent(d.source_accuracy if d else None)} / {percent(r.test_accuracy)} | {drop} | {only} | "
+                     f"{agreement} | {status_text(r)} | {ms(fp32_p50)} / {ms(int8_p50)}{speed} | "
+                     f"{mib(source.size_bytes if source else None)} / {mib(r.size_bytes)} |")
     return lines
 
 
@@ -125,6 +172,18 @@ def deployment_section(records: Sequence[BenchRecord], summaries: Sequence[Expor
                 f"requests were served one after another at batch {batches}, each timed from numpy in to numpy out, "
                 f"with {settings.get('threads') or 'all'} threads; the peak memory is the serving process's peak "
                 "resident set while it served. Sources: " + ", ".join(f"`{s.path}`" for s in summaries) + ".", ""]
+        int8 = next((s.settings["int8"] for s in summaries if isinstance(s.settings.get("int8"), dict)), None)
+        if int8:
+            margin = 100 * float(int8.get("margin", 0.01))
+            out += [f"int8 artifacts were made by each runtime's own quantization tooling, calibrated on "
+                    f"{int8.get('calibration', 'MNIST training images')}, and served, compared and timed like the "
+                    "others. They cannot equal the float forward within the tolerance, so they are judged by "
+                    f"accuracy instead: each artifact classified the {int8.get('test_images', 'MNIST')} test images, "
+                    "and an int8 artifact is \"ok (accuracy)\" when the "
+                    f"{float(int8.get('confidence', 0.95)):.0%} interval of its accuracy drop against the float "
+                    f"artifact it was quantized from (paired: the same images; Newcombe's interval) ends under "
+                    f"{margin:g} point; its share of the compared images classified as the source framework does "
+                    "is shown beside it.", ""]
     if latency:
         out += ["Latency inside each framework comes from the benchmark run's `latency` group: the same kind of "
                 "request (numpy in, the framework's tensors, eval-mode forward, numpy out) on a built model, at "
@@ -136,6 +195,10 @@ def deployment_section(records: Sequence[BenchRecord], summaries: Sequence[Expor
         if rows:
             batch = min((lat.batch for r in rows for lat in r.latency), default=1)
             out += ["Exported artifacts:", ""] + export_table(rows, batch) + [""]
+            int8 = quantized_table(rows, batch)
+            if int8:
+                out += ["int8 artifacts beside the float artifacts they were quantized from (accuracy on the same "
+                        "test images; the drop is float minus int8):", ""] + int8 + [""]
             notes = [f"- {r.framework} {r.format}: {r.status}: {r.reason}" for r in rows if r.status != OK and r.reason]
             if notes:
                 out += notes + [""]

@@ -119,7 +119,7 @@ def scoreboard(comparisons: Sequence[stats.Comparison], sides: Sequence[tuple[st
     return lines
 
 
-def _tally(pairs: Sequence[tuple[stats.Comparison, str, str]], framework: str) -> tuple[int, int, int, int]:
+def _tally_sides(pairs: Sequence[tuple[stats.Comparison, str, str]], framework: str) -> tuple[int, int, int, int]:
     """(faster, slower, equivalent, inconclusive) for ``framework`` over comparisons given with the frameworks of
     their two sides."""
     wins = sum(1 for c, a, b in pairs if (c.verdict == "faster" and a == framework)
@@ -148,16 +148,15 @@ def _conclusion(framework: str, speed: tuple[int, int, int, int], acc: tuple[int
 
 def claim_check(a: Analysis, framework: str) -> list[str]:
     """Whether ``framework`` outperforms every other framework in speed and in accuracy, as computed: with every
-    framework at its default variant, then with each at its best variant (speed; accuracy is trained at the
-    default variants only)."""
-    speed = [(c, c.a, c.b) for c in a.speed if framework in (c.a, c.b)]
+    framework at its default variant, then with each at its best variant (speed at fp32; accuracy is trained at
+    the default variants only)."""
+    speed, wins, losses, ties, open_ = _tally(a.speed, framework)
     acc = [c for c in a.accuracy_comparisons if framework in (c.a, c.b)]
     acc_wins = sum(1 for c in acc if c.verdict in ("more accurate", "less accurate")
                    and (c.a == framework) == (c.verdict == "more accurate"))
     acc_losses = sum(1 for c in acc if c.verdict in ("more accurate", "less accurate")) - acc_wins
     acc_ties = sum(1 for c in acc if c.verdict == "equivalent")
     acc_tally = (acc_wins, acc_losses, acc_ties, len(acc) - acc_wins - acc_losses - acc_ties)
-    wins, losses, ties, open_ = _tally(speed, framework)
     lines = [f"Claim: *{framework} outperforms the other frameworks in speed and accuracy.*", "",
              "**Defaults against defaults** (each framework as it runs out of the box: its default variant):", ""]
     lines.append(f"- Speed ({len(speed)} comparisons of {framework} with another framework on one benchmark): "
@@ -170,12 +169,19 @@ def claim_check(a: Analysis, framework: str) -> list[str]:
     else:
         lines.append("- Accuracy: no accuracy results in this report (python -m frameworks accuracy).")
     lines += ["", f"**Verdict: {_conclusion(framework, (wins, losses, ties, open_), acc_tally)}.**"]
+    for precision, comparisons in a.reduced_speed.items():
+        column = f"{framework} [{precision}]"
+        mine, w, lo, t, o = _tally(comparisons, column)
+        if mine:
+            lines += ["", f"At {precision} (each framework's default variant at {precision}, against each other only): "
+                          f"{column} is faster in {w}, slower in {lo}, equivalent in {t}, inconclusive in {o} of "
+                          f"{len(mine)} speed comparisons."]
     best = [(p.comparison, p.a, p.b) for p in a.best if framework in (p.a, p.b)]
     if best and not a.variants:
         lines += ["", "**Each framework at its best**: no framework has another variant in these results, so each is "
                   "at its best at its default: the verdict above."]
     elif best:
-        tally = _tally(best, framework)
+        tally = _tally_sides(best, framework)
         counts: dict[str, set[str]] = defaultdict(set)
         for p in a.best:
             if framework in (p.a, p.b):
@@ -197,9 +203,21 @@ def claim_check(a: Analysis, framework: str) -> list[str]:
     return lines
 
 
+def _tally(comparisons: Sequence[stats.Comparison], column: str) -> tuple[list[stats.Comparison], int, int, int, int]:
+    """(the comparisons naming ``column``, its wins, losses, ties, undecided), refused ones counted undecided."""
+    mine = [c for c in comparisons if column in (c.a, c.b)]
+    wins = sum(1 for c in mine if (c.verdict == "faster" and c.a == column)
+               or (c.verdict == "slower" and c.b == column))
+    losses = sum(1 for c in mine if (c.verdict == "faster" and c.b == column)
+                 or (c.verdict == "slower" and c.a == column))
+    ties = sum(1 for c in mine if c.verdict == "equivalent")
+    return mine, wins, losses, ties, len(mine) - wins - losses - ties
+
+
 def verdict_section(a: Analysis, claim: str | None) -> list[str]:
     out = ["## Verdict", ""]
-    n_tests = sum(1 for c in a.speed + a.variants if math.isfinite(c.p))
+    family = [*a.speed, *a.variants, *a.precision, *(c for cs in a.reduced_speed.values() for c in cs)]
+    n_tests = sum(1 for c in family if math.isfinite(c.p))
     if a.speed or a.variants:  # an accuracy-only report has no speed comparisons to explain
         out += [f"Computed from the figures below ({stats.__name__.rsplit('.', 1)[-1]}.py): each process is summarised "
                 "by its median round; a framework's figure is the geometric mean over its processes with a "
@@ -228,10 +246,12 @@ def verdict_section(a: Analysis, claim: str | None) -> list[str]:
         for c in a.speed:
             out.append(_comparison_row(c))
         out += ["", "</details>", ""]
+        out += manifest_lines(a, [c for c in a.cells if c.headline]) + [""]
     if a.variants:
         out += ["### Variants against their framework's default", "",
                 "| benchmark | a / b | ratio [95% CI] | p (adjusted) | verdict |", "|---|---|---|---|---|"]
         out += [_comparison_row(c) for c in a.variants] + [""]
+    out += precision_section(a)
     if a.variants and a.best:  # with no variant, "at its best" is every framework at its default: said above
         out += best_section(a)
     if a.accuracy:
@@ -240,8 +260,8 @@ def verdict_section(a: Analysis, claim: str | None) -> list[str]:
 
 
 BEST_METHOD = (
-    "On each benchmark, each framework runs at its best variant: the fastest of those timed there, chosen by the "
-    "geometric mean of its processes of even-numbered repeats, and compared with the others on its processes of "
+    "On each benchmark at fp32, each framework runs at its best variant: the fastest of those timed there, chosen "
+    "by the geometric mean of its processes of even-numbered repeats, and compared with the others on its processes of "
     "odd-numbered repeats, which the choice never saw (split-sample selection). Choosing the best of several noisy "
     "variants and estimating it from the same figures would overstate it (the winner's curse); the held-out "
     "figures keep the interval's coverage however many variants there are. A framework with one variant on a "
@@ -293,6 +313,52 @@ def _processes(p: AtBest) -> str:
 def _best_row(p: AtBest) -> str:
     c = p.comparison
     return f"| {c.what} | {c.a} / {c.b} | {_interval(c)} | {_processes(p)} | {_p(c)} | {c.words} |"
+
+
+def manifest_lines(a: Analysis, cells: Sequence[Cell]) -> list[str]:
+    """What the compared figures' numeric manifests say: the values they share, and per framework the values
+    that differ (compilation is each framework's own configuration; a field that must match and does not is
+    named in the comparisons it refused)."""
+    manifests = {c.column: c.manifest for c in cells if c.manifest}
+    if not manifests:
+        return []
+    fields = list(dict.fromkeys(k for m in manifests.values() for k in m))
+    shared = [f for f in fields if len({str(m.get(f)) for m in manifests.values()}) == 1]
+    lines = ["Numeric manifest of these figures: " + "; ".join(
+        f"{f} {next(iter(manifests.values())).get(f)}" for f in shared) + "."]
+    for f in (f for f in fields if f not in shared):
+        values = "; ".join(f"{column}: {m.get(f, '-')}" for column, m in sorted(manifests.items()))
+        lines.append(f"{f} differs: {values}.")
+    if refused := [c for c in a.speed if c.verdict == "refused"]:
+        lines.append(f"{len(refused)} comparisons were refused as unlike for like (their verdict names the field).")
+    return [" ".join(lines)]
+
+
+def precision_section(a: Analysis) -> list[str]:
+    """Reduced precision against fp32 per framework, and the ranking of frameworks at each reduced precision
+    (never one framework's bf16 figure against another's fp32)."""
+    if not a.precision and not a.reduced_speed:
+        return []
+    out = ["### Precision", "",
+           "Each framework's reduced-precision figure against its own fp32 figure on the same benchmark (a ratio "
+           "above 1: the reduced precision is faster). bf16 is mixed precision as each framework's recipe sets "
+           "it up (float32 master weights, loss and softmax), proven to compute the fp32 network within "
+           "bfloat16's error bound (tests/test_precision.py).", "",
+           "| benchmark | a / b | ratio [95% CI] | p (adjusted) | verdict |", "|---|---|---|---|---|"]
+    out += [_comparison_row(c) for c in a.precision] + [""]
+    for precision, comparisons in a.reduced_speed.items():
+        out += [f"Frameworks at {precision}, from fastest to slowest (images/s; `>` faster, `≈` equivalent, `?` not "
+                "concluded, between neighbours):", "", "| benchmark | ranking |", "|---|---|"]
+        by_what: dict[str, list[stats.Comparison]] = defaultdict(list)
+        for c in comparisons:
+            by_what[c.what].append(c)
+        for what, group in by_what.items():
+            cells = [c for c in a.cells if c.kind in HEADLINE_KINDS and c.default_variant
+                     and c.precision == precision and describe_row(c.row) == what]
+            out.append(f"| {what} | {ranking(group, cells)} |")
+        out += [""] + scoreboard([c for c in comparisons if math.isfinite(c.ratio)]) + [""]
+        out += manifest_lines(a, [c for c in a.cells if c.default_variant and c.precision == precision]) + [""]
+    return out
 
 
 def _comparison_row(c: stats.Comparison) -> str:
@@ -599,9 +665,10 @@ def unused_path(directory: Path, stem: str, suffix: str) -> Path:
 def write_report(paths: Sequence[str | os.PathLike], output_dir: str | os.PathLike | None = None, *,
                  mixed: bool = False, claim: str | None = None, margin: float = stats.SPEED_MARGIN,
                  accuracy_margin: float = stats.ACCURACY_MARGIN, confidence: float = stats.CONFIDENCE,
-                 extra_sections: Sequence[list[str]] = ()) -> list[Path]:
+                 allow_mismatch: Sequence[str] = (), extra_sections: Sequence[list[str]] = ()) -> list[Path]:
     """Write the Markdown report and its charts beside the first result file (or in ``output_dir``)."""
-    a = analyse(paths, mixed=mixed, margin=margin, confidence=confidence, accuracy_margin=accuracy_margin)
+    a = analyse(paths, mixed=mixed, margin=margin, confidence=confidence, accuracy_margin=accuracy_margin,
+                allow_mismatch=allow_mismatch)
     if claim is not None and claim not in {c for cell in a.cells for c in (cell.column,)} | {
             t.framework for run in a.accuracy for t in run.trainings}:
         raise ResultsError(f"--claim {claim}: no results for that framework in these files")

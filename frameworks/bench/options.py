@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..precision import MUST_MATCH, PRECISIONS
 from ..registry import DEVICES, FRAMEWORKS
 from ..specs import NETWORKS
 
@@ -210,6 +211,9 @@ OPTIONS: tuple[Option, ...] = (
            _names("device", lambda: DEVICES), scopes=_scopes(PYTEST, "bench", "accuracy"), metavar="LIST"),
     Option("--variants", "comma list of variants, e.g. eager,compile,default,jit (default: all)",
            _names("variant", _all_variants), scopes=RUN, metavar="LIST"),
+    Option("--precisions", f"comma list of numeric precisions: {', '.join(PRECISIONS)} (default: fp32; bf16 is mixed "
+           "precision as each framework's own recipe sets it up, float32 master weights)",
+           _names("precision", lambda: PRECISIONS), scopes=_scopes(PYTEST, "bench", "accuracy"), metavar="LIST"),
     Option("--batch-size", "batch size of the step benchmarks (default 128)", positive_int, scopes=RUN,
            metavar="N"),
     Option("--batch-sizes", "comma list of step batch sizes to sweep, e.g. 128,1024,8192 (instead of --batch-size)",
@@ -242,8 +246,9 @@ OPTIONS: tuple[Option, ...] = (
            "processes of python -m frameworks test)", scopes=_scopes(PYTEST)),
     Option("--settings-file", "read the run's settings from this JSON file (written by python -m frameworks "
            "bench for each benchmark process)", user_path, scopes=_scopes(PYTEST), metavar="FILE"),
-    Option("--journal", "append each finished benchmark and test outcome to this JSON-lines file as it finishes "
-           "(python -m frameworks bench keeps what a process finished even if it dies)", user_path,
+    Option("--journal", "append the number of tests collected, each test as it starts and each finished benchmark "
+           "and test outcome to this JSON-lines file (python -m frameworks bench follows it to show its progress, "
+           "and keeps what a process finished even if it dies)", user_path,
            scopes=_scopes(PYTEST), metavar="FILE"),
     # command line only (in pytest, pytest-benchmark owns the --benchmark-* options)
     Option("--benchmark-max-time", "seconds of timed rounds per step benchmark (default 1.0; 0.3 with --quick)",
@@ -279,6 +284,9 @@ OPTIONS: tuple[Option, ...] = (
            framework_name, scopes=_scopes("report"), metavar="FRAMEWORK"),
     Option("--mixed", "pool nothing across inputs that are not like for like (other settings, machine or "
            "versions): show each file's figures apart instead of refusing", scopes=_scopes("report")),
+    Option("--allow-mismatch", "comma list of numeric-manifest fields whose differences a comparison may cross "
+           f"({', '.join(MUST_MATCH)}); by default a comparison of figures whose manifests differ is refused, naming "
+           "the field", _names("manifest field", lambda: MUST_MATCH), scopes=_scopes("report"), metavar="FIELDS"),
     Option("--margin", "speed differences within this fraction count as equivalent (default 0.05 = +-5%%)", fraction,
            default=0.05, scopes=_scopes("report"), metavar="FRACTION"),
     Option("--accuracy-margin", "accuracy differences within this many points count as equivalent (default 0.3)",
@@ -306,6 +314,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--weights", "canonical weights to export (.npz written by weights.save_weights): one file with one "
            "network, or a directory of <network>.npz (default: the suite's shared initial weights, seed 0)",
            user_path, scopes=_scopes("export"), metavar="PATH"),
+    Option("--int8", "also quantize each proven artifact to int8 with its runtime's own tooling (calibrated on 512 "
+           "MNIST training images), serve and time it the same way, and score every artifact on the 10,000 test "
+           "images: an int8 artifact passes when its accuracy drop's 95%% interval ends under 1 point",
+           scopes=_scopes("export")),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
 
@@ -337,6 +349,7 @@ class Settings:
     networks: list[str] | None = None
     devices: list[str] | None = None
     variants: list[str] | None = None
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
     batch_sizes: list[int] = field(default_factory=lambda: [128])
     threads: int | None = None
     mnist_dir: str | None = None
@@ -357,7 +370,8 @@ class Settings:
         batch_sizes = values.get("batch_sizes") or ([values["batch_size"]] if values.get("batch_size") else [128])
         return cls(
             frameworks=values.get("frameworks"), networks=values.get("networks"), devices=values.get("devices"),
-            variants=values.get("variants"), batch_sizes=list(batch_sizes), threads=values.get("threads"),
+            variants=values.get("variants"), precisions=list(values.get("precisions") or ["fp32"]),
+            batch_sizes=list(batch_sizes), threads=values.get("threads"),
             mnist_dir=values.get("mnist_dir"), epoch_images=values.get("epoch_images"),
             epoch_rounds=values.get("epoch_rounds") or 1, time_to_accuracy=bool(values.get("time_to_accuracy")),
             idiomatic=bool(values.get("idiomatic")),
@@ -391,7 +405,8 @@ class Settings:
         values = dict(payload)
         lists = {"frameworks": BY_DEST["frameworks"].parse, "networks": BY_DEST["networks"].parse,
                  "devices": BY_DEST["devices"].parse, "variants": BY_DEST["variants"].parse,
-                 "batch_sizes": positive_ints, "latency_batches": latency_batches}
+                 "precisions": BY_DEST["precisions"].parse, "batch_sizes": positive_ints,
+                 "latency_batches": latency_batches}
         numbers = {"threads": positive_int, "epoch_rounds": positive_int, "min_rounds": positive_int,
                    "latency_requests": positive_int, "epoch_images": epoch_images, "round_seconds": positive_float}
         optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
@@ -403,7 +418,7 @@ class Settings:
                     if name not in optional:
                         raise argparse.ArgumentTypeError("null, but this setting needs a value")
                 elif name in lists:
-                    item = str if name in ("frameworks", "networks", "devices", "variants") else int
+                    item = str if name in ("frameworks", "networks", "devices", "variants", "precisions") else int
                     if not isinstance(value, list) or not all(type(v) is item and "," not in str(v) for v in value):
                         raise argparse.ArgumentTypeError(f"must be a list of {item.__name__}s, got {value!r}")
                     values[name] = lists[name](",".join(map(str, value)))  # type: ignore[misc]
@@ -431,25 +446,6 @@ class Settings:
         except (OSError, json.JSONDecodeError) as exc:
             raise UsageError(f"--settings-file {path}: not readable as JSON ({exc})") from None
         return cls.from_json(payload, f"--settings-file {path}")
-
-    def comparable(self) -> dict[str, Any]:
-        """The settings that change what a figure means (not which frameworks or networks were chosen)."""
-        keep = ("batch_sizes", "threads", "epoch_images", "epoch_rounds", "round_seconds", "min_rounds",
-                "latency_batches", "latency_requests")
-        return {k: v for k, v in self.to_json().items() if k in keep}
-
-
-def parse_names(kind: str, text: str | None) -> list[str] | None:
-    """Parse a comma list of framework/network/device/variant names as the option would (None if not given)."""
-    if text is None:
-        return None
-    parser = {"framework": BY_DEST["frameworks"], "network": BY_DEST["networks"], "device": BY_DEST["devices"],
-              "variant": BY_DEST["variants"]}[kind].parse
-    assert parser is not None
-    try:
-        return parser(text)
-    except argparse.ArgumentTypeError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def explicit_dests(argv: Sequence[str]) -> set[str]:

@@ -136,6 +136,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, values in (("framework", sel.frameworks), ("network", sel.networks), ("device", sel.devices)):
         if name in names and not (name in ("framework", "device") and "variant" in names):
             metafunc.parametrize(name, values, scope="session")
+    if "precision" in names:
+        metafunc.parametrize("precision", settings.precisions, scope="session")
     if "batch_size" in names:
         metafunc.parametrize("batch_size", settings.batch_sizes, scope="session",
                              ids=[f"batch{v}" for v in settings.batch_sizes])
@@ -191,7 +193,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"{framework} is an inference runtime: it does not train")
 
 
-# --- the journal: every finished benchmark and test outcome, appended as it happens ---------------------------
+# --- the journal: the number of tests collected, each test as it starts, every finished benchmark and test
+# outcome, appended as it happens ------------------------------------------------------------------------------
 def _journal(config: pytest.Config, event: dict[str, Any]) -> None:
     """Append one event; a journal that cannot be written (a full disk) stops the session with one message,
     rather than a page of internal errors per test, and what was journaled before is kept."""
@@ -203,6 +206,18 @@ def _journal(config: pytest.Config, event: dict[str, Any]) -> None:
     except OutputError as exc:
         pytest.exit(f"stopped: the journal cannot be written, so results would be lost: {exc}",
                     returncode=pytest.ExitCode.INTERNAL_ERROR)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Journal how many tests will run (after deselection), so that a parent following the journal knows the
+    process's total."""
+    _journal(session.config, {"event": "collected", "count": len(session.items)})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Journal the test about to run (the parent's progress display shows it); the run itself is pytest's."""
+    _journal(item.config, {"event": "start", "nodeid": item.nodeid})
 
 
 @pytest.hookimpl(wrapper=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -33,7 +34,8 @@ from ..errors import (
     UsageError,
 )
 from ..fileio import check_output, check_writable, write_json
-from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, run_pytest
+from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, relayed_output, run_pytest
+from ..progress import tracker
 from ..registry import FRAMEWORKS, Status, availability, gpu_present, installed_here
 from . import noise
 from .options import Settings
@@ -196,12 +198,18 @@ def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return benchmarks, tests, torn
 
 
+def process_names(group: ProcessGroup, repeat: int, repeats: int) -> tuple[str, str]:
+    """A process's (label, stem of its files' names)."""
+    if repeats == 1:
+        return group.label, group.label
+    return f"{group.label}/{repeat}", f"{group.label}-{repeat}"
+
+
 def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, run_dir: Path,
                 settings_file: Path, pytest_args: Sequence[str]) -> dict[str, Any]:
     """Benchmark one group in one process; returns its record, results and test outcomes."""
-    stem = group.label if repeats == 1 else f"{group.label}-{repeat}"
+    label, stem = process_names(group, repeat, repeats)
     json_path, journal = run_dir / f"{stem}.json", run_dir / f"{stem}.journal.jsonl"
-    label = group.label if repeats == 1 else f"{group.label}/{repeat}"
     args = [str(BENCHMARKS), "--benchmark-only", f"--benchmark-json={json_path}", f"--settings-file={settings_file}",
             f"--journal={journal}", "-p", "no:cacheprovider", f"--rootdir={run_dir}",
             f"--confcutdir={BENCHMARKS.parent}", *pytest_args]
@@ -309,18 +317,27 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
     outcomes: list[dict[str, Any]] = []
     interrupted = False
     schedule = interleaved(plan.groups, plan.repeats)
-    for i, (repeat, position, group) in enumerate(schedule, 1):
-        rep = f", repeat {repeat}/{plan.repeats}" if plan.repeats > 1 else ""
-        print(f"\n[{i}/{len(schedule)}] benchmarking {group.label} in its own process{rep}", flush=True)
-        try:
-            outcome = run_process(group, repeat, position, plan.repeats, run_dir, settings_file, plan.pytest_args)
-        except KeyboardInterrupt:  # between processes
-            interrupted = True
-            break
-        outcomes.append(outcome)
-        if outcome["interrupted"]:
-            interrupted = True
-            break
+    names = [process_names(group, repeat, plan.repeats) for repeat, _, group in schedule]
+    # progress: followed from each process's journal; the processes' own output is relayed above the display
+    with tracker([label for label, _ in names], keys=[group.label for _, _, group in schedule]) as shown, \
+            relayed_output():
+        for i, (repeat, position, group) in enumerate(schedule, 1):
+            rep = f", repeat {repeat}/{plan.repeats}" if plan.repeats > 1 else ""
+            print(f"\n[{i}/{len(schedule)}] benchmarking {group.label} in its own process{rep}", flush=True)
+            try:
+                shown.begin(i - 1)
+                with shown.follow(run_dir / f"{names[i - 1][1]}.journal.jsonl"):
+                    outcome = run_process(group, repeat, position, plan.repeats, run_dir, settings_file,
+                                          plan.pytest_args)
+                if not outcome["interrupted"]:
+                    shown.end()
+            except KeyboardInterrupt:  # between processes
+                interrupted = True
+                break
+            outcomes.append(outcome)
+            if outcome["interrupted"]:
+                interrupted = True
+                break
     with interrupts_held() as held:  # everything finished is written, whenever Ctrl-C comes now
         merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
         merged_path = write_json(run_dir / "results.json", merged)
@@ -338,8 +355,31 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
                 print(f"stored: {store_run(merged_path, plan.store)}")
             else:
                 print(f"not stored in {plan.store}: the run has no results")
+    if interrupted:
+        print("\n".join(resume_note(plan, outcomes, len(schedule), merged_path, argv or sys.argv)))
     if held.interrupted:
         print("interrupted while the results were written: every measurement had finished, and all of them were "
               "written and reported")
         code = EXIT_INTERRUPTED
     return code, merged_path
+
+
+def resume_note(plan: Plan, outcomes: list[dict[str, Any]], planned: int, merged_path: Path,
+                argv: Sequence[str]) -> list[str]:
+    """What an interrupted run kept, and how to complete it: a run is not resumed in place, but a new run with
+    the same settings can be reported together with the kept one (``report`` pools like-for-like runs)."""
+    measured = sum(o["record"].benchmarks for o in outcomes)
+    complete = {group.label: 0 for group in plan.groups}  # processes that ran to their end, per group
+    for o in outcomes:
+        if not o["interrupted"]:
+            complete[",".join(o["record"].frameworks)] += 1
+    lacking = plan.repeats - min(complete.values())
+    command = " ".join([str(argv[0]), *(shlex.quote(str(a)) for a in argv[1:])])
+    fewer = (f", or with --repeats {lacking} instead (the most processes a framework still lacks)"
+             if 0 < lacking < plan.repeats else "")
+    cut = " (the last one cut short)" if outcomes and outcomes[-1]["interrupted"] else ""
+    return [f"kept: {measured} benchmark results from the {len(outcomes)} of {planned} processes that ran{cut}, in "
+            f"{merged_path}, reported above",
+            f"to complete the run (it is not resumed in place): run `{command}` again, which starts a new run "
+            f"directory in {plan.output_dir}{fewer}; then `python -m frameworks report {merged_path} "
+            "<the new run directory>/results.json` reports the two runs pooled"]

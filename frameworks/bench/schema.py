@@ -7,8 +7,10 @@ the suite's fields added: a schema name and version at the top, the settings, on
 in each benchmark's ``extra_info`` the fields of a ``BenchRecord``, every timed round included.
 
 An export summary (``python -m frameworks export``) is a document of its own (``EXPORT_SCHEMA``): one
-``ExportRecord`` per artifact, with its cold start and every request's time, and the ``Agreement`` of one
-format's artifacts across frameworks; ``load_exports`` reads it back.
+``ExportRecord`` per artifact, with its cold start and every request's time (and, with ``export --int8``, its
+test accuracy and a quantized artifact's ``AccuracyDrop``), and the ``Agreement`` of one format's artifacts
+across frameworks; ``load_exports`` reads it back. Fields added later have defaults, so older summaries stay
+readable at the same ``EXPORT_SCHEMA_VERSION``.
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ class BenchRecord:
     samples_s: list[float]
     images: int  # images one timed call processes
     variant: str = ""
+    precision: str = "fp32"  # frameworks.precision; results written before it existed were all fp32
+    #: the numeric settings the figure depends on (``Adapter.numerics`` and the timing's warm-up)
+    manifest: dict[str, Any] = field(default_factory=dict)
     batch: int | None = None
     version: str = ""
     threads: int | None = None
@@ -110,30 +115,22 @@ class BenchRecord:
         return statistics.median(self.samples_s) if self.samples_s else math.nan
 
     @property
-    def iqr_s(self) -> float:
-        if len(self.samples_s) < 2:
-            return 0.0
-        q = statistics.quantiles(self.samples_s, n=4, method="inclusive")
-        return q[2] - q[0]
-
-    @property
     def images_per_s(self) -> float:
         median = self.median_s
         return self.images / median if median > 0 else math.nan
 
     @property
     def column(self) -> str:
-        """How reports label the framework: with the variant unless it is the framework's default."""
+        """How reports label the framework: with the variant unless it is the framework's default, and the
+        precision unless it is fp32 (``pytorch``, ``pytorch [compile]``, ``pytorch [bf16]``,
+        ``pytorch [compile, bf16]``)."""
         from ..registry import FRAMEWORKS
 
         info = FRAMEWORKS.get(self.framework)
         default = info.default_variant if info else ""
-        return self.framework if self.variant in ("", default) else f"{self.framework} [{self.variant}]"
-
-    @property
-    def key(self) -> tuple[str, str, str, str, int | None, int]:
-        """What makes two records the same measurement (for repeats and comparisons)."""
-        return (self.kind, self.network, self.device, self.phase, self.batch, self.images)
+        marks = [m for m in (self.variant if self.variant not in ("", default) else "",
+                             self.precision if self.precision != "fp32" else "") if m]
+        return f"{self.framework} [{', '.join(marks)}]" if marks else self.framework
 
     # --- (de)serialisation ----------------------------------------------------------------------------
     def extra_info(self) -> dict[str, Any]:
@@ -381,11 +378,14 @@ class TrainingRecord:
     version: str = ""
     process: str | None = None
     world_size: int = 1  # data-parallel replicas that trained it (1: one process, the framework's own fit)
+    precision: str = "fp32"  # frameworks.precision; older results were all fp32
 
     @property
     def label(self) -> str:
-        """The column it is compared under: the framework, and its world size when trained data parallel."""
-        return self.framework if self.world_size == 1 else f"{self.framework} x{self.world_size}"
+        """The column it is compared under: the framework, its precision unless fp32, and its world size when
+        trained data parallel."""
+        name = self.framework if self.precision == "fp32" else f"{self.framework} [{self.precision}]"
+        return name if self.world_size == 1 else f"{name} x{self.world_size}"
 
     @property
     def reached_target(self) -> bool:
@@ -496,6 +496,27 @@ class Latency:
 
 
 @dataclass
+class AccuracyDrop:
+    """A quantized artifact against the artifact it was quantized from, on the same MNIST test images: the source's
+    accuracy, the drop (source minus quantized) with its paired confidence interval, the images only one of them
+    classifies right, and the margin the interval's upper end must stay under for the quantized artifact to pass."""
+
+    source_accuracy: float
+    drop: float
+    low: float
+    high: float
+    confidence: float
+    margin: float
+    only_source: int  # images the source classifies right and the quantized artifact wrong
+    only_quantized: int  # and the other way round
+    method: str = ""
+
+    @property
+    def within_margin(self) -> bool:
+        return self.high < self.margin
+
+
+@dataclass
 class ExportRecord:
     """One artifact of one framework's network: how it was exported, whether its runtime computes what its
     source framework computes, and how it serves (cold start, latency, memory)."""
@@ -520,6 +541,14 @@ class ExportRecord:
     cold_start: ColdStart | None = None
     latency: list[Latency] = field(default_factory=list)
     serving_peak_memory_mib: float | None = None  # peak resident set of the serving process while serving
+    # Quantized serving (export --int8); absent from older summaries, which read as fp32 without these figures.
+    precision: str = "fp32"  # "int8": quantized by its runtime's tooling from the artifact named in derived_from
+    derived_from: str = ""  # the format it was quantized from (the same framework's and network's artifact)
+    quantization: dict[str, Any] = field(default_factory=dict)  # the tool, the scheme, the calibration images
+    test_images: int = 0  # MNIST test images it classified (the whole test set with export --int8)
+    test_accuracy: float | None = None
+    class_agreement: float | None = None  # quantized: share of the compared images classified as the source does
+    accuracy_drop: AccuracyDrop | None = None  # quantized: against the artifact it was quantized from
 
     @classmethod
     def from_json(cls, payload: dict[str, Any], source: str = "") -> ExportRecord:
@@ -528,6 +557,10 @@ class ExportRecord:
             if isinstance(values.get("cold_start"), dict):
                 parts = {f.name for f in dataclasses.fields(ColdStart)}
                 values["cold_start"] = ColdStart(**{k: v for k, v in values["cold_start"].items() if k in parts})
+            if isinstance(values.get("accuracy_drop"), dict):
+                parts = {f.name for f in dataclasses.fields(AccuracyDrop)}
+                values["accuracy_drop"] = AccuracyDrop(**{k: v for k, v in values["accuracy_drop"].items()
+                                                          if k in parts})
             values["latency"] = [Latency(batch=int(item["batch"]), samples_s=[float(t) for t in item["samples_s"]])
                                  for item in values.get("latency") or []]
             record = cls(**values)
@@ -543,6 +576,8 @@ class ExportRecord:
             item.update(latency.percentiles)
         if self.cold_start is not None:
             out["cold_start"]["total_s"] = self.cold_start.total_s
+        if self.accuracy_drop is not None:
+            out["accuracy_drop"]["within_margin"] = self.accuracy_drop.within_margin
         return out
 
 

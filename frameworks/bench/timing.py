@@ -19,7 +19,8 @@ def record_for(adapter: Adapter, *, kind: str, phase: str, images: int, batch: i
     """A record describing ``adapter``'s benchmark, before any round is timed."""
     return BenchRecord(name="", kind=kind, framework=adapter.framework, network=adapter.spec.name,
                        device=adapter.device, phase=phase, samples_s=[], images=images, variant=adapter.variant,
-                       batch=batch, version=adapter.version, threads=adapter.threads,
+                       precision=adapter.precision, manifest=adapter.numerics(), batch=batch,
+                       version=adapter.version, threads=adapter.threads,
                        parameters=adapter.trainable_parameter_count(), first_call_s=first_call_s, details=details)
 
 
@@ -40,6 +41,7 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
     the peak memory of the timed rounds. With benchmarks disabled (a test run) ``run`` is called once.
     """
     benchmark.group = group
+    record.manifest["warmup_calls"] = warmup_calls
     if record.first_call_s is None:
         record.first_call_s = timed_call(run)
     publish(benchmark, record)
@@ -86,6 +88,7 @@ def measure_requests(benchmark: Any, adapter: Adapter, serve: Callable[[Any], An
     if not benchmark.enabled:
         benchmark.pedantic(serve, setup=next_request, rounds=1, iterations=1)
         return record
+    record.manifest["warmup_calls"] = warmup_calls
     warm = [one() for _ in range(warmup_calls)]
     per_call = statistics.median(warm) if warm else record.first_call_s
     n = max(min_requests, rounds_for(per_call, target_seconds, min_requests, max_requests))

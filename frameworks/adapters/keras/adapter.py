@@ -128,7 +128,8 @@ class KerasAdapter(Adapter):
         with self._scope():
             self.model = keras.Sequential([keras.Input(shape=_nhwc(self.spec.input_shape), name="image")]
                                           + self._layers(), name=self.spec.name)
-            self.infer_model = keras.Sequential([self.model, keras.layers.Softmax(name="softmax")])
+            # the softmax stays float32 under mixed precision, as Keras' mixed-precision guide has the last layer
+            self.infer_model = keras.Sequential([self.model, keras.layers.Softmax(name="softmax", dtype="float32")])
             self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             self.model.compile(optimizer=self._optimizer(), loss=self.loss_fn, jit_compile=self._jit,
                                steps_per_execution=self.settings.steps_per_execution)
@@ -140,9 +141,23 @@ class KerasAdapter(Adapter):
         self._last: Any = None
         self._backward = self.backend.make_backward(self.model, self.loss_fn, self._jit)
 
+    @property
+    def _dtype_policy(self) -> str:
+        """Each layer's dtype policy: at bf16 Keras' ``mixed_bfloat16`` (keras.io/api/mixed_precision/policy:
+        float32 variables, bfloat16 computations), set per layer rather than globally, so that one process can
+        hold models at both precisions; the loss is computed in float32 by Keras' loss classes either way."""
+        return "mixed_bfloat16" if self.precision == "bf16" else "float32"
+
     def _layers(self) -> list[Any]:
         keras = self.keras
-        L = keras.layers
+        policy = self._dtype_policy
+
+        class _PolicyLayers:  # every layer constructor below gets the precision's dtype policy
+            def __getattr__(self, name: str) -> Any:
+                cls = getattr(keras.layers, name)
+                return lambda *args, **kwargs: cls(*args, dtype=policy, **kwargs)
+
+        L = _PolicyLayers()
         out = []
         for i, (layer, in_shape) in enumerate(zip(self.spec.layers, self.spec.input_shapes(), strict=True)):
             seed = self.seed * 1000 + i
@@ -157,7 +172,7 @@ class KerasAdapter(Adapter):
                                    kernel_initializer=k, bias_initializer=b))
             elif isinstance(layer, BatchNorm):
                 out.append(_torch_style_batch_norm(keras)(momentum=1.0 - layer.momentum, epsilon=layer.eps,
-                                                          name=layer.name))
+                                                          name=layer.name, dtype=policy))
             elif isinstance(layer, MaxPool2D):
                 out.append(L.MaxPooling2D(layer.size, name=layer.name))
             elif isinstance(layer, Dropout):
@@ -219,6 +234,14 @@ class KerasAdapter(Adapter):
             ty = ops.convert_to_tensor(y) if y is not None else None
         return Staged(tx, ty, len(x))
 
+    def _float32_matmul(self) -> str:
+        return self.backend.float32_matmul(self.device)
+
+    def _compilation(self) -> str:
+        spe = self.settings.steps_per_execution
+        return (f"jit_compile={self._jit if isinstance(self._jit, bool) else 'auto'} ({self.backend.compiler})"
+                + (f", steps_per_execution={spe}" if spe != 1 else ""))
+
     def run_forward(self, batch: Staged) -> Any:
         with self._scope():
             return self.infer_model.predict_on_batch(batch.x)  # returns numpy: the result is fetched
@@ -250,7 +273,7 @@ class KerasAdapter(Adapter):
             values = probe.predict_on_batch(self.stage(x).x)
         out = {}
         for layer, in_shape, value in zip(self.spec.layers, self.spec.input_shapes(), values, strict=True):
-            value = self.to_numpy(value)
+            value = self.to_numpy(value).astype(np.float32)
             if value.ndim == 4:  # NHWC -> NCHW
                 value = value.transpose(0, 3, 1, 2)
             elif isinstance(layer, Flatten) and len(in_shape) == 3:  # (H, W, C) order -> (C, H, W) order

@@ -55,6 +55,7 @@ class Backend(abc.ABC):
     """One Keras backend."""
 
     name: str  # KERAS_BACKEND's value
+    compiler: str = ""  # what compiles a Keras step on this backend, in words
     #: what ``Model.export`` can write on this backend (a format needing a missing package is a skip)
     exports: tuple[KerasExport, ...] = ()
 
@@ -104,6 +105,10 @@ class Backend(abc.ABC):
         """What the backend says about its devices."""
         return {}
 
+    def float32_matmul(self, device: str) -> str:
+        """How the backend computes float32 products on ``device``: ``ieee`` or the reduced format."""
+        return "ieee"
+
     def reset_peak_memory(self) -> None:  # noqa: B027 - a hook: only some backends can reset a peak
         """Start a new device-allocator peak."""
 
@@ -114,6 +119,14 @@ class Backend(abc.ABC):
 
 class TensorFlowBackend(Backend):
     name = "tensorflow"
+    compiler = "tf.function; XLA when jit_compile is True"
+
+    def float32_matmul(self, device: str) -> str:
+        import tensorflow as tf
+
+        if device == "cuda" and tf.config.experimental.tensor_float_32_execution_enabled():
+            return "tf32"
+        return "ieee"
     exports = (SAVED_MODEL, KerasExport("onnx", "onnx", "model.onnx", "onnxruntime", ("onnx", "tf2onnx")))
 
     def cuda_unavailable_reason(self) -> str | None:
@@ -171,6 +184,15 @@ class TensorFlowBackend(Backend):
 
 class JaxBackend(Backend):
     name = "jax"
+    compiler = "jax.jit (XLA)"
+
+    def float32_matmul(self, device: str) -> str:
+        import jax
+
+        precision = jax.config.jax_default_matmul_precision
+        if device == "cuda" and precision in (None, "default", "bfloat16", "tensorfloat32"):
+            return f"tf32 or lower (jax_default_matmul_precision={precision})"
+        return "ieee" if precision in (None, "default", "highest", "float32") else f"{precision}"
     exports = (SAVED_MODEL, KerasExport("onnx", "onnx", "model.onnx", "onnxruntime", ("onnx", "jax2onnx")))
 
     def cuda_unavailable_reason(self) -> str | None:
@@ -238,6 +260,15 @@ class JaxBackend(Backend):
 
 class TorchBackend(Backend):
     name = "torch"
+    compiler = "eager; torch.compile when jit_compile is True"
+
+    def float32_matmul(self, device: str) -> str:
+        import torch
+
+        if device == "cuda":
+            return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
+        mode = torch.get_float32_matmul_precision()
+        return "ieee" if mode == "highest" else f"float32_matmul_precision={mode}"
     exports = (  # Keras' SavedModel export on torch goes through torch_xla's StableHLO
         KerasExport("tf_saved_model", "tf_saved_model", "saved_model", "keras-tensorflow", ("tensorflow", "torch_xla")),
         KerasExport("onnx", "onnx", "model.onnx", "onnxruntime", ("onnx",)),
@@ -267,7 +298,8 @@ class TorchBackend(Backend):
             torch.cuda.synchronize()
 
     def to_numpy(self, value: Any, keras: Any) -> np.ndarray:
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        return (value.float() if value.dtype == value.new_empty(0).bfloat16().dtype else value).numpy()
 
     def make_backward(self, model: Any, loss_fn: Any, jit: bool | str) -> Any:
         def backward(x: Any, y: Any) -> Any:
