@@ -120,3 +120,17 @@ def test_record_columns_name_variant_and_precision():
     assert BenchRecord.from_benchmark({"name": "x", "extra_info": {
         "kind": "step", "framework": "pytorch", "network": "lenet", "device": "cpu", "phase": "forward",
         "samples_s": [1.0], "images": 1}}).precision == "fp32"  # results from before precisions were fp32
+
+
+def test_each_framework_at_its_best_is_at_fp32_and_refused_across_unlike_manifests(tmp_path):
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0, "pytorch [compile]": 0.5, "keras-tensorflow [default]": 1.3},
+                               **ONE))
+    doc["benchmarks"] += with_precision(doc, "bf16", {"pytorch": 0.5, "keras-tensorflow": 0.8})
+    a = analyse(tmp_path, manifest(doc))
+    (pair,) = a.best  # bf16 figures never enter the choice or the comparison
+    assert (pair.comparison.a, pair.comparison.b, pair.a_from) == ("pytorch [compile]", "keras-tensorflow [default]",
+                                                                   ("eager", "compile"))
+    assert pair.comparison.verdict != "refused"
+    unlike = analyse(tmp_path, manifest(doc, keras_tensorflow={"threads": 1}))
+    (refused,) = unlike.best
+    assert refused.comparison.verdict == "refused" and "threads 2 vs 1" in refused.comparison.words
