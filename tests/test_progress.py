@@ -379,14 +379,14 @@ def fake_export(monkeypatch, interrupt_on: int | None = None) -> list:
                  "attempts": [ExportAttempt("onnx", reason="test", skipped=True),
                               ExportAttempt("native", reason="test", skipped=True)]} for n in job.networks]
 
-    def check_artifact(attempt, framework, network, *args, **kwargs):
+    def serve_and_check(attempt, framework, network, *args, **kwargs):
         checks.append(attempt.format)
         if len(checks) == interrupt_on:
             raise KeyboardInterrupt
         return ExportRecord(framework, network, attempt.format, SKIPPED, reason="test"), None
 
     monkeypatch.setattr(deployment, "export_anywhere", export_anywhere)
-    monkeypatch.setattr(deployment, "check_artifact", check_artifact)
+    monkeypatch.setattr(deployment, "_serve_and_check", serve_and_check)
     return checks
 
 
