@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .process_settings import THREAD_VARIABLES, default_threads
 from .registry import FRAMEWORKS, Status, availability, gpu_present, process_variables, thread_variables
-from .runtime import THREAD_VARIABLES, default_threads
 
 # Distributions every run depends on, whatever the frameworks; each framework adds its own (registry).
 COMMON_PACKAGES = ("numpy", "scipy", "pytest", "pytest-benchmark")

@@ -330,7 +330,7 @@ def precision_problems(reduced: dict[str, Any], oracle: dict[str, Any], spec: Ne
 
 def main(argv: list[str]) -> int:
     """Child-process entry point: ``python -m frameworks.equivalence REQUEST RESULT``."""
-    from .runtime import configure_process
+    from .process_settings import configure_process
 
     with open(argv[0], "rb") as f:
         job = pickle.load(f)

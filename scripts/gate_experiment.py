@@ -26,8 +26,8 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from frameworks.analysis import gate  # noqa: E402
-from frameworks.bench.schema import CALIBRATION, load_run  # noqa: E402
 from frameworks.fileio import write_bytes, write_json, write_text  # noqa: E402
+from frameworks.results import CALIBRATION, load_run  # noqa: E402
 
 
 def load_pool(runs_dir: Path) -> tuple[list[dict], list[dict], list[set], list[str]]:

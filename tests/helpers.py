@@ -33,13 +33,14 @@ def bench_entry(framework: str, network: str, phase: str, median: float, *, vari
             "stats": {"median": median},
             "extra_info": {"kind": kind, "framework": framework, "network": network, "device": device,
                            "phase": phase, "samples_s": samples, "images": batch, "variant": variant,
+                           "default_variant": variant in ("", "default", "eager"),
                            "batch": batch, "first_call_s": 0.5, "process": process, "repeat": repeat,
                            "details": details}}
 
 
 def results_doc(benchmarks: list[dict], **more) -> dict:
     """A results document of the current schema around ``benchmarks``."""
-    from frameworks.bench.schema import SCHEMA, SCHEMA_VERSION
+    from frameworks.results import SCHEMA, SCHEMA_VERSION
 
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "benchmarks": benchmarks, "machine_info": {},
             "commit_info": {}, "settings": {}, **more}

@@ -33,8 +33,8 @@ def test_accuracy_after_the_recipe_epochs(framework, network, device, make_model
 def test_the_accuracy_command_trains_each_seed_and_reports_the_distribution(tmp_path, mnist):
     """Two seeds of one short training each: the records, the document and the report's accuracy section."""
     from frameworks import FRAMEWORKS, availability
-    from frameworks.bench.accuracy import run_accuracy
-    from frameworks.bench.schema import load_any
+    from frameworks.commands.accuracy import run_accuracy
+    from frameworks.results import load_any
 
     trainers = [f for f in FRAMEWORKS if availability(f).ready and FRAMEWORKS[f].process is None]
     if not trainers:

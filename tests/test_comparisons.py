@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from frameworks.analysis import comparisons
-from frameworks.bench.schema import ResultsError
+from frameworks.results import ResultsError
 
 from .helpers import bench_entry, results_doc, run_doc, step_entries
 

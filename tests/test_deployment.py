@@ -16,19 +16,9 @@ import pytest
 
 from frameworks import availability, data
 from frameworks.adapters.base import Artifact, ExportAttempt, attempt_export
-from frameworks.analysis.deployment import deployment_section
-from frameworks.bench.schema import (
-    FAILED,
-    OK,
-    SKIPPED,
-    UNEQUAL,
-    AccuracyDrop,
-    ExportRecord,
-    ResultsError,
-    load_exports,
-)
+from frameworks.analysis.export_section import deployment_section
 from frameworks.cli import main
-from frameworks.deployment import (
+from frameworks.commands.export import (
     CALIBRATION_IMAGES,
     IMAGES,
     INT8_MARGIN,
@@ -38,11 +28,12 @@ from frameworks.deployment import (
     check_quantized,
     judge_quantized,
     per_image_errors,
-    plan,
+    plan_export,
     run_export,
 )
 from frameworks.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FrameworkUnavailable, NamedUnavailable, UsageError
 from frameworks.registry import FRAMEWORKS
+from frameworks.results import FAILED, OK, SKIPPED, UNEQUAL, AccuracyDrop, ExportRecord, ResultsError, load_exports
 from frameworks.specs import NETWORKS, get_network
 from frameworks.weights import initial_weights, save_weights
 
@@ -75,7 +66,7 @@ def exported(tmp_path_factory, mnist, threads, pytestconfig):
     here = [f for f in chosen if availability(f, probe_device=False).ready and not own_process(f)]
     if not here:
         pytest.skip("no framework that exports runs in this process")
-    checked = plan(here, list(NETWORKS), tmp_path_factory.mktemp("exports"))
+    checked = plan_export(here, list(NETWORKS), tmp_path_factory.mktemp("exports"))
     code, path = run_export(checked, threads=threads, requests=REQUESTS, latency_batches=BATCHES)
     return code, load_exports(path), path
 
@@ -170,7 +161,7 @@ def test_a_keras_backend_exports_in_its_own_process(backend, tmp_path, threads):
     state = availability(backend, probe_device=False)
     if not state.installed:
         pytest.skip(state.reason)
-    code, path = run_export(plan([backend], ["lenet"], tmp_path), threads=threads, requests=REQUESTS,
+    code, path = run_export(plan_export([backend], ["lenet"], tmp_path), threads=threads, requests=REQUESTS,
                             latency_batches=[1])
     summary = load_exports(path)
     records = {r.format: r for r in summary.records}
@@ -253,23 +244,23 @@ def test_an_output_directory_that_cannot_be_written_is_a_usage_error(tmp_path, c
 def test_weights_must_fit_the_networks(tmp_path):
     good = save_weights(tmp_path / "lenet.npz", initial_weights(get_network("lenet"), 1))
     with pytest.raises(UsageError, match="one file but 2 networks"):
-        plan(["onnxruntime"], ["lenet", "mlp_bn"], tmp_path, weights=str(good))
+        plan_export(["onnxruntime"], ["lenet", "mlp_bn"], tmp_path, weights=str(good))
     with pytest.raises(UsageError, match="mlp_bn.npz"):
-        plan(["onnxruntime"], ["lenet", "mlp_bn"], tmp_path, weights=str(tmp_path))
+        plan_export(["onnxruntime"], ["lenet", "mlp_bn"], tmp_path, weights=str(tmp_path))
     with pytest.raises(UsageError, match="missing"):
-        plan(["onnxruntime"], ["mlp_bn"], tmp_path, weights=str(good))
+        plan_export(["onnxruntime"], ["mlp_bn"], tmp_path, weights=str(good))
     with pytest.raises(UsageError, match="no such file"):
-        plan(["onnxruntime"], ["lenet"], tmp_path, weights=str(tmp_path / "nope.npz"))
+        plan_export(["onnxruntime"], ["lenet"], tmp_path, weights=str(tmp_path / "nope.npz"))
     installed = [f for f in FRAMEWORKS if availability(f, probe_device=False).installed]
     if installed:  # a plan needs a framework that can export here
-        assert plan(installed[:1], ["lenet"], tmp_path, weights=str(tmp_path)).weights == {"lenet": good}
+        assert plan_export(installed[:1], ["lenet"], tmp_path, weights=str(tmp_path)).weights == {"lenet": good}
 
 
 def test_a_framework_named_that_is_not_installed_cannot_export(tmp_path, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "onnxruntime" else real(m, *a))
     with pytest.raises(NamedUnavailable, match="onnxruntime(, onnx)? not installed"):
-        plan(["onnxruntime"], ["lenet"], tmp_path)
+        plan_export(["onnxruntime"], ["lenet"], tmp_path)
 
 
 def test_given_weights_are_exported_and_the_command_line_works(tmp_path, capsys):
@@ -309,7 +300,7 @@ def test_an_adapter_without_exports_says_so():
 
 
 def test_the_section_shows_each_frameworks_own_latency_from_a_benchmark_run():
-    from frameworks.bench.schema import BenchRecord
+    from frameworks.results import BenchRecord
 
     from .helpers import bench_entry
 
@@ -369,12 +360,12 @@ def test_int8_artifacts_are_calibrated_on_training_images_served_timed_and_judge
         tmp_path, mnist, monkeypatch):
     if not availability("onnxruntime", probe_device=False).ready:
         pytest.skip(availability("onnxruntime").reason)
-    import frameworks.deployment as deployment
+    import frameworks.commands.export as deployment
 
     jobs = []
     real = deployment.quantize_in_fresh_process
     monkeypatch.setattr(deployment, "quantize_in_fresh_process", lambda job, *a, **k: jobs.append(job) or real(job))
-    code, path = run_export(plan(["onnxruntime"], ["mlp_bn"], tmp_path), threads=1, requests=REQUESTS,
+    code, path = run_export(plan_export(["onnxruntime"], ["mlp_bn"], tmp_path), threads=1, requests=REQUESTS,
                             latency_batches=[1], int8=True)
     summary = load_exports(path)
     fp32, int8 = sorted(summary.records, key=lambda r: r.precision)
@@ -445,6 +436,6 @@ def test_a_quantizer_that_is_not_installed_is_a_skip_with_the_reason(tmp_path, m
 
 
 def deployment_scoring():
-    from frameworks.deployment import Scoring
+    from frameworks.commands.export import Scoring
 
     return Scoring(np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int64))

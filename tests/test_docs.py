@@ -45,9 +45,9 @@ def test_the_manual_builds_with_warnings_as_errors(site):
 
 
 def test_the_reference_lists_every_command_and_option(site):
-    from frameworks.bench.options import OPTIONS
     from frameworks.cli import build_parser
     from frameworks.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING, EXIT_OK, EXIT_USAGE
+    from frameworks.options import OPTIONS
 
     page = text_of(site / "reference" / "cli.html")
     commands = build_parser()._subparsers._group_actions[0].choices  # argparse keeps them there

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from frameworks import register, unregister
-from frameworks.bench import accuracy as bench_accuracy
-from frameworks.bench import run as bench_run
 from frameworks.cli import build_parser, main
+from frameworks.commands import accuracy as bench_accuracy
+from frameworks.commands import bench as bench_run
 from frameworks.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -175,7 +175,7 @@ def test_accuracy_refuses_what_it_cannot_run(in_tmp, capsys, monkeypatch, mnist,
 
 
 def test_export_refuses_what_it_cannot_run(in_tmp, capsys, monkeypatch, mnist, absent_framework):
-    from frameworks import deployment
+    from frameworks.commands import export as deployment
 
     expect(capsys, ["export", "--latency-requests", "0"], EXIT_USAGE, "--latency-requests: must be at least 1")
     expect(capsys, ["export", "--frameworks", ABSENT], EXIT_FAILED, "a_module_that_is_not_installed")
@@ -238,7 +238,7 @@ def test_caffe_statuses(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("command, interrupted", [
-    ("export", "frameworks.deployment.run_export"), ("report", "frameworks.analysis.report.write_report"),
+    ("export", "frameworks.commands.export.run_export"), ("report", "frameworks.analysis.report.write_report"),
     ("gate", "frameworks.analysis.gate.gate"), ("versions", "frameworks.analysis.store.load_store"),
     ("dashboard", "frameworks.analysis.dashboard.build"), ("caffe", "frameworks.registry.availability"),
     ("info", "frameworks.environment.describe"),
@@ -360,8 +360,8 @@ def test_missing_parents_of_an_output_are_created(in_tmp, capsys, monkeypatch, m
     argv, option = output_cases(in_tmp)[command]
     target = in_tmp / "new" / "deeper" / ("out" if option in ("--output-dir", "--store") or
                                          (option == "--output" and argv[0] == "dashboard") else "out.md")
-    from frameworks import deployment
     from frameworks.analysis import browser
+    from frameworks.commands import export as deployment
 
     def stop(*a, **k):
         raise KeyboardInterrupt

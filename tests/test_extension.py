@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from frameworks import FRAMEWORKS, availability, create_adapter, register, unregister
-from frameworks.bench.schema import load_run
 from frameworks.equivalence import FORWARD_TOL, compute, compute_anywhere, mismatches, probe_request, relative_error
+from frameworks.results import load_run
 from frameworks.specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, Optimizer, Recipe, ReLU
 
 from . import numpy_reference

@@ -19,16 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frameworks import data, register, unregister
+from frameworks import data, options, register, unregister
 from frameworks.analysis import report
-from frameworks.bench import options
-from frameworks.bench import run as bench_run
-from frameworks.bench.options import Settings
-from frameworks.bench.schema import ProcessNoise, ProcessRecord, ResultsError, load_any
 from frameworks.cli import main
+from frameworks.commands import bench as bench_run
 from frameworks.errors import BenchError, OutputError, UsageError
 from frameworks.fileio import write_json
+from frameworks.options import Settings
 from frameworks.registry import DEVICES, FRAMEWORKS, FrameworkInfo
+from frameworks.results import ProcessNoise, ProcessRecord, ResultsError, load_any
 from frameworks.specs import NETWORKS
 
 from . import numpy_reference
@@ -368,7 +367,7 @@ def documents():
         st.sampled_from(["kind", "framework", "network", "device", "phase", "samples_s", "images", "batch",
                          "process", "details"]), JSON, max_size=10)})
     return st.fixed_dictionaries({"schema": st.just("mnist-framework-bench") | JSON,
-                                  "schema_version": st.just(2) | JSON,
+                                  "schema_version": st.sampled_from([2, 3]) | JSON,
                                   "benchmarks": st.lists(entry, max_size=3) | JSON,
                                   "processes": st.lists(st.dictionaries(st.text(max_size=6), JSON), max_size=2)},
                                  optional={"settings": JSON, "document": JSON, "trainings": JSON}) | JSON

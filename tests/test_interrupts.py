@@ -11,9 +11,9 @@ import signal
 import pytest
 
 from frameworks.analysis import report, store
-from frameworks.bench import accuracy as bench_accuracy
-from frameworks.bench import run as bench_run
 from frameworks.cli import main
+from frameworks.commands import accuracy as bench_accuracy
+from frameworks.commands import bench as bench_run
 from frameworks.errors import EXIT_INTERRUPTED
 
 from .test_exit_statuses import fake_child, fake_trainer

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from frameworks.bench import run as bench_run
 from frameworks.cli import main
+from frameworks.commands import bench as bench_run
 from frameworks.errors import EXIT_FAILED, OutputError
 from frameworks.fileio import append_line, read_journal
 

@@ -161,7 +161,7 @@ def test_int8_quantization_writes_a_graph_that_holds_int8_and_reads_only_the_ima
 
     from frameworks.adapters import onnxruntime as ort_adapter
     from frameworks.adapters.base import Artifact
-    from frameworks.deployment import calibration_images
+    from frameworks.commands.export import calibration_images
 
     model = create_adapter(NAME, "lenet", shared_init=True, threads=1)
     (attempt,) = model.export(tmp_path)

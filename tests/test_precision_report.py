@@ -11,7 +11,7 @@ import pytest
 
 from frameworks.analysis import comparisons
 from frameworks.analysis.report import markdown
-from frameworks.bench.schema import BenchRecord
+from frameworks.results import BenchRecord
 
 from .helpers import run_doc, step_entries
 
@@ -111,7 +111,7 @@ def test_unknown_manifest_values_and_older_results_are_not_differences(tmp_path)
 def test_record_columns_name_variant_and_precision():
     def column(variant, precision):
         return BenchRecord("n", "step", "pytorch", "lenet", "cpu", "forward", [1.0], 1, variant=variant,
-                           precision=precision).column
+                           default_variant=variant == "eager", precision=precision).column
 
     assert column("eager", "fp32") == "pytorch"
     assert column("compile", "fp32") == "pytorch [compile]"

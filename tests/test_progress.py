@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from frameworks import deployment, processes
+from frameworks import processes
 from frameworks.adapters.base import ExportAttempt
-from frameworks.bench import accuracy as bench_accuracy
-from frameworks.bench import run as bench_run
-from frameworks.bench.schema import SKIPPED, ExportRecord
 from frameworks.cli import main
+from frameworks.commands import accuracy as bench_accuracy
+from frameworks.commands import bench as bench_run
+from frameworks.commands import export as deployment
 from frameworks.errors import EXIT_INTERRUPTED, EXIT_OK
 from frameworks.processes import Interrupted
 from frameworks.progress import (
@@ -34,6 +34,7 @@ from frameworks.progress import (
     pytest_event,
     tracker,
 )
+from frameworks.results import SKIPPED, ExportRecord
 
 from .helpers import bench_entry
 from .test_exit_statuses import fake_trainer

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from frameworks.bench import accuracy as bench_accuracy
-from frameworks.bench import run as bench_run
 from frameworks.cli import build_parser, main
+from frameworks.commands import accuracy as bench_accuracy
+from frameworks.commands import bench as bench_run
 from frameworks.errors import EXIT_STATUSES
 
 from .helpers import run_doc, step_entries
@@ -60,8 +60,10 @@ def leftovers(root: Path) -> list[Path]:
 @pytest.fixture
 def fakes(monkeypatch, mnist):
     """Instant stand-ins for everything that would start a framework, a child process or a browser."""
-    from frameworks import deployment, registry, runtime
+    from frameworks import process_settings as runtime
+    from frameworks import registry
     from frameworks.analysis import browser
+    from frameworks.commands import export as deployment
 
     monkeypatch.setattr(bench_run, "run_pytest", fake_child("ok"))
     monkeypatch.setattr(bench_accuracy, "run_child", fake_trainer("ok"))

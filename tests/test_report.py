@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from frameworks.analysis import report
-from frameworks.bench import run as bench
-from frameworks.bench.options import Settings
-from frameworks.bench.schema import ProcessRecord, ResultsError
+from frameworks.commands import bench as bench
+from frameworks.options import Settings
+from frameworks.results import ProcessRecord, ResultsError
 
 from .helpers import bench_entry, results_doc
 

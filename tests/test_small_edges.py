@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from frameworks.analysis.report import write_report
-from frameworks.bench import run as bench_run
-from frameworks.bench.options import Settings
 from frameworks.bench.selection import select
 from frameworks.cli import main
+from frameworks.commands import bench as bench_run
 from frameworks.errors import EXIT_NOTHING, EXIT_USAGE, UsageError
-from frameworks.runtime import default_threads, oversubscribed
+from frameworks.options import Settings
+from frameworks.process_settings import default_threads, oversubscribed
 
 from .helpers import run_doc, step_entries
 
@@ -76,7 +76,7 @@ def test_default_frameworks_without_the_variant_are_left_out_with_the_reason(tmp
     assert "pytorch" in sel.frameworks and "onnxruntime" not in sel.frameworks
     assert "onnxruntime has no variant compile" in sel.left_out["onnxruntime"]
     monkeypatch.setattr(bench_run, "installed_here", lambda chosen: (list(chosen), {}))
-    plan = bench_run.plan(Settings(variants=["compile"], devices=["cpu"]), output_dir=tmp_path)
+    plan = bench_run.plan_bench(Settings(variants=["compile"], devices=["cpu"]), output_dir=tmp_path)
     assert [g.label for g in plan.groups] == ["pytorch"] and "onnxruntime" in plan.left_out
 
 

@@ -1,4 +1,4 @@
-"""The statistics behind every verdict (analysis/stats.py), on hand-made per-process figures: these test the
+"""The statistics behind every verdict (stats.py), on hand-made per-process figures: these test the
 decision rules, they are not measurements."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frameworks.analysis import stats
+from frameworks import stats
 
 
 def test_an_estimate_is_the_geometric_mean_with_an_interval_that_contains_it():

@@ -11,12 +11,12 @@ import pytest
 
 from frameworks import environment
 from frameworks.analysis.store import load_store, store_run
-from frameworks.bench import run as bench
-from frameworks.bench.options import Settings
-from frameworks.bench.schema import ProcessRecord, ResultsError
 from frameworks.cli import build_parser
+from frameworks.commands import bench as bench
 from frameworks.errors import UsageError
+from frameworks.options import Settings
 from frameworks.processes import ProcessGroup
+from frameworks.results import ProcessRecord, ResultsError
 
 from .helpers import bench_entry, run_doc, step_entries
 
@@ -93,11 +93,11 @@ def test_a_missing_store_path_is_a_usage_error(tmp_path):
 def test_bench_store_is_checked_before_anything_runs(tmp_path):
     args = build_parser().parse_args(["bench", "--store", "relative/store"])
     assert Path(args.store).is_absolute()
-    bench.plan(Settings(frameworks=["pytorch"]), store=tmp_path / "missing" / "store")
+    bench.plan_bench(Settings(frameworks=["pytorch"]), store=tmp_path / "missing" / "store")
     assert (tmp_path / "missing" / "store").is_dir(), "created as mkdir -p does, before the run"
     (tmp_path / "file").write_text("")
     with pytest.raises(UsageError, match="is a file, not a directory"):
-        bench.plan(Settings(frameworks=["pytorch"]), store=tmp_path / "file")
+        bench.plan_bench(Settings(frameworks=["pytorch"]), store=tmp_path / "file")
 
 
 def fake_process(benchmarks: list[dict]):
@@ -145,3 +145,35 @@ def test_the_commit_is_the_package_checkouts(monkeypatch):
     monkeypatch.setattr(environment.subprocess, "run", no_git)
     assert environment.source_commit() == {}
 
+
+
+def test_every_committed_result_reads_with_the_label_it_was_written_with(monkeypatch):
+    """Earlier schema versions read through the migration, and a stored label does not depend on the registry
+    installed: with no framework registered at all, the committed runs name the same columns."""
+    from pathlib import Path
+
+    from frameworks import registry
+    from frameworks.results import load_any, load_exports, read_json
+
+    root = Path(__file__).resolve().parent.parent / "results"
+    files = [p for p in root.rglob("*.json*") if read_json_kind(p) == "results"]
+    assert len(files) >= 8, files
+    before = {p: sorted({r.column for r in getattr(load_any(p), "records", [])}) for p in files}
+    monkeypatch.setattr(registry, "FRAMEWORKS", {})
+    after = {p: sorted({r.column for r in getattr(load_any(p), "records", [])}) for p in files}
+    assert before == after
+    assert "pytorch [compile]" in before[root / "cpu-2core-epyc-20261128" / "results.json.gz"]
+    assert "pytorch" in before[root / "cpu-2core-epyc-20261128" / "results.json.gz"]
+    assert read_json(root / "cpu-2core-epyc-20261128" / "results.json.gz")["schema_version"] == 3
+    for summary in root.rglob("export-summary.json"):
+        assert load_exports(summary).records
+
+
+def read_json_kind(path) -> str:
+    """"results" for a file the suite's results readers take (benchmarks or accuracy), else "other"."""
+    import gzip
+    import json
+
+    raw = path.read_bytes()
+    doc = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    return "results" if isinstance(doc, dict) and doc.get("schema") == "mnist-framework-bench" else "other"

@@ -105,7 +105,7 @@ def test_the_versions_command_without_runs_is_a_usage_error(tmp_path, capsys):
 def test_each_upgrade_is_its_own_family_for_the_multiplicity_correction(tmp_path):
     """A 3x slowdown of one variant stays a verdict beside nine unchanged benchmarks of another: corrected over
     every row at once (ten comparisons) its exact p of 0.0079 would adjust to 0.079 and say nothing."""
-    from frameworks.analysis.stats import correct
+    from frameworks.stats import correct
 
     many = {"networks": {"lenet": 0.01, "mlp_bn": 0.002, "keras_cnn": 0.03},
             "phases": {"forward": 0.3, "backward": 0.8, "train_step": 1.0}}

@@ -1,7 +1,7 @@
 """The manual's reference pages, written from the code at build time so that they cannot drift from it.
 
 ``reference/cli.md`` gets every command of ``frameworks.cli.build_parser()`` with each of its arguments, and
-the option table (``frameworks.bench.options.OPTIONS``) says where else each option is offered;
+the option table (``frameworks.options.OPTIONS``) says where else each option is offered;
 ``reference/exit-statuses.md`` gets ``frameworks.errors``' ``EXIT_*`` constants with their meanings. Each page
 holds its own introduction; the generated Markdown is appended to it when Sphinx reads it (``source-read``),
 so nothing generated is written into the source tree. A status without a meaning is a build warning, so the
@@ -62,8 +62,8 @@ def _argument(action: argparse.Action) -> str:
 
 def commands_markdown() -> str:
     """Every command and its arguments, from the parser the command line itself builds."""
-    from frameworks.bench.options import OPTIONS
     from frameworks.cli import build_parser
+    from frameworks.options import OPTIONS
 
     table = {option.flag: option for option in OPTIONS}
     lines: list[str] = []
@@ -85,7 +85,7 @@ def commands_markdown() -> str:
 
 def pytest_markdown() -> str:
     """The options the pytest plugin registers, from the same table."""
-    from frameworks.bench.options import OPTIONS, PYTEST
+    from frameworks.options import OPTIONS, PYTEST
 
     lines = ["| option | what | also in |", "|---|---|---|"]
     for option in OPTIONS:

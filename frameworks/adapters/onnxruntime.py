@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FrameworkUnavailable
-from ..runtime import default_threads
+from ..process_settings import default_threads
 from ..specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, ReLU, unknown_layer
 from ..weights import Weights, initial_weights
 from .base import NCHW, Adapter, Artifact, ExportAttempt, LoadedArtifact, Staged, attempt_export, to_layout

@@ -13,7 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..bench.schema import (
+from .. import stats
+from ..precision import FP32, MUST_MATCH, PRECISIONS
+from ..registry import FRAMEWORKS
+from ..results import (
     EPOCH,
     FIDELITY,
     IDIOMATIC,
@@ -26,10 +29,7 @@ from ..bench.schema import (
     load_any,
     load_exports,
 )
-from ..precision import FP32, MUST_MATCH, PRECISIONS
-from ..registry import FRAMEWORKS
 from ..specs import NETWORKS
-from . import stats
 
 PHASE_ORDER = ("forward", "backward", "train_step", "epoch-staged", "epoch-framework", "latency")
 HEADLINE_KINDS = (STEP, EPOCH)
@@ -188,10 +188,8 @@ def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: 
             key = (column, r.kind, r.network, r.device, r.phase, r.batch, r.images)
             cell = cells.get(key)
             if cell is None:
-                info = FRAMEWORKS.get(r.framework)
-                default = r.variant in ("", info.default_variant if info else "")
                 cell = cells[key] = Cell(column, r.framework, r.variant, r.precision, r.kind, r.network, r.device,
-                                         r.phase, r.batch, r.images, default_variant=default)
+                                         r.phase, r.batch, r.images, default_variant=r.default_variant)
             process = f"{index[run.path]}:{r.process or ''}"
             cell.records.append(r)
             cell.per_process[process] = r.images_per_s

@@ -26,8 +26,8 @@ from typing import Any
 
 from ..errors import UsageError
 from ..fileio import check_output, write_text
+from ..stats import CONFIDENCE, Comparison, Estimate, compare_throughput, correct
 from . import scaling
-from .stats import CONFIDENCE, Comparison, Estimate, compare_throughput, correct
 from .store import Store, StoredRun, load_store
 from .throughputs import PHASE_ORDER, THROUGHPUT_KINDS, Benchmark, Unit, estimate, group, units
 from .versions import VersionComparison, compare_versions

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-from ..bench.schema import STEP, ResultsError, Run, load_run
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
+from ..results import STEP, ResultsError, Run, load_run
 
 GATED_KINDS = (STEP,)
 MIN_EFFECT = 0.10

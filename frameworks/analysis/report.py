@@ -2,7 +2,7 @@
 
 Every figure is an estimate over processes (each process summarised by its median round) with a 95%
 confidence interval; every comparison carries its interval, a rank test corrected for multiplicity, and a
-verdict in words (``analysis/stats.py``). Accuracy results (``python -m frameworks accuracy``) add the
+verdict in words (``stats.py``). Accuracy results (``python -m frameworks accuracy``) add the
 accuracy verdict. Several files are pooled only when they are like for like (the same settings, machine and
 versions); otherwise the report refuses, unless asked to keep each file's figures apart (``mixed``), and it
 always says which file each figure came from. Files are written atomically under new names; an existing
@@ -18,12 +18,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..bench.schema import EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, ResultsError, Run
+from .. import stats
 from ..fileio import atomic_path, check_output, write_text
+from ..process_settings import oversubscribed
 from ..registry import FRAMEWORKS
-from ..runtime import oversubscribed
+from ..results import EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, ResultsError, Run
 from ..specs import NETWORKS
-from . import stats
 from .comparisons import (
     HEADLINE_KINDS,
     PHASE_ORDER,
@@ -35,7 +35,7 @@ from .comparisons import (
     describe_row,
     row_order,
 )
-from .deployment import deployment_section
+from .export_section import deployment_section
 
 
 def fmt_rate(value: float) -> str:

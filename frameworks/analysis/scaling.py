@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import stats
+from .. import stats
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..bench.schema import ResultsError, Run, load_run, read_text
 from ..errors import OutputError, UsageError
 from ..fileio import write_new
+from ..results import ResultsError, Run, load_run, read_text
 
 SUFFIX = ".json.gz"  # runs are stored gzipped; plain .json files are read too
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..bench.schema import EPOCH, STEP
-from .stats import Estimate, throughput
+from ..results import EPOCH, STEP
+from ..stats import Estimate, throughput
 from .store import StoredRun
 
 THROUGHPUT_KINDS = (STEP, EPOCH)

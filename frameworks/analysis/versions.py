@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .stats import CONFIDENCE, Comparison, compare_throughput, correct, smallest_p
+from ..stats import CONFIDENCE, Comparison, compare_throughput, correct, smallest_p
 from .store import Store, StoredRun
 from .throughputs import Benchmark, Unit, group, natural_key, units
 

@@ -9,7 +9,7 @@ import resource
 import time
 from dataclasses import dataclass
 
-from .schema import ProcessNoise
+from ..results import ProcessNoise
 
 
 @dataclass(frozen=True)

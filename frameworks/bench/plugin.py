@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from .. import options as opts
 from ..errors import BenchError, FrameworkUnavailable, OutputError, UsageError
 from ..fileio import append_line
+from ..options import Settings
+from ..process_settings import configure_process, oversubscribed
 from ..processes import check_parent_package
 from ..registry import FRAMEWORKS, adapter_class, apply_process_settings, availability, create_adapter
-from ..runtime import configure_process, oversubscribed
-from . import options as opts
-from .options import Settings
 from .selection import Selection, select
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -347,7 +347,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
     """Mark the JSON as the suite's (schema and settings), and keep runs that did not converge (as outcomes,
     never as times)."""
-    from .schema import stamp
+    from ..results import stamp
 
     stamp(output_json, config.stash[SETTINGS].to_json())
     output_json["not_converged"] = config.stash.get(NOT_CONVERGED, [])

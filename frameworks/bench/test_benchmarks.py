@@ -20,21 +20,13 @@ import pytest
 from frameworks import data
 from frameworks.adapters.base import PHASES
 from frameworks.bench.plugin import TEST_EPOCH
-from frameworks.bench.schema import (
-    EPOCH,
-    FIDELITY,
-    IDIOMATIC,
-    LATENCY,
-    STEP,
-    TIME_TO_ACCURACY,
-    BenchRecord,
-)
 from frameworks.bench.timing import measure, measure_requests, publish, record_for
 from frameworks.clock import timed_call
 from frameworks.equivalence import FORWARD_TOL, relative_error
 from frameworks.errors import FrameworkUnavailable
 from frameworks.precision import FP32, forward_bound
 from frameworks.registry import FRAMEWORKS
+from frameworks.results import EPOCH, FIDELITY, IDIOMATIC, LATENCY, STEP, TIME_TO_ACCURACY, BenchRecord
 from frameworks.specs import get_network
 
 FULL_EPOCH = 60_000

@@ -11,7 +11,9 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..clock import gc_paused, rounds_for, timed_call
-from .schema import BenchRecord, latency_percentiles
+from ..registry import FRAMEWORKS
+from ..results import BenchRecord
+from ..stats import latency_percentiles
 
 
 def record_for(adapter: Adapter, *, kind: str, phase: str, images: int, batch: int | None,
@@ -19,6 +21,7 @@ def record_for(adapter: Adapter, *, kind: str, phase: str, images: int, batch: i
     """A record describing ``adapter``'s benchmark, before any round is timed."""
     return BenchRecord(name="", kind=kind, framework=adapter.framework, network=adapter.spec.name,
                        device=adapter.device, phase=phase, samples_s=[], images=images, variant=adapter.variant,
+                       default_variant=adapter.variant == FRAMEWORKS[adapter.framework].default_variant,
                        precision=adapter.precision, manifest=adapter.numerics(), batch=batch,
                        version=adapter.version, threads=adapter.threads,
                        parameters=adapter.trainable_parameter_count(), first_call_s=first_call_s, details=details)

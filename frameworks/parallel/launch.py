@@ -17,9 +17,9 @@ from pathlib import Path
 
 from ..adapters.data_parallel import DEVICES, MODES, PROCESSES, ParallelTrainer, World
 from ..errors import BenchError, FrameworkUnavailable, UsageError
+from ..process_settings import default_threads
 from ..processes import ChildTimeout, run_child
 from ..registry import FRAMEWORKS, availability, framework_info, parallel_trainer
-from ..runtime import default_threads
 from .job import Job, rank_file
 
 WORKER = "frameworks.parallel.worker"

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..bench.schema import TrainingRecord
+from ..results import TrainingRecord
 from ..specs import get_network
 from .job import TRAIN, Job
 from .launch import LaunchFailed, check_plan, launch, usable_cores

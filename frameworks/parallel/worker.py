@@ -22,8 +22,8 @@ from .. import data
 from ..adapters.data_parallel import DEVICES, World
 from ..equivalence import PLAIN_SGD
 from ..fileio import atomic_path, write_json
+from ..process_settings import configure_process
 from ..registry import apply_process_settings, parallel_trainer
-from ..runtime import configure_process
 from ..specs import BatchNorm, NetworkSpec, get_network
 from ..weights import load_weights
 from .job import REFERENCE, TIME, TRAIN, Job, rank_file

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ...bench import options as opts
+from ... import options as opts
 from ...errors import EXIT_OK, NamedUnavailable
 
 

@@ -28,6 +28,7 @@ Nothing here names a framework: the registry and the adapters know them.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import pickle
@@ -43,9 +44,24 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .adapters.base import Artifact, ExportAttempt, process_peak, reset_process_peak
-from .bench.schema import (
+from .. import __version__
+from .. import options as opts
+from ..adapters.base import Artifact, ExportAttempt, process_peak, reset_process_peak
+from ..clock import gc_paused
+from ..errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    FrameworkUnavailable,
+    InputError,
+    NamedUnavailable,
+    NothingToMeasure,
+    UsageError,
+)
+from ..fileio import check_output, write_bytes, write_json, write_text
+from ..processes import child_environment
+from ..progress import Tracker, tracker
+from ..registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info, installed_here
+from ..results import (
     EXPORT_SUMMARY,
     FAILED,
     OK,
@@ -58,22 +74,8 @@ from .bench.schema import (
     Latency,
     export_document,
 )
-from .clock import gc_paused
-from .errors import (
-    EXIT_FAILED,
-    EXIT_OK,
-    FrameworkUnavailable,
-    InputError,
-    NamedUnavailable,
-    NothingToMeasure,
-    UsageError,
-)
-from .fileio import check_output, write_bytes, write_json, write_text
-from .processes import child_environment
-from .progress import Tracker, tracker
-from .registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info, installed_here
-from .specs import NETWORKS, get_network
-from .weights import Weights, check_weights, load_weights
+from ..specs import NETWORKS, get_network
+from ..weights import Weights, check_weights, load_weights
 
 IMAGES = 256  # real MNIST test images every artifact is compared on (as the equivalence tests use)
 TOLERANCE = 1e-5  # the suite's forward-equivalence tolerance, per image, relative
@@ -125,13 +127,13 @@ def read_weights(network: str, path: Path) -> Weights:
         raise UsageError(f"--weights {path}: not a readable .npz of canonical weights ({exc})") from None
 
 
-def plan(frameworks: list[str] | None, networks: list[str] | None, output_dir: str | os.PathLike | None,
+def plan_export(frameworks: list[str] | None, networks: list[str] | None, output_dir: str | os.PathLike | None,
          weights: str | None = None, mnist_dir: str | None = None) -> ExportPlan:
     """Check everything an export needs before anything is built: MNIST, the output directory, the weights and
     the frameworks (named ones that cannot run: ``NamedUnavailable``). Raises ``UsageError`` (fix the input) or
     ``NothingToMeasure`` (nothing can export here)."""
-    from . import data
-    from .errors import DataError
+    from .. import data
+    from ..errors import DataError
 
     try:
         data.locate(mnist_dir)
@@ -265,7 +267,7 @@ def calibration_images(mnist: Any, network: str) -> np.ndarray:
     """The images that calibrate int8 quantization: the first ``CALIBRATION_IMAGES`` MNIST *training* images,
     preprocessed with the network's recipe. Only the training set is read: the test images prove and score the
     quantized artifacts, so they must never shape them."""
-    from . import data
+    from .. import data
 
     return data.preprocess(mnist.train_images[:CALIBRATION_IMAGES], get_network(network).recipe)
 
@@ -293,7 +295,7 @@ def quantize_in_fresh_process(job: QuantizeJob, timeout: float = CHILD_TIMEOUT_S
 
 
 def _run_child(action: str, job: Any, env: dict[str, str], timeout: float, *, what: str) -> Any:
-    """Run ``action`` on ``job`` in ``python -m frameworks.deployment`` (pickles in a temporary directory)."""
+    """Run ``action`` on ``job`` in ``python -m frameworks.commands.export`` (pickles in a temporary directory)."""
     with tempfile.TemporaryDirectory(prefix="mfb-deployment-") as tmp:
         job_path, result_path = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "result.pkl")
         write_bytes(job_path, pickle.dumps({"action": action, "job": job}))
@@ -405,7 +407,7 @@ def check_quantized(attempt: ExportAttempt, source: ExportRecord, source_predict
     """The record of an int8 artifact derived from ``source`` (an artifact proven equal to its framework): served
     and timed like any artifact, its classes on the compared images set beside the source framework's, and its
     accuracy on the test set set against the source artifact's on the same images (``judge_quantized``)."""
-    from .analysis.stats import paired_accuracy_difference
+    from ..stats import paired_accuracy_difference
 
     record, served = _serve_and_check(attempt, source.framework, source.network, source.source_version, reference,
                                       images, root, requests=requests, latency_batches=latency_batches,
@@ -484,7 +486,7 @@ def quantized_records(attempt: ExportAttempt, source: ExportRecord, source_predi
 
 def new_export_dir(output_dir: Path) -> Path:
     """A fresh directory for one export run, named by the time; never an existing one."""
-    from .bench.run import new_run_dir
+    from .bench import new_run_dir
 
     return new_run_dir(output_dir, prefix="export")
 
@@ -494,9 +496,9 @@ def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests:
                argv: Sequence[str] = (), int8: bool = False) -> tuple[int, Path]:
     """Export, check and serve everything planned (with ``int8``, the int8 artifacts each runtime derives too);
     write the summary and its report. Returns (exit status, summary path)."""
-    from . import data
-    from .analysis.deployment import deployment_section
-    from .environment import runtime_details, source_commit
+    from .. import data
+    from ..analysis.export_section import deployment_section
+    from ..environment import runtime_details, source_commit
 
     mnist = data.load(mnist_dir)
     images = {n: data.preprocess(mnist.test_images[:IMAGES], get_network(n).recipe) for n in export_plan.networks}
@@ -538,7 +540,7 @@ def run_export(export_plan: ExportPlan, *, threads: int | None = None, requests:
                               datetime=dt.datetime.now(dt.timezone.utc).isoformat(), suite_version=__version__,
                               commit_info=source_commit())
     path = write_json(root / EXPORT_SUMMARY, summary)
-    from .bench.schema import load_exports
+    from ..results import load_exports
 
     written = load_exports(path)
     m = machine.get("machine", {})
@@ -595,8 +597,8 @@ def _export_one(framework: str, export_plan: ExportPlan, images: dict[str, np.nd
 
 
 def main(argv: list[str]) -> int:
-    """Child-process entry point: ``python -m frameworks.deployment JOB RESULT``."""
-    from .runtime import configure_process
+    """Child-process entry point: ``python -m frameworks.commands.export JOB RESULT``."""
+    from ..process_settings import configure_process
 
     with open(argv[0], "rb") as f:
         task = pickle.load(f)
@@ -610,6 +612,31 @@ def main(argv: list[str]) -> int:
         result = serve_here(job)
     write_bytes(argv[1], pickle.dumps(result))
     return 0
+
+
+
+# --- the command ------------------------------------------------------------------------------------------
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Declare the command and its options (from the option table)."""
+    export = sub.add_parser("export", help="write each framework's deployment artifacts (its own formats and "
+                                           "ONNX), prove each equal to its source in a fresh process, and time its "
+                                           "cold start and per-request latency")
+    opts.add_to_argparse(export, "export")
+
+
+def run(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
+    """Export every framework's deployment artifacts, check each against its source, time its serving."""
+    from ..process_settings import configure_process
+
+    checked = plan_export(args.frameworks, args.networks, args.output_dir, args.weights, args.mnist_dir)
+    for name, why in checked.left_out.items():
+        print(f"not exported: {name}: {why}")
+    threads = configure_process(args.threads)
+    code, path = run_export(checked, threads=threads, requests=args.latency_requests or 1000,
+                            latency_batches=args.latency_batches or [1], mnist_dir=args.mnist_dir,
+                            argv=["python -m frameworks", *argv], int8=args.int8)
+    print(f"\nsummary: {path}\nreport: {path.with_name('export-report.md')}")
+    return code
 
 
 if __name__ == "__main__":

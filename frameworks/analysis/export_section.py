@@ -14,9 +14,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from ..bench.schema import LATENCY, OK, BenchRecord, ExportRecord, ExportSummary, latency_percentiles
 from ..registry import FRAMEWORKS
+from ..results import LATENCY, OK, BenchRecord, ExportRecord, ExportSummary
 from ..specs import NETWORKS
+from ..stats import latency_percentiles
 
 STATUS_WORDS = {"ok": "equal", "unequal": "**unequal**", "failed": "**failed**", "skipped": "skipped"}
 #: an int8 artifact is judged by its accuracy, not by equality (deployment.judge_quantized)

@@ -9,6 +9,7 @@ time-to-accuracy target is recorded when a trained epoch reaches it.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .. import options as opts
 from ..errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -35,8 +37,8 @@ from ..fileio import append_line, check_output, write_json
 from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, relayed_output, run_child
 from ..progress import Tracker, tracker
 from ..registry import FRAMEWORKS, Status, availability, installed_here, trains
+from ..results import TrainingRecord, accuracy_document
 from ..specs import NETWORKS, get_network
-from .schema import TrainingRecord, accuracy_document
 
 
 def train_once(framework: str, network: str, device: str, seed: int, epochs: int | None, threads: int | None,
@@ -80,7 +82,7 @@ def train_once(framework: str, network: str, device: str, seed: int, epochs: int
 def worker(job_path: str) -> int:
     """A child process's side: train every (network, seed) of the job and journal each result."""
     from .. import data
-    from ..runtime import configure_process
+    from ..process_settings import configure_process
 
     job = json.loads(Path(job_path).read_text())
     threads = configure_process(job["threads"])
@@ -126,7 +128,7 @@ def run_accuracy(*, frameworks: Sequence[str] | None, networks: Sequence[str] | 
     from .. import data
     from ..environment import runtime_details, source_commit
     from ..processes import handle_sigterm
-    from .run import new_run_dir
+    from .bench import new_run_dir
 
     try:
         data.locate(mnist_dir)
@@ -272,3 +274,20 @@ def finite(values: Sequence[float | None]) -> list[float]:
 
 if __name__ == "__main__":
     sys.exit(worker(sys.argv[1]))
+
+
+# --- the command ------------------------------------------------------------------------------------------
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Declare the command and its options (from the option table)."""
+    accuracy = sub.add_parser("accuracy", help="train each framework and network from several seeds and compare the "
+                                               "accuracies (mean, CI, equivalence tests)")
+    opts.add_to_argparse(accuracy, "accuracy")
+
+
+def run(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
+    """Train every framework and network from several seeds; write the accuracies and their report."""
+    code, _ = run_accuracy(frameworks=args.frameworks, networks=args.networks, seeds=args.seeds,
+                           devices=args.devices, epochs=args.epochs, threads=args.threads, mnist_dir=args.mnist_dir,
+                           output_dir=args.output_dir, argv=argv, world_sizes=args.world_sizes or [1],
+                           precisions=args.precisions or ["fp32"])
+    return code

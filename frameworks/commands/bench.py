@@ -11,6 +11,7 @@ interrupted or crashed process loses nothing it had finished.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import shlex
@@ -22,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .. import options as opts
+from ..bench import noise
+from ..bench.selection import unsupported_variants
 from ..errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -34,15 +38,13 @@ from ..errors import (
     UsageError,
 )
 from ..fileio import check_output, check_writable, write_json
+from ..options import Settings
 from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, relayed_output, run_pytest
 from ..progress import tracker
 from ..registry import FRAMEWORKS, Status, availability, gpu_present, installed_here
-from . import noise
-from .options import Settings
-from .schema import ProcessRecord, compact, document
-from .selection import unsupported_variants
+from ..results import ProcessRecord, compact, document
 
-BENCHMARKS = Path(__file__).resolve().with_name("test_benchmarks.py")
+BENCHMARKS = Path(__file__).resolve().parent.parent / "bench" / "test_benchmarks.py"
 #: pytest options that would fight the run's own bookkeeping
 REFUSED_PYTEST_ARGS = {
     "--benchmark-json": "bench writes results.json (and one JSON per process) into --output-dir",
@@ -72,7 +74,7 @@ class Plan:
 
 def check_pytest_args(args: Sequence[str]) -> list[str]:
     """The pytest arguments passed through, refusing those that would break the run's bookkeeping."""
-    from .plugin import histogram_unavailable
+    from ..bench.plugin import histogram_unavailable
 
     for arg in args:
         flag = arg.split("=", 1)[0]
@@ -84,7 +86,7 @@ def check_pytest_args(args: Sequence[str]) -> list[str]:
     return list(args)
 
 
-def plan(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None = None,
+def plan_bench(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None = None,
          pytest_args: Sequence[str] = (), store: str | Path | None = None) -> Plan:
     """Check everything a run needs before any process starts: MNIST, the frameworks, the devices and the output
     paths (``--output-dir`` and ``--store``, created as ``mkdir -p`` does). Raises ``UsageError`` (fix the input),
@@ -383,3 +385,24 @@ def resume_note(plan: Plan, outcomes: list[dict[str, Any]], planned: int, merged
             f"to complete the run (it is not resumed in place): run `{command}` again, which starts a new run "
             f"directory in {plan.output_dir}{fewer}; then `python -m frameworks report {merged_path} "
             "<the new run directory>/results.json` reports the two runs pooled"]
+
+
+# --- the command ------------------------------------------------------------------------------------------
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Declare the command and its options (from the option table)."""
+    bench = sub.add_parser("bench", help="benchmark every framework, each in its own process, and report "
+                                         "(other arguments go to pytest, e.g. -k)")
+    opts.add_to_argparse(bench, "bench")
+
+
+def run(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
+    """Benchmark every framework in processes of its own, merge the results, write the report."""
+    settings = opts.Settings.from_values(vars(args))
+    if args.quick:
+        settings, notes = settings.with_quick(opts.explicit_dests(argv))
+        print("\n".join(notes))
+    checked = plan_bench(settings, repeats=args.repeats, output_dir=args.output_dir, pytest_args=rest, store=args.store)
+    for name, why in checked.left_out.items():
+        print(f"not run: {name}: {why}")
+    code, _ = run_bench(checked, argv=["python -m frameworks", *argv])
+    return code

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from ..precision import MUST_MATCH, PRECISIONS
-from ..registry import DEVICES, FRAMEWORKS
-from ..specs import NETWORKS
+from .errors import UsageError
+from .precision import MUST_MATCH, PRECISIONS
+from .registry import DEVICES, FRAMEWORKS
+from .specs import NETWORKS
 
 FULL_EPOCH = 60_000
 QUICK = {"epoch_images": 8_192, "round_seconds": 0.3}  # what --quick sets unless given explicitly
@@ -435,7 +435,7 @@ class Settings:
         return cls(**values)
 
     def write(self, path: Path) -> Path:
-        from ..fileio import write_json
+        from .fileio import write_json
 
         return write_json(path, self.to_json())
 

@@ -398,3 +398,13 @@ def paired_accuracy_difference(a_correct: Sequence[bool] | np.ndarray, b_correct
     low = difference - math.sqrt(max(d1 ** 2 - 2 * phi * d1 * e2 + e2 ** 2, 0.0))
     high = difference + math.sqrt(max(e1 ** 2 - 2 * phi * e1 * d2 + d2 ** 2, 0.0))
     return PairedDifference(difference, max(low, -1.0), min(high, 1.0), n, only_a, only_b, confidence)
+
+
+def latency_percentiles(samples_s: Sequence[float]) -> dict[str, float | int]:
+    """Per-request latency figures of a list of request times (numpy percentiles, linear interpolation)."""
+    if not samples_s:
+        raise ValueError("no request times to summarise")
+    values = np.asarray(samples_s, np.float64)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"requests": len(values), "p50_s": float(p50), "p90_s": float(p90), "p99_s": float(p99),
+            "max_s": float(values.max()), "mean_s": float(values.mean())}
