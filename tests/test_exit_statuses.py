@@ -104,7 +104,7 @@ def fake_child(behaviour: str):
 @pytest.mark.parametrize("behaviour, status, said", [
     ("ok", EXIT_OK, "results:"),
     ("crash", EXIT_FAILED, "nothing was measured: 1 of 1 processes crashed or failed"),
-    ("usage", EXIT_FAILED, "failed (pytest exit 4"),
+    ("usage", EXIT_USAGE, "pytest refused the arguments"),
     ("interrupt", EXIT_INTERRUPTED, "interrupted"),
 ])
 def test_bench_status_follows_what_its_processes_did(in_tmp, capsys, monkeypatch, mnist, behaviour, status, said):
@@ -409,3 +409,14 @@ def test_help_shows_the_table(capsys):
     assert main(["--help"]) == EXIT_OK
     out = capsys.readouterr().out
     assert all(f"{code:3d}  {meaning.split(':')[0]}" in out for code, meaning in EXIT_STATUSES.items())
+
+
+def test_bench_stops_at_the_first_process_pytest_refuses(in_tmp, capsys, mnist):
+    """An argument pytest refuses fails every process the same way: the run stops after the first (the real
+    pytest child, which exits 4 at once) and says so with the usage status, not N failed processes and 1."""
+    text = expect(capsys, ["bench", "--frameworks", "pytorch,onnxruntime", "--networks", "lenet", "--repeats", "2",
+                           "--quick", "--no-such-pytest-flag"], EXIT_USAGE, "pytest refused the arguments")
+    assert "--no-such-pytest-flag" in text
+    assert text.count("benchmarking") == 1, text
+    (results,) = in_tmp.glob("bench-results/bench-*/results.json")
+    assert len(json.loads(results.read_text())["processes"]) == 1

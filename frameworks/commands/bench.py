@@ -31,6 +31,7 @@ from ..errors import (
     EXIT_INTERRUPTED,
     EXIT_NOTHING,
     EXIT_OK,
+    EXIT_USAGE,
     DataError,
     NamedUnavailable,
     NothingToMeasure,
@@ -272,6 +273,9 @@ def merge(outcomes: list[dict[str, Any]], settings: Settings, argv: Sequence[str
                     interrupted=interrupted)
 
 
+PYTEST_USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR: its command line was refused
+
+
 def summary(plan: Plan, outcomes: list[dict[str, Any]], interrupted: bool) -> tuple[int, list[str]]:
     """The run's exit status and the lines that explain it."""
     lines = []
@@ -296,6 +300,9 @@ def summary(plan: Plan, outcomes: list[dict[str, Any]], interrupted: bool) -> tu
         lines.append(f"  {len(failures)} benchmarks failed: " + ", ".join(failures[:10])
                      + (" ..." if len(failures) > 10 else ""))
     measured = sum(o["record"].benchmarks for o in outcomes)
+    if outcomes and outcomes[-1]["record"].exit_code == PYTEST_USAGE_ERROR:
+        return EXIT_USAGE, lines + [f"pytest refused the arguments passed on to it ({' '.join(plan.pytest_args)}; "
+                                    "its message is above): fix them; no other process was started"]
     if interrupted:
         return EXIT_INTERRUPTED, lines + ["interrupted: the results of what finished were kept and reported"]
     bad = [o for o in outcomes if o["record"].outcome in ("crashed", "failed", "partial")]
@@ -339,6 +346,8 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
             outcomes.append(outcome)
             if outcome["interrupted"]:
                 interrupted = True
+                break
+            if outcome["record"].exit_code == PYTEST_USAGE_ERROR:  # the same arguments fail every process
                 break
     with interrupts_held() as held:  # everything finished is written, whenever Ctrl-C comes now
         merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
