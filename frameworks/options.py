@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import os
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +185,7 @@ class Option:
     default: Any = None
     scopes: frozenset[str] = frozenset()  # "pytest" and the CLI commands that take it
     metavar: str | None = None
+    setting: str | None = None  # the ``Settings`` field it fills (None: not part of a run's settings)
 
     @property
     def dest(self) -> str:
@@ -203,40 +205,44 @@ RUN = _scopes(PYTEST, "bench")  # what shapes a benchmark run
 OPTIONS: tuple[Option, ...] = (
     Option("--frameworks", "comma list of frameworks (default: every one that can run; each Keras backend in "
            "its own process from the command line)", _names("framework", lambda: FRAMEWORKS),
-           scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export", "versions", "scale"), metavar="LIST"),
+           scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export", "versions", "scale"),
+           metavar="LIST", setting="frameworks"),
     Option("--networks", f"comma list of networks: {', '.join(NETWORKS)} (default: all)",
            _names("network", lambda: NETWORKS),
-           scopes=_scopes(PYTEST, "bench", "accuracy", "export", "versions", "scale"), metavar="LIST"),
+           scopes=_scopes(PYTEST, "bench", "accuracy", "export", "versions", "scale"),
+           metavar="LIST", setting="networks"),
     Option("--devices", "comma list of devices: cpu, cuda (default: cpu, plus cuda where a GPU is present)",
-           _names("device", lambda: DEVICES), scopes=_scopes(PYTEST, "bench", "accuracy"), metavar="LIST"),
+           _names("device", lambda: DEVICES), scopes=_scopes(PYTEST, "bench", "accuracy"),
+           metavar="LIST", setting="devices"),
     Option("--variants", "comma list of variants, e.g. eager,compile,default,jit (default: all)",
-           _names("variant", _all_variants), scopes=RUN, metavar="LIST"),
+           _names("variant", _all_variants), scopes=RUN, metavar="LIST", setting="variants"),
     Option("--precisions", f"comma list of numeric precisions: {', '.join(PRECISIONS)} (default: fp32; bf16 is mixed "
            "precision as each framework's own recipe sets it up, float32 master weights)",
-           _names("precision", lambda: PRECISIONS), scopes=_scopes(PYTEST, "bench", "accuracy"), metavar="LIST"),
+           _names("precision", lambda: PRECISIONS), scopes=_scopes(PYTEST, "bench", "accuracy"),
+           metavar="LIST", setting="precisions"),
     Option("--batch-size", "batch size of the step benchmarks (default 128)", positive_int, scopes=RUN,
-           metavar="N"),
+           metavar="N", setting="batch_sizes"),
     Option("--batch-sizes", "comma list of step batch sizes to sweep, e.g. 128,1024,8192 (instead of --batch-size)",
-           positive_ints, scopes=RUN, metavar="LIST"),
+           positive_ints, scopes=RUN, metavar="LIST", setting="batch_sizes"),
     Option("--threads", "intra-op threads for every framework (default: every core this process may use)",
-           positive_int, scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export"), metavar="N"),
+           positive_int, scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export"), metavar="N", setting="threads"),
     Option("--latency-batches", f"comma list of batch sizes for the per-request latency benchmarks, 1 to "
            f"{MAX_LATENCY_BATCH} (default: 1; e.g. 1,8 adds a small batch)", latency_batches,
-           scopes=_scopes(PYTEST, "bench", "export"), metavar="LIST"),
+           scopes=_scopes(PYTEST, "bench", "export"), metavar="LIST", setting="latency_batches"),
     Option("--latency-requests", "timed requests per latency benchmark, one after another (default 1000, enough "
            "for a stable p99; bench runs more when --benchmark-max-time allows)", positive_int,
-           scopes=_scopes(PYTEST, "bench", "export"), metavar="N"),
+           scopes=_scopes(PYTEST, "bench", "export"), metavar="N", setting="latency_requests"),
     Option("--mnist-dir", "directory holding the four MNIST files (default: $MNIST_DIR, then the cache)",
            user_path, scopes=_scopes(PYTEST, "bench", "test", "info", "accuracy", "export", "command", "scale"),
-           metavar="DIR"),
+           metavar="DIR", setting="mnist_dir"),
     Option("--epoch-images", f"images per epoch benchmark, 1 to {FULL_EPOCH:,} (default: {FULL_EPOCH:,}; "
-           "2,048 when benchmarks run as tests)", epoch_images, scopes=RUN, metavar="N"),
+           "2,048 when benchmarks run as tests)", epoch_images, scopes=RUN, metavar="N", setting="epoch_images"),
     Option("--epoch-rounds", "timed epochs per epoch benchmark (default 1)", positive_int, default=None,
-           scopes=RUN, metavar="N"),
+           scopes=RUN, metavar="N", setting="epoch_rounds"),
     Option("--time-to-accuracy", "also measure time to each network's target accuracy (minutes per run)",
-           scopes=RUN),
+           scopes=RUN, setting="time_to_accuracy"),
     Option("--idiomatic", "also time tutorial-style training scripts beside the suite's epochs (fidelity to "
-           "idiomatic code)", scopes=RUN),
+           "idiomatic code)", scopes=RUN, setting="idiomatic"),
     Option("--shared-init", "start every framework from the same seed-fixed weights instead of its own "
            "initialisers", scopes=_scopes(PYTEST)),
     Option("--equivalence-frameworks", "comma list of frameworks the equivalence tests compare (default: the "
@@ -252,9 +258,9 @@ OPTIONS: tuple[Option, ...] = (
            scopes=_scopes(PYTEST), metavar="FILE"),
     # command line only (in pytest, pytest-benchmark owns the --benchmark-* options)
     Option("--benchmark-max-time", "seconds of timed rounds per step benchmark (default 1.0; 0.3 with --quick)",
-           positive_float, scopes=_scopes("bench"), metavar="SECONDS"),
+           positive_float, scopes=_scopes("bench"), metavar="SECONDS", setting="round_seconds"),
     Option("--benchmark-min-rounds", "at least this many timed rounds per benchmark (default 5)", positive_int,
-           scopes=_scopes("bench"), metavar="N"),
+           scopes=_scopes("bench"), metavar="N", setting="min_rounds"),
     Option("--quick", "shorter: --epoch-images 8192 and --benchmark-max-time 0.3 unless given explicitly",
            scopes=_scopes("bench")),
     Option("--repeats", "run every framework this many times, each in a fresh process, interleaved "
@@ -364,20 +370,22 @@ class Settings:
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> Settings:
-        """Settings from parsed option values (``dest -> value``); contradictions raise ``UsageError``."""
-        if values.get("batch_size") is not None and values.get("batch_sizes") is not None:
-            raise UsageError("--batch-size and --batch-sizes contradict each other: give one of them")
-        batch_sizes = values.get("batch_sizes") or ([values["batch_size"]] if values.get("batch_size") else [128])
-        return cls(
-            frameworks=values.get("frameworks"), networks=values.get("networks"), devices=values.get("devices"),
-            variants=values.get("variants"), precisions=list(values.get("precisions") or ["fp32"]),
-            batch_sizes=list(batch_sizes), threads=values.get("threads"),
-            mnist_dir=values.get("mnist_dir"), epoch_images=values.get("epoch_images"),
-            epoch_rounds=values.get("epoch_rounds") or 1, time_to_accuracy=bool(values.get("time_to_accuracy")),
-            idiomatic=bool(values.get("idiomatic")),
-            round_seconds=values.get("benchmark_max_time"), min_rounds=values.get("benchmark_min_rounds"),
-            latency_batches=list(values.get("latency_batches") or [1]),
-            latency_requests=values.get("latency_requests") or 1000)
+        """Settings from parsed option values (``dest -> value``): each option fills the field it names (a single
+        value where the field holds a list becomes a one-item list); two options given for one field contradict
+        each other and raise ``UsageError``."""
+        lists = {f.name for f in dataclasses.fields(cls) if str(f.type).startswith("list")}
+        filled: dict[str, Any] = {}
+        given: dict[str, str] = {}
+        for option in OPTIONS:
+            value = values.get(option.dest)
+            if option.setting is None or value is None or (option.parse is None and not value):
+                continue  # not a setting, or not given (a flag's False is its default)
+            if option.setting in given:
+                raise UsageError(f"{given[option.setting]} and {option.flag} contradict each other: give one of them")
+            given[option.setting] = option.flag
+            filled[option.setting] = list(value) if isinstance(value, list | tuple) else (
+                [value] if option.setting in lists else value)
+        return cls(**filled)
 
     def with_quick(self, explicit: set[str]) -> tuple[Settings, list[str]]:
         """``--quick``'s shorter settings, keeping what the user gave explicitly; returns the notes to print."""
@@ -403,32 +411,31 @@ class Settings:
         if unknown:
             raise UsageError(f"{source}: unknown settings {sorted(unknown)}")
         values = dict(payload)
-        lists = {"frameworks": BY_DEST["frameworks"].parse, "networks": BY_DEST["networks"].parse,
-                 "devices": BY_DEST["devices"].parse, "variants": BY_DEST["variants"].parse,
-                 "precisions": BY_DEST["precisions"].parse, "batch_sizes": positive_ints,
-                 "latency_batches": latency_batches}
-        numbers = {"threads": positive_int, "epoch_rounds": positive_int, "min_rounds": positive_int,
-                   "latency_requests": positive_int, "epoch_images": epoch_images, "round_seconds": positive_float}
+        hints = typing.get_type_hints(cls)
         optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
         for name, value in payload.items():
-            # JSON types first (a string where a list belongs would be read letter by letter), then the option's
-            # own parser, so a file is held to what the command line accepts
+            # JSON types first (a string where a list belongs would be read letter by letter), then the parser of
+            # the option that fills the field, so a file is held to what the command line accepts
+            hint = hints[name]  # "list[int] | None" -> list[int]
+            base = next(a for a in typing.get_args(hint) if a is not type(None)) if name in optional else hint
+            listed = typing.get_origin(base) is list
+            kind = typing.get_args(base)[0] if listed else base
+            parse = SETTING_PARSERS.get(name, str)
             try:
                 if value is None:
                     if name not in optional:
                         raise argparse.ArgumentTypeError("null, but this setting needs a value")
-                elif name in lists:
-                    item = str if name in ("frameworks", "networks", "devices", "variants", "precisions") else int
-                    if not isinstance(value, list) or not all(type(v) is item and "," not in str(v) for v in value):
-                        raise argparse.ArgumentTypeError(f"must be a list of {item.__name__}s, got {value!r}")
-                    values[name] = lists[name](",".join(map(str, value)))  # type: ignore[misc]
-                elif name in numbers:
-                    if type(value) not in ((int, float) if name == "round_seconds" else (int,)):
+                elif listed:
+                    if not isinstance(value, list) or not all(type(v) is kind and "," not in str(v) for v in value):
+                        raise argparse.ArgumentTypeError(f"must be a list of {kind.__name__}s, got {value!r}")
+                    values[name] = parse(",".join(map(str, value)))
+                elif kind in (int, float):
+                    if type(value) not in ((int, float) if kind is float else (int,)):
                         raise argparse.ArgumentTypeError(f"must be a number, got {value!r}")
-                    values[name] = numbers[name](str(value))
-                elif name in ("time_to_accuracy", "idiomatic") and type(value) is not bool:
+                    values[name] = parse(str(value))
+                elif kind is bool and type(value) is not bool:
                     raise argparse.ArgumentTypeError(f"must be true or false, got {value!r}")
-                elif name == "mnist_dir" and not (isinstance(value, str) and value):
+                elif kind is str and not (isinstance(value, str) and value):
                     raise argparse.ArgumentTypeError(f"must be a directory path, got {value!r}")
             except argparse.ArgumentTypeError as exc:
                 raise UsageError(f"{source}: {name}: {exc}") from None
@@ -448,6 +455,18 @@ class Settings:
         return cls.from_json(payload, f"--settings-file {path}")
 
 
+# The parser each setting read from a file goes through: that of the option filling it (of the list option where
+# two fill it, --batch-size and --batch-sizes).
+SETTING_PARSERS: dict[str, Callable[[str], Any]] = {}
+for _option in OPTIONS:
+    if _option.setting and _option.parse is not None and (_option.setting not in SETTING_PARSERS
+                                                          or _option.dest == _option.setting):
+        SETTING_PARSERS[_option.setting] = _option.parse
+for _field in dataclasses.fields(Settings):  # every field is filled by an option: one row adds a setting
+    if _field.name not in {o.setting for o in OPTIONS}:
+        raise AssertionError(f"Settings.{_field.name} is filled by no option: name it in an Option's setting")
+
+
 def explicit_dests(argv: Sequence[str]) -> set[str]:
     """Which table options appear in ``argv`` (to tell an explicit value from a default)."""
     found = set()
@@ -456,5 +475,4 @@ def explicit_dests(argv: Sequence[str]) -> set[str]:
         for option in OPTIONS:
             if flag == option.flag:
                 found.add(option.dest)
-    renamed = {"benchmark_max_time": "round_seconds", "benchmark_min_rounds": "min_rounds"}
-    return {renamed.get(d, d) for d in found}
+    return {BY_DEST[d].setting or d for d in found}

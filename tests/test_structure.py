@@ -166,3 +166,17 @@ def test_the_layer_check_sees_an_upward_import(tmp_path):
         assert layer_of("commands/") < layer_of("fileio")
     finally:
         PACKAGE = saved
+
+
+def test_every_setting_is_one_option_row():
+    """Each ``Settings`` field is filled by the option that names it: a new setting is a field and one row."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(options.Settings)}
+    assert fields == {o.setting for o in options.OPTIONS if o.setting}
+    for option in (o for o in options.OPTIONS if o.setting):
+        given = True if option.parse is None else ["a value"]
+        settings = options.Settings.from_values({option.dest: given})
+        assert getattr(settings, option.setting) == given, option.flag
+        others = {f: getattr(settings, f) for f in fields - {option.setting}}
+        assert others == {f: getattr(options.Settings(), f) for f in others}, f"{option.flag} filled another field"
