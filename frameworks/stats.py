@@ -408,3 +408,43 @@ def latency_percentiles(samples_s: Sequence[float]) -> dict[str, float | int]:
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
     return {"requests": len(values), "p50_s": float(p50), "p90_s": float(p90), "p99_s": float(p99),
             "max_s": float(values.max()), "mean_s": float(values.mean())}
+
+
+# --- what the pull-request gate can detect -------------------------------------------------------------------
+POWER_DRAWS = 20_000  # normal-theory draws per power figure: its Monte Carlo error is under 0.004
+
+
+def paired_slowdown_power(sd_log: float, pairs: int, slowdown: float, *, min_effect: float, alpha: float,
+                          draws: int = POWER_DRAWS, seed: int = SEED) -> float:
+    """The probability that the gate's rule fails a benchmark truly slowed by ``slowdown`` (0.2: 20%) with
+    ``pairs`` paired runs whose log-time differences are normal with standard deviation ``sd_log``: a one-sided
+    paired t-test at level ``alpha`` AND an estimated slowdown beyond ``min_effect``. Normal theory: the mean
+    difference and the sample variance are drawn from their exact distributions (the mean normal, the variance
+    a scaled chi-square, independent), so the figure is the rule's exact probability up to Monte Carlo error;
+    without ``min_effect`` it is the noncentral-t power. NaN with fewer than 2 pairs or no spread."""
+    if pairs < 2 or not (sd_log > 0 and math.isfinite(sd_log)):
+        return math.nan
+    rng = np.random.default_rng(seed)
+    mean = rng.normal(math.log1p(slowdown), sd_log / math.sqrt(pairs), draws)
+    sd = sd_log * np.sqrt(rng.chisquare(pairs - 1, draws) / (pairs - 1))
+    critical = stats.t.ppf(1 - alpha, pairs - 1)
+    return float(np.mean((mean / (sd / math.sqrt(pairs)) > critical) & (mean > math.log1p(min_effect))))
+
+
+def detectable_slowdown(sd_log: float, pairs: int, *, power: float = 0.9, min_effect: float, alpha: float,
+                        largest: float = 10.0) -> float:
+    """The smallest slowdown (0.2: 20%) the gate's rule catches with probability ``power`` at this noise:
+    ``paired_slowdown_power`` inverted by bisection (it grows with the slowdown; the same draws throughout).
+    Infinite when even ``largest`` (10: an 11x slower head) is caught less often."""
+    if not math.isfinite(paired_slowdown_power(sd_log, pairs, 0.0, min_effect=min_effect, alpha=alpha)):
+        return math.nan
+    if paired_slowdown_power(sd_log, pairs, largest, min_effect=min_effect, alpha=alpha) < power:
+        return math.inf
+    low, high = min_effect, largest  # below min_effect nothing is ever failed
+    while high - low > 0.001:
+        middle = (low + high) / 2
+        if paired_slowdown_power(sd_log, pairs, middle, min_effect=min_effect, alpha=alpha) >= power:
+            high = middle
+        else:
+            low = middle
+    return high

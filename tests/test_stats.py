@@ -506,3 +506,38 @@ def test_the_paired_interval_stays_open_without_discordant_items_and_narrows_wit
     assert drop.difference == pytest.approx(0.003) and 0.001 < drop.low < 0.003 < drop.high < 0.005
     with pytest.raises(ValueError, match="equally long"):
         stats.paired_accuracy_difference([True, False], [True])
+
+
+# --- the gate's power at the noise it saw --------------------------------------------------------------------------
+def test_gate_power_without_a_minimum_effect_is_the_noncentral_t_power():
+    """With no minimum effect the rule is the one-sided paired t-test, whose exact power scipy's noncentral t
+    gives: the simulated figure agrees within its Monte Carlo error."""
+    import math
+
+    from scipy import stats as scipy_stats
+
+    from frameworks.stats import paired_slowdown_power
+
+    for sd, pairs, slowdown in ((0.05, 6, 0.05), (0.10, 6, 0.10), (0.08, 4, 0.06), (0.2, 10, 0.1)):
+        df, ncp = pairs - 1, math.log1p(slowdown) / (sd / math.sqrt(pairs))
+        exact = 1 - scipy_stats.nct.cdf(scipy_stats.t.ppf(0.95, df), df, ncp)
+        got = paired_slowdown_power(sd, pairs, slowdown, min_effect=0.0, alpha=0.05)
+        assert abs(got - exact) < 0.012, (sd, pairs, slowdown, got, exact)
+
+
+def test_gate_power_needs_the_minimum_effect_and_falls_with_noise():
+    from frameworks.stats import detectable_slowdown, paired_slowdown_power
+
+    quiet = paired_slowdown_power(0.01, 6, 0.2, min_effect=0.1, alpha=0.05)
+    middling = paired_slowdown_power(0.15, 6, 0.2, min_effect=0.1, alpha=0.05)
+    noisy = paired_slowdown_power(0.25, 6, 0.2, min_effect=0.1, alpha=0.05)
+    assert quiet > 0.999 > middling > noisy and noisy < 0.6
+    # a 9% slowdown is never failed, however quiet: the rule also needs more than 10%
+    assert paired_slowdown_power(0.001, 6, 0.09, min_effect=0.1, alpha=0.05) == 0.0
+    assert paired_slowdown_power(0.05, 1, 0.2, min_effect=0.1, alpha=0.05) != paired_slowdown_power(
+        0.05, 1, 0.2, min_effect=0.1, alpha=0.05)  # NaN: one pair cannot be tested
+    quiet_mde = detectable_slowdown(0.01, 6, min_effect=0.1, alpha=0.05)
+    noisy_mde = detectable_slowdown(0.15, 6, min_effect=0.1, alpha=0.05)
+    assert 0.10 < quiet_mde < 0.12 and noisy_mde > 0.2
+    assert abs(paired_slowdown_power(0.15, 6, noisy_mde, min_effect=0.1, alpha=0.05) - 0.9) < 0.01
+    assert detectable_slowdown(5.0, 2, min_effect=0.1, alpha=0.05) == float("inf")
