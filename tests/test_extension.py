@@ -16,10 +16,12 @@ import pytest
 
 from frameworks import FRAMEWORKS, availability, create_adapter, register, unregister
 from frameworks.equivalence import FORWARD_TOL, compute, compute_anywhere, mismatches, probe_request, relative_error
+from frameworks.errors import EXIT_FAILED
 from frameworks.results import load_run
 from frameworks.specs import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NetworkSpec, Optimizer, Recipe, ReLU
 
 from . import numpy_reference
+from .helpers import fake_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,3 +100,74 @@ def test_a_framework_from_an_installed_plugin_is_benchmarked_and_reported(tmp_pa
     (report,) = out.glob("bench-*/results-report.md")
     assert numpy_reference.NAME in report.read_text()
     assert json.loads(results.read_text())["processes"][0]["outcome"] == "ok"
+
+
+# --- plugins as an outside contributor writes them ---------------------------------------------------------------
+# The natural way to write a plugin module: the public API imported from the package, the adapter reused.
+NATURAL_PLUGIN = """
+from frameworks import FrameworkInfo
+from tests.numpy_reference import NumpyReferenceAdapter
+
+INFO = FrameworkInfo("numpy-natural", "tests.numpy_reference:NumpyReferenceAdapter", ("numpy",),
+                     variants={"default": ("cpu",)})
+"""
+
+
+def run_cli(site: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([site, str(ROOT)])}
+    return subprocess.run([sys.executable, "-m", "frameworks", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_a_plugin_module_imports_the_public_api_naturally(tmp_path):
+    """``from frameworks import FrameworkInfo`` in the entry point's module works: plugins load after the package."""
+    site = fake_plugin(tmp_path, "natural-plugin", {"numpy-natural": "natural_plugin:INFO"},
+                       {"natural_plugin.py": NATURAL_PLUGIN})
+    info = run_cli(site, "info")
+    assert info.returncode == 0, info.stdout + info.stderr
+    assert "numpy-natural" in info.stdout and "Warning" not in info.stderr, info.stdout + info.stderr
+
+
+@pytest.mark.parametrize(("entry", "module", "expected"), [
+    ("broken_plugin:INFO", "import not_a_module_anywhere\n", "No module named 'not_a_module_anywhere'"),
+    ("broken_plugin:INFO", "INFO = 'numpy-broken'\n", "gives a str, not a frameworks.FrameworkInfo"),
+    ("broken_plugin:MISSING", "INFO = None\n", "could not be loaded"),
+], ids=["import-error", "not-a-frameworkinfo", "no-such-attribute"])
+def test_a_broken_plugin_stops_every_command_with_what_to_fix(tmp_path, entry, module, expected):
+    site = fake_plugin(tmp_path, "broken-plugin", {"numpy-broken": entry}, {"broken_plugin.py": module})
+    for args in (["info"], ["report", str(tmp_path / "none.json")]):
+        proc = run_cli(site, *args)
+        assert proc.returncode == EXIT_FAILED, (args, proc.stdout + proc.stderr)
+        assert expected in proc.stderr, proc.stderr
+        assert "'numpy-broken'" in proc.stderr and "broken-plugin 1.0" in proc.stderr, proc.stderr  # which one
+        assert "pip uninstall broken-plugin" in proc.stderr or "point it at" in proc.stderr, proc.stderr
+
+
+def test_a_plugin_named_like_a_built_in_framework_is_refused(tmp_path):
+    clash = NATURAL_PLUGIN.replace('"numpy-natural"', '"pytorch"')
+    site = fake_plugin(tmp_path, "clash-plugin", {"my-torch": "clash_plugin:INFO"}, {"clash_plugin.py": clash})
+    proc = run_cli(site, "info")
+    assert proc.returncode == EXIT_FAILED, proc.stdout + proc.stderr
+    assert "'my-torch'" in proc.stderr and "clash-plugin 1.0" in proc.stderr, proc.stderr
+    assert "the name of a built-in framework" in proc.stderr and "'pytorch'" in proc.stderr, proc.stderr
+
+
+def test_two_plugins_with_one_name_are_refused_naming_both(tmp_path):
+    site = fake_plugin(tmp_path, "first-plugin", {"numpy-natural": "natural_plugin:INFO"},
+                       {"natural_plugin.py": NATURAL_PLUGIN})
+    fake_plugin(tmp_path, "second-plugin", {"numpy-too": "natural_plugin:INFO"})
+    proc = run_cli(site, "info")
+    assert proc.returncode == EXIT_FAILED, proc.stdout + proc.stderr
+    assert "first-plugin 1.0" in proc.stderr and "second-plugin 1.0" in proc.stderr, proc.stderr
+    assert "registers the framework 'numpy-natural'" in proc.stderr and "rename one" in proc.stderr, proc.stderr
+
+
+def test_pytest_refuses_to_run_with_a_broken_plugin(tmp_path):
+    site = fake_plugin(tmp_path, "broken-plugin", {"numpy-broken": "broken_plugin:INFO"},
+                       {"broken_plugin.py": "raise RuntimeError('half-written')\n"})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([site, str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q",
+                           str(ROOT / "tests" / "test_specs.py")], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
+    assert "RuntimeError: half-written" in proc.stderr and "broken-plugin 1.0" in proc.stderr, proc.stderr
