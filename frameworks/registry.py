@@ -16,10 +16,9 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import FrameworkUnavailable, PluginError, UnknownNameError
 from .specs import NetworkSpec, get_network
@@ -50,20 +49,21 @@ class ProcessSetting:
     committed: Callable[[], bool]
 
 
-def _keras_backend_now() -> str:
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        return keras.backend.backend()
-    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+def _lazy(target: str) -> Callable[[], Any]:
+    """``"package.module:function"`` of an adapter package, imported when first called: the registry holds only the
+    entries; what needs knowledge of a framework lives in its adapter package."""
+
+    def call() -> Any:
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module), name)()
+
+    call.__qualname__ = call.__name__ = target
+    return call
 
 
-KERAS_BACKEND = ProcessSetting("KERAS_BACKEND", "tensorflow", _keras_backend_now, lambda: "keras" in sys.modules)
-
-
-def _python_311_only() -> str | None:
-    if sys.version_info[:2] != (3, 11):
-        return "the Caffe build is tied to Python 3.11 (Debian's Boost.Python)"
-    return None
+#: Keras' backend, read at its first import (adapters/keras/process.py)
+KERAS_BACKEND = ProcessSetting("KERAS_BACKEND", "tensorflow", _lazy("frameworks.adapters.keras.process:backend_now"),
+                               _lazy("frameworks.adapters.keras.process:backend_committed"))
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ _BUILTIN = (
     FrameworkInfo(
         "caffe", "frameworks.adapters.caffe.adapter:CaffeAdapter", ("caffe",), ("protobuf",),
         install_hint="scripts/install_caffe.sh (Linux x86_64, Python 3.11)", variants={"default": ("cpu",)},
-        platform=_python_311_only, quiet={"GLOG_minloglevel": "2"},
+        platform=_lazy("frameworks.adapters.caffe:platform_unsupported"), quiet={"GLOG_minloglevel": "2"},
         versions="frameworks.adapters.caffe:installed_versions", command="frameworks.adapters.caffe.command",
         no_data_parallel="Caffe 1.0's Python interface trains in one process; its multi-GPU training (P2PSync) is "
                          "CUDA-only and reachable only from the caffe command-line tool, which this CPU build lacks",
