@@ -171,3 +171,54 @@ def test_pytest_refuses_to_run_with_a_broken_plugin(tmp_path):
                           timeout=300, cwd=tmp_path)
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
     assert "RuntimeError: half-written" in proc.stderr and "broken-plugin 1.0" in proc.stderr, proc.stderr
+
+
+# --- the conformance kit, as a plugin author runs it --------------------------------------------------------------
+BROKEN_ADAPTER = """
+from frameworks import FrameworkInfo
+from tests.numpy_reference import NumpyReferenceAdapter
+
+
+class ConvolvesInsteadOfCorrelating(NumpyReferenceAdapter):
+    '''A classic bug: kernels flipped (a true convolution); its weights still round-trip.'''
+
+    def _layers(self, x):
+        saved = self.weights
+        self.weights = {k: v[:, :, ::-1, ::-1] if v.ndim == 4 else v for k, v in saved.items()}
+        try:
+            return super()._layers(x)
+        finally:
+            self.weights = saved
+
+
+INFO = FrameworkInfo("numpy-flipped", f"{__name__}:ConvolvesInsteadOfCorrelating", ("numpy",),
+                     variants={"default": ("cpu",)})
+"""
+
+
+def run_conformance(site: str, cwd: Path, framework: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([site, str(ROOT)])}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs",
+                           "frameworks.conformance", "--frameworks", framework, "--networks", "lenet,mlp_bn", "-rfs"],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_the_conformance_kit_passes_the_reference_plugin(tmp_path):
+    site = fake_plugin(tmp_path / "site", "numpy-reference-plugin",
+                       {numpy_reference.NAME: "tests.numpy_reference:INFO"})
+    proc = run_conformance(site, tmp_path, numpy_reference.NAME)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+    assert "is an inference runtime" in proc.stdout  # the training checks skip, saying why
+
+
+def test_the_conformance_kit_fails_an_adapter_with_wrong_outputs(tmp_path):
+    site = fake_plugin(tmp_path / "site", "flipped-plugin", {"numpy-flipped": "flipped_plugin:INFO"},
+                       {"flipped_plugin.py": BROKEN_ADAPTER})
+    proc = run_conformance(site, tmp_path, "numpy-flipped")
+    assert proc.returncode == pytest.ExitCode.TESTS_FAILED, proc.stdout[-4000:] + proc.stderr[-2000:]
+    failed = [line.split("::", 1)[1].split(" ")[0] for line in proc.stdout.splitlines() if line.startswith("FAILED")]
+    assert set(failed) == {"test_forward_matches_the_reference[numpy-flipped-lenet-cpu]",
+                           "test_every_layer_output_matches_the_reference[numpy-flipped-lenet-cpu]",
+                           "test_every_variant_computes_the_network[numpy-flipped-default-cpu-lenet]"}, failed
+    assert "diverges at layer 'conv1' first" in proc.stdout  # mlp_bn has no convolution: it passes

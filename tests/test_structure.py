@@ -150,7 +150,7 @@ def test_every_option_is_declared_once():
 LAYERS = (
     {"__main__", "cli"},
     {"commands/"},
-    {"analysis/", "bench/", "parallel/"},
+    {"analysis/", "bench/", "parallel/", "conformance/"},
     {"equivalence", "environment", "processes"},
     {"results/"},
     {"registry", "adapters/", "options", "process_settings"},
