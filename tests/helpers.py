@@ -121,19 +121,3 @@ def example_store(directory) -> list:
     (directory / "other-project.json").write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
     return paths
 
-
-def fake_plugin(site, distribution: str, entry_points: dict[str, str], modules: dict[str, str] | None = None) -> str:
-    """Install a framework plugin as a distribution would be, without pip: a ``.dist-info`` folder under ``site``
-    naming ``entry_points`` (name -> "module:attribute") in the suite's group, and ``modules`` (file name -> source)
-    beside it. Returns ``site``, for PYTHONPATH."""
-    from pathlib import Path
-
-    site = Path(site)
-    dist = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
-    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
-    (dist / "entry_points.txt").write_text(f"[mnist_framework_bench.frameworks]\n{lines}")
-    for name, source in (modules or {}).items():
-        (site / name).write_text(source)
-    return str(site)
