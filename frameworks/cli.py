@@ -26,7 +26,7 @@ from .errors import (
     NothingToMeasure,
     UsageError,
 )
-from .registry import FRAMEWORKS
+from .registry import FRAMEWORKS, plugin_problems
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +66,10 @@ def absolute_environment_paths() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     absolute_environment_paths()
+    if problems := plugin_problems():  # every command refuses (info included: it exits 1 with the message)
+        command = next((a for a in argv if not a.startswith("-")), "")
+        print(f"python -m frameworks{' ' + command if command else ''}: error: {problems}", file=sys.stderr)
+        return EXIT_FAILED
     parser = build_parser()
     try:
         args, rest = parser.parse_known_args(argv)

@@ -21,6 +21,11 @@ class FrameworkUnavailable(BenchError):
     """A framework (or a device for it) that cannot run in this process or on this machine."""
 
 
+class PluginError(BenchError):
+    """An installed framework plugin (an entry point) that cannot be loaded, names no ``FrameworkInfo``, or takes a
+    framework name already taken: nothing runs until it is fixed or uninstalled."""
+
+
 class DataError(BenchError):
     """MNIST files that are missing, corrupt or unreadable."""
 
@@ -57,7 +62,8 @@ EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: what finished was kept
 EXIT_STATUSES: dict[int, str] = {
     EXIT_OK: "done: everything asked for ran and produced its figures (the gate: no regression, all tested)",
     EXIT_FAILED: "failed: something failed, crashed or regressed (even if every process did), a result could not be "
-                 "written, or a framework or device named by an option could not run",
+                 "written, a framework or device named by an option could not run, or an installed framework plugin is "
+                 "broken or takes a name already taken (every command refuses to run, naming it)",
     EXIT_USAGE: "bad input: an option, input file, MNIST copy or output path that cannot be used (named); nothing "
                 "was run and nothing written",
     EXIT_NOTHING: "nothing to measure here: everything asked for (by default, not by name) was skipped; the "

@@ -203,8 +203,9 @@ def _scopes(*names: str) -> frozenset[str]:
 
 RUN = _scopes(PYTEST, "bench")  # what shapes a benchmark run
 OPTIONS: tuple[Option, ...] = (
-    Option("--frameworks", "comma list of frameworks (default: every one that can run; each Keras backend in "
-           "its own process from the command line)", _names("framework", lambda: FRAMEWORKS),
+    Option("--frameworks", "comma list of frameworks (default: every one that can run; from the command line, "
+           "frameworks that need different process-wide settings each run in a process of their own)",
+           _names("framework", lambda: FRAMEWORKS),
            scopes=_scopes(PYTEST, "bench", "test", "accuracy", "export", "versions", "scale"),
            metavar="LIST", setting="frameworks"),
     Option("--networks", f"comma list of networks: {', '.join(NETWORKS)} (default: all)",
@@ -246,10 +247,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--shared-init", "start every framework from the same seed-fixed weights instead of its own "
            "initialisers", scopes=_scopes(PYTEST)),
     Option("--equivalence-frameworks", "comma list of frameworks the equivalence tests compare (default: the "
-           "selected ones, plus every installed Keras backend through child processes)",
+           "selected ones, plus every installed framework that needs a process of its own, through child processes)",
            _names("framework", lambda: FRAMEWORKS), scopes=_scopes(PYTEST), metavar="LIST"),
-    Option("--framework-tests-only", "run only tests parametrized by framework (the extra Keras-backend "
-           "processes of python -m frameworks test)", scopes=_scopes(PYTEST)),
+    Option("--framework-tests-only", "run only tests parametrized by framework (the extra processes python -m "
+           "frameworks test starts for frameworks that need a process of their own)", scopes=_scopes(PYTEST)),
     Option("--settings-file", "read the run's settings from this JSON file (written by python -m frameworks "
            "bench for each benchmark process)", user_path, scopes=_scopes(PYTEST), metavar="FILE"),
     Option("--journal", "append the number of tests collected, each test as it starts and each finished benchmark "
@@ -305,8 +306,9 @@ OPTIONS: tuple[Option, ...] = (
            fraction, default=0.05, scopes=_scopes("gate"), metavar="LEVEL"),
     Option("--removed", "comma list of frameworks or benchmarks this pull request removes on purpose (not "
            "counted as missing)", text_list, default=(), scopes=_scopes("gate"), metavar="LIST"),
-    Option("--out-of-scope", "comma list of frameworks or benchmarks (or shell-style patterns: 'keras-*', '*') that "
-           "may go untested (too few undisturbed runs) without the gate exiting 4; they are still listed", text_list,
+    Option("--out-of-scope", "comma list of frameworks or benchmarks (or shell-style patterns: 'my-framework-*', "
+           "'*') that may go untested (too few undisturbed runs) without the gate exiting 4; they are still listed",
+           text_list,
            default=(), scopes=_scopes("gate"), metavar="LIST"),
     Option("--summary", "also append the Markdown to this file (e.g. $GITHUB_STEP_SUMMARY)", user_path,
            scopes=_scopes("gate"), metavar="FILE"),

@@ -4,7 +4,9 @@ A ``FrameworkInfo`` is the one place that names a framework's modules, packages,
 platform limits, devices and variants; the adapter it points to owns everything that needs the framework
 imported. Nothing in this module imports a framework. More frameworks can be added with ``register`` or,
 from an installed distribution, through the ``mnist_framework_bench.frameworks`` entry-point group (each
-entry point names a ``FrameworkInfo`` or a callable returning one).
+entry point names a ``FrameworkInfo`` or a callable returning one). Plugins load on the registry's first use,
+after the package has been imported; one that cannot be loaded, names no ``FrameworkInfo`` or takes a name already
+taken is a ``PluginError`` naming its entry point and distribution, raised by every use of the registry.
 """
 
 from __future__ import annotations
@@ -14,14 +16,11 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
-import sys
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .errors import FrameworkUnavailable, UnknownNameError
+from .errors import FrameworkUnavailable, PluginError, UnknownNameError
 from .specs import NetworkSpec, get_network
 
 if TYPE_CHECKING:
@@ -50,20 +49,21 @@ class ProcessSetting:
     committed: Callable[[], bool]
 
 
-def _keras_backend_now() -> str:
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        return keras.backend.backend()
-    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+def _lazy(target: str) -> Callable[[], Any]:
+    """``"package.module:function"`` of an adapter package, imported when first called: the registry holds only the
+    entries; what needs knowledge of a framework lives in its adapter package."""
+
+    def call() -> Any:
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module), name)()
+
+    call.__qualname__ = call.__name__ = target
+    return call
 
 
-KERAS_BACKEND = ProcessSetting("KERAS_BACKEND", "tensorflow", _keras_backend_now, lambda: "keras" in sys.modules)
-
-
-def _python_311_only() -> str | None:
-    if sys.version_info[:2] != (3, 11):
-        return "the Caffe build is tied to Python 3.11 (Debian's Boost.Python)"
-    return None
+#: Keras' backend, read at its first import (adapters/keras/process.py)
+KERAS_BACKEND = ProcessSetting("KERAS_BACKEND", "tensorflow", _lazy("frameworks.adapters.keras.process:backend_now"),
+                               _lazy("frameworks.adapters.keras.process:backend_committed"))
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ _BUILTIN = (
     FrameworkInfo(
         "caffe", "frameworks.adapters.caffe.adapter:CaffeAdapter", ("caffe",), ("protobuf",),
         install_hint="scripts/install_caffe.sh (Linux x86_64, Python 3.11)", variants={"default": ("cpu",)},
-        platform=_python_311_only, quiet={"GLOG_minloglevel": "2"},
+        platform=_lazy("frameworks.adapters.caffe:platform_unsupported"), quiet={"GLOG_minloglevel": "2"},
         versions="frameworks.adapters.caffe:installed_versions", command="frameworks.adapters.caffe.command",
         no_data_parallel="Caffe 1.0's Python interface trains in one process; its multi-GPU training (P2PSync) is "
                          "CUDA-only and reachable only from the caffe command-line tool, which this CPU build lacks",
@@ -204,12 +204,37 @@ _BUILTIN = (
 )
 
 _FRAMEWORKS: dict[str, FrameworkInfo] = {info.name: info for info in _BUILTIN}
-#: Every registered framework, in registry order (read-only; use ``register`` to add one).
-FRAMEWORKS: Mapping[str, FrameworkInfo] = MappingProxyType(_FRAMEWORKS)
+
+
+class _Registry(Mapping[str, FrameworkInfo]):
+    """The registry as a read-only mapping that loads the installed plugins on its first use, after the package
+    has finished importing (so a plugin module can ``from frameworks import FrameworkInfo``)."""
+
+    def __getitem__(self, name: str) -> FrameworkInfo:
+        return _entries()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_entries())
+
+    def __len__(self) -> int:
+        return len(_entries())
+
+    def __repr__(self) -> str:
+        return f"FRAMEWORKS({list(self)})"
+
+
+#: Every registered framework, in registry order (read-only; use ``register`` to add one). The first use loads the
+#: plugins (entry points of ``ENTRY_POINT_GROUP``); a broken or clashing one raises ``PluginError`` there.
+FRAMEWORKS: Mapping[str, FrameworkInfo] = _Registry()
 
 
 def register(info: FrameworkInfo, *, replace: bool = False) -> FrameworkInfo:
     """Add a framework to the registry (a plugin's or a test's); its name must be new unless ``replace``."""
+    _entries()
+    return _add(info, replace=replace)
+
+
+def _add(info: FrameworkInfo, *, replace: bool = False) -> FrameworkInfo:
     if not isinstance(info, FrameworkInfo):
         raise TypeError(f"register() takes a FrameworkInfo, got {type(info).__name__}")
     if info.name in _FRAMEWORKS and not replace:
@@ -226,34 +251,105 @@ def unregister(name: str) -> None:
     """Remove a framework registered with ``register`` (built-in ones stay)."""
     if name in {info.name for info in _BUILTIN}:
         raise ValueError(f"{name} is built in and cannot be removed")
+    _entries()
     _FRAMEWORKS.pop(name, None)
 
 
+# --- plugins: frameworks from other distributions -----------------------------------------------------------------
+_plugins_state = "unloaded"  # "loading" while the entry points load (a plugin reading the registry sees the
+#                             built-ins), then "loaded"
+_plugin_errors: list[str] = []
+
+
+def _entries() -> dict[str, FrameworkInfo]:
+    """The registry's entries, the plugins loaded first; ``PluginError`` if one of them is broken or clashes."""
+    if _plugins_state == "unloaded":
+        _load_entry_points()
+    if _plugin_errors and _plugins_state == "loaded":
+        raise PluginError(plugin_problems())
+    return _FRAMEWORKS
+
+
+def plugin_problems() -> str:
+    """Every broken or clashing plugin, one paragraph each, with what to fix ("" when there is none)."""
+    if _plugins_state == "unloaded":
+        _load_entry_points()
+    if not _plugin_errors:
+        return ""
+    count = len(_plugin_errors)
+    head = f"{count} framework plugin{'s' if count > 1 else ''} of the {ENTRY_POINT_GROUP!r} entry-point group " \
+           f"cannot be used, so nothing runs until {'they are' if count > 1 else 'it is'} fixed or uninstalled:"
+    return "\n".join([head, *(f"- {e}" for e in _plugin_errors)])
+
+
+def _describe_point(point: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(point, "dist", None)
+    where = f"distribution {dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+    return f"entry point {point.name!r} = {point.value!r} of {where}"
+
+
+def _distribution(point: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(point, "dist", None)
+    return dist.name if dist is not None else point.name
+
+
 def _load_entry_points() -> None:
+    """Load every plugin once: a broken one, one naming no ``FrameworkInfo`` and one whose name is taken (by a
+    built-in framework or another plugin) are errors that name the entry point and what to fix."""
+    global _plugins_state
+    _plugins_state = "loading"
     try:
         points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    except Exception:  # pragma: no cover - a broken environment's metadata
-        return
-    for point in points:
-        try:
-            loaded = point.load()
-            info = loaded() if callable(loaded) and not isinstance(loaded, FrameworkInfo) else loaded
-            if info.name not in _FRAMEWORKS:
-                register(info)
-        except Exception as exc:  # a broken plugin must not break the suite
-            warnings.warn(f"framework plugin {point.name!r} ({point.value}) could not be loaded: {exc}",
-                          stacklevel=2)
-
-
-_load_entry_points()
+    except Exception as exc:  # pragma: no cover - a broken environment's metadata
+        _plugin_errors.append(f"the installed distributions' entry points cannot be read: {exc}")
+        points = ()
+    builtin = {info.name for info in _BUILTIN}
+    owners: dict[str, importlib.metadata.EntryPoint] = {}
+    try:
+        for point in points:
+            where = _describe_point(point)
+            uninstall = f"pip uninstall {_distribution(point)}"
+            try:
+                loaded = point.load()
+                info = loaded() if callable(loaded) and not isinstance(loaded, FrameworkInfo) else loaded
+            except Exception as exc:
+                _plugin_errors.append(f"{where} could not be loaded: {type(exc).__name__}: {exc}. Fix the module "
+                                      f"it names (or the entry point), or {uninstall}.")
+                continue
+            if not isinstance(info, FrameworkInfo):
+                _plugin_errors.append(f"{where} gives a {type(info).__name__}, not a frameworks.FrameworkInfo: "
+                                      "point it at a FrameworkInfo or at a function returning one.")
+                continue
+            if info.name in builtin:
+                _plugin_errors.append(f"{where} registers the framework {info.name!r}, the name of a built-in "
+                                      f"framework ({_FRAMEWORKS[info.name].adapter}): give its FrameworkInfo "
+                                      f"another name, or {uninstall}.")
+                continue
+            if info.name in owners:
+                _plugin_errors.append(f"{where} registers the framework {info.name!r}, which "
+                                      f"{_describe_point(owners[info.name])} registers too: rename one of them, or "
+                                      f"uninstall one of the distributions.")
+                continue
+            if _FRAMEWORKS.get(info.name) is info:  # the plugin's module registered itself on import
+                owners[info.name] = point
+                continue
+            try:
+                _add(info)
+            except (TypeError, ValueError) as exc:
+                _plugin_errors.append(f"{where} gives an invalid FrameworkInfo: {exc}.")
+                continue
+            owners[info.name] = point
+    finally:
+        _plugins_state = "loaded"
 
 
 def framework_info(name: str) -> FrameworkInfo:
     """The registry entry for ``name``; an unknown name raises ``UnknownNameError``."""
+    entries = _entries()
     try:
-        return _FRAMEWORKS[name]
+        return entries[name]
     except KeyError:
-        raise UnknownNameError("framework", name, _FRAMEWORKS) from None
+        raise UnknownNameError("framework", name, entries) from None
 
 
 def check_device(name: str) -> str:
@@ -334,7 +430,7 @@ def availability(framework: str, device: str = "cpu", *, probe_device: bool = Tr
 
 def frameworks_ready(device: str = "cpu") -> list[str]:
     """Frameworks that can run in this process on ``device``, in registry order."""
-    return [name for name in _FRAMEWORKS if availability(name, device, probe_device=False).ready]
+    return [name for name in _entries() if availability(name, device, probe_device=False).ready]
 
 
 def adapter_class(framework: str) -> type[Adapter]:
@@ -421,7 +517,7 @@ def create_adapter(framework: str, network: str | NetworkSpec, device: str = "cp
 
 # --- processes ------------------------------------------------------------------------------------------
 def _settings() -> dict[str, ProcessSetting]:
-    return {info.process[0].variable: info.process[0] for info in _FRAMEWORKS.values() if info.process}
+    return {info.process[0].variable: info.process[0] for info in _entries().values() if info.process}
 
 
 def process_groups(frameworks: list[str] | tuple[str, ...]) -> list[tuple[tuple[str, ...], dict[str, str]]]:
@@ -432,7 +528,7 @@ def process_groups(frameworks: list[str] | tuple[str, ...]) -> list[tuple[tuple[
     """
     defaults = {name: setting.default for name, setting in _settings().items()}
     groups: dict[tuple[tuple[str, str], ...], list[str]] = {tuple(sorted(defaults.items())): []}
-    order = {name: i for i, name in enumerate(_FRAMEWORKS)}
+    order = {name: i for i, name in enumerate(_entries())}
     for name in sorted(dict.fromkeys(frameworks), key=lambda n: order[framework_info(n).name]):
         env = framework_info(name).child_environment()
         key = tuple(sorted({**defaults, **env}.items()))
@@ -457,12 +553,12 @@ def process_variables() -> tuple[str, ...]:
 
 def thread_variables() -> tuple[str, ...]:
     """Every framework-specific thread variable in the registry."""
-    return tuple(dict.fromkeys(v for info in _FRAMEWORKS.values() for v in info.thread_variables))
+    return tuple(dict.fromkeys(v for info in _entries().values() for v in info.thread_variables))
 
 
 def quiet_defaults() -> dict[str, str]:
     """Every framework's log-quieting environment defaults."""
     out: dict[str, str] = {}
-    for info in _FRAMEWORKS.values():
+    for info in _entries().values():
         out.update(info.quiet)
     return out

@@ -3,9 +3,8 @@
 Canonical means PyTorch's and Caffe's layouts: convolution kernels (out, in, kh, kw), dense weights
 (out, in), biases (out,), BatchNorm ``gamma``, ``beta``, ``running_mean``, ``running_var`` (features,),
 and flattening in channel-major (C, H, W) order. Names are ``<layer>.<kind>`` from the spec
-(``conv1.weight``, ``bn1.running_var``). Keras keeps kernels as (kh, kw, in, out), dense weights as
-(in, out) and flattens in (H, W, C) order, so the first dense layer after a flatten has its input rows
-permuted, not just transposed.
+(``conv1.weight``, ``bn1.running_var``). A framework with another layout converts in its adapter package
+(``flattened_inputs`` says which dense layers take a flattened map, whose rows a channels-last framework permutes).
 """
 
 from __future__ import annotations
@@ -60,36 +59,6 @@ def flattened_inputs(spec: NetworkSpec) -> dict[str, tuple[int, int, int]]:
         elif isinstance(layer, (Conv2D, BatchNorm)):
             pending = None
     return result
-
-
-def to_keras(spec: NetworkSpec, key: str, value: np.ndarray) -> np.ndarray:
-    """One canonical array in Keras' layout (channels-last model)."""
-    layer_name, kind = key.rsplit(".", 1)
-    layer = spec.layer(layer_name)
-    if kind != "weight":
-        return value
-    if isinstance(layer, Conv2D):
-        return np.ascontiguousarray(value.transpose(2, 3, 1, 0))
-    chw = flattened_inputs(spec).get(layer_name)
-    if chw is not None:
-        c, h, w = chw
-        return np.ascontiguousarray(value.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, -1))
-    return np.ascontiguousarray(value.T)
-
-
-def from_keras(spec: NetworkSpec, key: str, value: np.ndarray) -> np.ndarray:
-    """One Keras array in the canonical layout (inverse of ``to_keras``)."""
-    layer_name, kind = key.rsplit(".", 1)
-    layer = spec.layer(layer_name)
-    if kind != "weight":
-        return value
-    if isinstance(layer, Conv2D):
-        return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
-    chw = flattened_inputs(spec).get(layer_name)
-    if chw is not None:
-        c, h, w = chw
-        return np.ascontiguousarray(value.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(-1, c * h * w))
-    return np.ascontiguousarray(value.T)
 
 
 def initial_weights(spec: NetworkSpec, seed: int) -> Weights:

@@ -120,3 +120,4 @@ def example_store(directory) -> list:
     (directory / "broken.json").write_text("{not json")
     (directory / "other-project.json").write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
     return paths
+

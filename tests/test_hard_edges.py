@@ -318,13 +318,8 @@ def test_a_disturbed_process_is_flagged_in_the_summary_and_the_report(tmp_path):
 
 
 # --- interrupts: what finished is kept, merged and reported --------------------------------------------------------
-def test_ctrl_c_keeps_what_finished_merges_reports_and_exits_130(tmp_path, mnist):
-    site = tmp_path / "site" / "numpy_reference_plugin-1.0.dist-info"
-    site.mkdir(parents=True)
-    (site / "METADATA").write_text("Metadata-Version: 2.1\nName: numpy-reference-plugin\nVersion: 1.0\n")
-    (site / "entry_points.txt").write_text(
-        f"[mnist_framework_bench.frameworks]\n{numpy_reference.NAME} = tests.numpy_reference:INFO\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site.parent), str(ROOT)]),
+def test_ctrl_c_keeps_what_finished_merges_reports_and_exits_130(tmp_path, mnist, plugin_env):
+    env = {**plugin_env("numpy-reference-plugin", {numpy_reference.NAME: "tests.numpy_reference:INFO"}),
            data.ENV_DIR: str(mnist.directory), "PYTHONUNBUFFERED": "1"}  # each line as it is written, not at exit
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "frameworks", "bench", "--frameworks", numpy_reference.NAME,

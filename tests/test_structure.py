@@ -13,7 +13,17 @@ from frameworks.registry import _BUILTIN
 PACKAGE = Path(__file__).resolve().parent.parent / "frameworks"
 FRAMEWORK_WORDS = sorted({info.name for info in _BUILTIN} | {m for info in _BUILTIN for m in info.requires}
                          | {"torchvision", "triton"})
-PATTERN = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, FRAMEWORK_WORDS)) + r")(?![\w-])")
+# In text: a name, in any case, not inside a longer word ("PyTorch", "keras_cnn" and "torch.compile" are hits; the
+# "torch" of "pytorch" is the one hit "pytorch").
+PATTERN = re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, FRAMEWORK_WORDS)) + r")(?![a-z0-9])", re.IGNORECASE)
+# In identifiers: a name anywhere, in any case ("to_keras", "KerasThing", "is_pytorch", "JAX_FLAGS").
+IDENTIFIER_WORDS = sorted({w.lower().replace("-", "_") for w in FRAMEWORK_WORDS})
+# Prose, exempt like docstrings: the provenance a network or recipe cites (specs.py: "Caffe's examples/mnist").
+PROSE_KEYWORDS = {"description", "source", "origin"}
+# Names that carry a framework's name but hold no knowledge of it, kept because users and committed results use
+# them: a network named after the example it reproduces, and an init scheme named after where it was defined (every
+# adapter implements it from specs.init_bounds). The identifier of the same name (KERAS_CNN) goes with it.
+ALLOWED_NAMES = {"keras_cnn", "torch_default"}
 
 
 def shared_modules() -> list[Path]:
@@ -32,19 +42,52 @@ def docstrings(tree: ast.AST) -> set[int]:
     return found
 
 
+def identifiers(node: ast.AST) -> list[str]:
+    """The names a node introduces or uses: variables, attributes, functions, classes, arguments, keywords,
+    imports."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, ast.Attribute):
+        return [node.attr]
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return [node.name]
+    if isinstance(node, ast.arg):
+        return [node.arg]
+    if isinstance(node, ast.keyword) and node.arg:
+        return [node.arg]
+    if isinstance(node, ast.alias):
+        return [node.name, *([node.asname] if node.asname else [])]
+    if isinstance(node, ast.ImportFrom) and node.module:
+        return [node.module]
+    if isinstance(node, ast.Global | ast.Nonlocal):
+        return list(node.names)
+    return []
+
+
+def token_at(text: str, start: int, end: int) -> str:
+    """The whole word (letters, digits, underscores) around ``text[start:end]``."""
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    return text[start:end]
+
+
 def framework_mentions(path: Path) -> list[str]:
-    """Framework names in code (imports, names, string values), not in docstrings or comments."""
+    """Framework names in code (imports, identifiers in any case, string values), not in docstrings or
+    comments."""
     tree = ast.parse(path.read_text())
-    skip = docstrings(tree)
+    skip = docstrings(tree) | {id(node.value) for node in ast.walk(tree)
+                               if isinstance(node, ast.keyword) and node.arg in PROSE_KEYWORDS}
     hits = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            names = [a.name for a in node.names] + ([node.module] if getattr(node, "module", None) else [])
-            hits += [f"import {n}" for n in names if n.split(".")[0] in FRAMEWORK_WORDS]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
-            hits += [f"{m.group(1)!r} in {node.value[:60]!r}" for m in PATTERN.finditer(node.value)]
-        elif isinstance(node, ast.Name) and node.id in FRAMEWORK_WORDS:
-            hits.append(f"name {node.id}")
+        for name in identifiers(node):
+            lowered = name.lower()
+            if lowered not in ALLOWED_NAMES:
+                hits += [f"name {name} (line {node.lineno})" for w in IDENTIFIER_WORDS if w in lowered][:1]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            hits += [f"{m.group(1)!r} in {node.value[:60]!r} (line {node.lineno})" for m in PATTERN.finditer(node.value)
+                     if token_at(node.value, m.start(), m.end()).lower() not in ALLOWED_NAMES]
     return [f"{path.relative_to(PACKAGE.parent)}:{h}" for h in hits]
 
 
@@ -52,6 +95,32 @@ def test_shared_modules_name_no_framework():
     assert shared_modules(), "no modules found"
     hits = [h for path in shared_modules() for h in framework_mentions(path)]
     assert not hits, "framework knowledge outside the adapters and the registry:\n" + "\n".join(hits)
+
+
+def test_the_framework_check_sees_identifiers_in_any_case(tmp_path):
+    """The check itself: a framework's name in a function, a class, an argument, an attribute or an import of a
+    shared module is reported, in any case; in a docstring or a comment it is not."""
+    global PACKAGE
+    fake = tmp_path / "frameworks"
+    fake.mkdir()
+    (fake / "weights.py").write_text(
+        '"""Converts to Keras\' layout (a docstring may say so)."""\n'
+        "from .adapters.keras.layout import from_keras  # a comment may name PyTorch\n"
+        "def to_keras(w):\n    return w\n"
+        "class KerasThing:\n    pass\n"
+        "def convert(w, jax_array=None, **kw):\n    return w.Torch_layout\n"
+        "LABEL = \'PyTorch weights\'\n")
+    saved, PACKAGE = PACKAGE, fake
+    try:
+        hits = framework_mentions(fake / "weights.py")
+    finally:
+        PACKAGE = saved
+    text = "\n".join(hits)
+    for name in ("from_keras", "to_keras", "KerasThing", "jax_array", "Torch_layout", "'PyTorch'"):
+        assert name in text, (name, text)
+    assert "line 1" not in text, text  # the docstring
+    assert "comment" not in text, text
+    assert len(hits) == 7, text  # the import's module path and the imported name are two hits
 
 
 def test_every_file_write_goes_through_the_atomic_helper():
@@ -81,7 +150,7 @@ def test_every_option_is_declared_once():
 LAYERS = (
     {"__main__", "cli"},
     {"commands/"},
-    {"analysis/", "bench/", "parallel/"},
+    {"analysis/", "bench/", "parallel/", "conformance/"},
     {"equivalence", "environment", "processes"},
     {"results/"},
     {"registry", "adapters/", "options", "process_settings"},

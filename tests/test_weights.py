@@ -7,16 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from frameworks.adapters.keras.layout import from_keras, to_keras
 from frameworks.errors import InputError
 from frameworks.specs import NETWORKS, get_network
 from frameworks.weights import (
     check_weights,
     flattened_inputs,
-    from_keras,
     initial_weights,
     load_weights,
     save_weights,
-    to_keras,
 )
 
 

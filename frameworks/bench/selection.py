@@ -51,7 +51,8 @@ def select(frameworks: list[str] | None = None, networks: list[str] | None = Non
         values = {framework_info(f).process for f in frameworks} - {None}
         if len({v[1] for v in values if v}) > 1:  # type: ignore[index]
             raise UsageError(
-                f"{', '.join(frameworks)} cannot share one process (each Keras backend needs its own); run them "
+                f"{', '.join(frameworks)} cannot share one process (they need "
+                f"{', '.join(sorted(f'{s.variable}={v}' for s, v in values))}, each fixed per process); run them "
                 "with python -m frameworks test or bench, which start one process each")
         chosen = list(frameworks)
     else:

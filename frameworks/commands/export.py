@@ -619,7 +619,8 @@ def main(argv: list[str]) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Declare the command and its options (from the option table)."""
     export = sub.add_parser("export", help="write each framework's deployment artifacts (its own formats and "
-                                           "ONNX), prove each equal to its source in a fresh process, and time its "
+                                           "the portable ones it exports), prove each equal to its source in a "
+                                           "fresh process, and time its "
                                            "cold start and per-request latency")
     opts.add_to_argparse(export, "export")
 

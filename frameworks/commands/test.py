@@ -19,8 +19,8 @@ from ..registry import FRAMEWORKS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Declare the command and its options (from the option table)."""
-    test = sub.add_parser("test", help="run the tests, one process per Keras backend (other arguments go to "
-                                       "pytest)")
+    test = sub.add_parser("test", help="run the tests, one process per group of frameworks that can share "
+                                       "one (other arguments go to pytest)")
     opts.add_to_argparse(test, "test")
     test.add_argument("--full", action="store_true",
                       help="also run the slow accuracy tests in the processes of the frameworks that need their own")

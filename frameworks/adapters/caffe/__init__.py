@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+
+
+def platform_unsupported() -> str | None:
+    """Why this Python cannot run the suite's Caffe, or None: the build is tied to Python 3.11."""
+    if sys.version_info[:2] != (3, 11):
+        return "the Caffe build is tied to Python 3.11 (Debian's Boost.Python)"
+    return None
 
 
 def installed_versions() -> dict[str, str]:

@@ -34,7 +34,7 @@ from ...specs import (
     init_bounds,
     unknown_layer,
 )
-from ...weights import Weights, from_keras, to_keras
+from ...weights import Weights
 from ..base import (
     NHWC,
     Adapter,
@@ -51,6 +51,7 @@ from ..base import (
 )
 from ..import_guards import prepare_for_tensorflow
 from .backends import BACKENDS, Backend, KerasExport
+from .layout import from_keras, to_keras
 
 
 def import_keras(backend: str) -> Any:
