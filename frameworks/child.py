@@ -174,12 +174,7 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
     for pump in pumps:
         pump.start()
     try:
-        code = child.wait(timeout=timeout)
-        for pump in pumps:
-            pump.join(timeout=10)
-        for stream, _ in streams:
-            stream.close()
-        return code
+        return child.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ChildTimeout(timeout or 0, _end(child)) from None
     except KeyboardInterrupt:
@@ -193,10 +188,12 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str
             code = child.wait(timeout=grace)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
             code = _end(child)
-        if relay:  # the relayed child's last words come before ours
-            for pump in pumps:
-                pump.join(timeout=10)
         raise Interrupted(code) from None
+    finally:  # the child is gone: its last words (relayed ones before ours) and its pipes
+        for pump, (stream, _) in zip(pumps, streams, strict=True):
+            pump.join(timeout=10)
+            if not pump.is_alive():  # (a grandchild may still hold the pipe open: its pump reads on)
+                stream.close()
 
 
 def run_job(function: Callable[..., Any], *args: Any, env: dict[str, str] | None = None,
