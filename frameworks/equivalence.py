@@ -17,17 +17,11 @@ variant is timed in (``FrameworkInfo.timed_in``), one batch's loss and gradients
 train step (train step, staged epoch) and after ``fit`` over that batch (framework-pipeline epoch), each from the
 same weights, compared with the default variant's within the same tolerances (``variant_errors``).
 
-A child process receives and returns these as a pickle in a temporary file it is handed (both sides are
-this module).
+A framework that cannot run in this process computes them in a child process (``processes.run_anywhere``).
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import subprocess
-import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,9 +29,8 @@ from typing import Any
 import numpy as np
 
 from .errors import FrameworkUnavailable
-from .fileio import write_bytes
-from .processes import child_environment
-from .registry import Status, availability, create_adapter, framework_info
+from .processes import run_anywhere
+from .registry import create_adapter, framework_info
 from .specs import Conv2D, Dense, NetworkSpec, Optimizer
 
 PLAIN_SGD = Optimizer("sgd", lr=0.05)
@@ -203,28 +196,29 @@ def _compute(framework: str, request: Request, threads: int | None, variants: Se
     return {v: variant_probes(framework, v, request, threads, probes_for(framework, v)) for v in variants}
 
 
+def _compute_each(framework: str, requests: list[Request], threads: int | None,
+                  variants: Sequence[str] | None) -> list[Any]:
+    return [_compute(framework, r, threads, variants) for r in requests]
+
+
+def compute_all(framework: str, requests: list[Request], threads: int | None,
+                variants: Sequence[str] | None) -> list[Any]:
+    """``_compute`` of each request, with the process's threads set first (what a child process runs)."""
+    from .process_settings import configure_process
+
+    configure_process(threads)
+    return _compute_each(framework, requests, threads, variants)
+
+
 def compute_anywhere(framework: str, requests: list[Request], threads: int | None = None,
                      timeout: float = 1800, *, variants: Sequence[str] | None = None) -> list[Any]:
     """``compute`` each request here if ``framework`` can run in this process, else in a child process
     with the framework's Keras backend; with ``variants``, each request's ``variant_probes`` of every one of
-    them instead (a dict per request). Raises ``RuntimeError`` with the child's output if it fails."""
-    state = availability(framework, probe_device=False)
-    if state.ready:
-        return [_compute(framework, r, threads, variants) for r in requests]
-    if state.status is not Status.OWN_PROCESS:
-        raise RuntimeError(state.reason)
-    with tempfile.TemporaryDirectory(prefix="mfb-equivalence-") as tmp:
-        request_path, result_path = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.pkl")
-        write_bytes(request_path, pickle.dumps({"framework": framework, "requests": requests, "threads": threads,
-                                                "variants": None if variants is None else list(variants)}))
-        env = child_environment(framework_info(framework).child_environment())
-        proc = subprocess.run([sys.executable, "-m", __name__, request_path, result_path], env=env,
-                              capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0 or not os.path.exists(result_path):
-            raise RuntimeError(f"{framework} child process failed (exit {proc.returncode}):\n"
-                               f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        with open(result_path, "rb") as f:
-            return pickle.load(f)
+    them instead (a dict per request). Raises ``RuntimeError`` (``child.ChildFailed``: how the child ended and the
+    end of its output) if the child fails, ``FrameworkUnavailable`` if the framework can run in neither."""
+    chosen = None if variants is None else list(variants)
+    return run_anywhere(framework, _compute_each, framework, requests, threads, chosen, in_child=compute_all,
+                        timeout=timeout, what=f"{framework} equivalence probes")
 
 
 # --- comparisons -------------------------------------------------------------------------------------
@@ -326,19 +320,3 @@ def precision_problems(reduced: dict[str, Any], oracle: dict[str, Any], spec: Ne
         problems.append(f"after one SGD step {', '.join(low)} hold only {precision} numbers: the master weights "
                         "must stay float32")
     return problems
-
-
-def main(argv: list[str]) -> int:
-    """Child-process entry point: ``python -m frameworks.equivalence REQUEST RESULT``."""
-    from .process_settings import configure_process
-
-    with open(argv[0], "rb") as f:
-        job = pickle.load(f)
-    configure_process(job["threads"])
-    results = [_compute(job["framework"], r, job["threads"], job.get("variants")) for r in job["requests"]]
-    write_bytes(argv[1], pickle.dumps(results))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

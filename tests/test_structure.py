@@ -155,7 +155,7 @@ LAYERS = (
     {"results/"},
     {"registry", "adapters/", "options", "process_settings"},
     {"data", "weights", "precision"},
-    {"specs", "fileio", "stats", "progress", "clock", "errors"},
+    {"specs", "fileio", "stats", "progress", "clock", "errors", "child"},
 )
 # Imports the layers would allow but the package rules forbid.
 FORBIDDEN = {("analysis/", "adapters/"), ("results/", "registry"), ("results/", "adapters/")}

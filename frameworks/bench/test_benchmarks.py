@@ -9,9 +9,8 @@ epoch. Each result's ``extra_info`` is a ``schema.BenchRecord``.
 
 from __future__ import annotations
 
+import collections
 import json
-import os
-import subprocess
 import time
 
 import numpy as np
@@ -21,6 +20,7 @@ from frameworks import data
 from frameworks.adapters.base import PHASES
 from frameworks.bench.plugin import TEST_EPOCH
 from frameworks.bench.timing import measure, measure_requests, publish, record_for
+from frameworks.child import ChildFailed, run_child
 from frameworks.clock import timed_call
 from frameworks.equivalence import FORWARD_TOL, relative_error
 from frameworks.errors import FrameworkUnavailable
@@ -230,11 +230,11 @@ def test_idiomatic(benchmark, settings, make_model, mnist, framework, network, d
     epochs_out: list[dict] = []
 
     def run() -> None:
-        proc = subprocess.run(chosen.argv, env={**os.environ, **chosen.environment}, capture_output=True,
-                              text=True, timeout=3600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{chosen.label} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
-        epochs_out[:] = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        output: collections.deque[str] = collections.deque()
+        code = run_child(chosen.argv, env=chosen.environment, tail=output, show=False, timeout=3600)
+        if code != 0:
+            raise ChildFailed(chosen.label, code, "".join(output))
+        epochs_out[:] = [json.loads(line) for line in output if line.startswith("{")]
 
     benchmark.group = f"idiomatic {network} {device}"
     benchmark.pedantic(run, rounds=1, iterations=1)

@@ -31,11 +31,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import pickle
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,10 +54,10 @@ from ..errors import (
     NothingToMeasure,
     UsageError,
 )
-from ..fileio import check_output, write_bytes, write_json, write_text
-from ..processes import child_environment
+from ..fileio import check_output, write_json, write_text
+from ..processes import run_anywhere, run_job
 from ..progress import Tracker, tracker
-from ..registry import FRAMEWORKS, Status, adapter_class, availability, create_adapter, framework_info, installed_here
+from ..registry import FRAMEWORKS, adapter_class, availability, create_adapter, framework_info, installed_here
 from ..results import (
     EXPORT_SUMMARY,
     FAILED,
@@ -194,13 +191,8 @@ def export_here(job: SourceJob) -> list[dict[str, Any]]:
 def export_anywhere(job: SourceJob, timeout: float = CHILD_TIMEOUT_S) -> list[dict[str, Any]]:
     """``export_here`` in this process if the framework can run here, else in a child process with the
     environment it needs (its own Keras backend)."""
-    state = availability(job.framework, probe_device=False)
-    if state.ready:
-        return export_here(job)
-    if state.status is not Status.OWN_PROCESS:
-        raise FrameworkUnavailable(state.reason)
-    env = framework_info(job.framework).child_environment()
-    return _run_child("export", job, env, timeout, what=f"{job.framework} export")
+    return run_anywhere(job.framework, export_here, job, in_child=in_child, timeout=timeout,
+                        what=f"{job.framework} export")
 
 
 # --- the runtime side: a fresh process serves one artifact ---------------------------------------------------
@@ -259,7 +251,7 @@ def serve_in_fresh_process(job: ServeJob, timeout: float = CHILD_TIMEOUT_S) -> d
     """``serve_here`` in a new process with the runtime's environment; raises ``RuntimeError`` with the child's
     output when it fails."""
     env = framework_info(job.artifact.runtime).child_environment()
-    return _run_child("serve", job, env, timeout, what=f"serving {job.artifact.format} in {job.artifact.runtime}")
+    return _run_child(serve_here, job, env, timeout, what=f"serving {job.artifact.format} in {job.artifact.runtime}")
 
 
 # --- int8: the runtime's own quantization tooling -------------------------------------------------------------
@@ -290,25 +282,21 @@ def quantize_here(job: QuantizeJob) -> list[ExportAttempt]:
 def quantize_in_fresh_process(job: QuantizeJob, timeout: float = CHILD_TIMEOUT_S) -> list[ExportAttempt]:
     """``quantize_here`` in a new process with the runtime's environment; raises ``RuntimeError`` when it fails."""
     env = framework_info(job.artifact.runtime).child_environment()
-    return _run_child("quantize", job, env, timeout,
+    return _run_child(quantize_here, job, env, timeout,
                       what=f"quantizing {job.artifact.format} with {job.artifact.runtime}")
 
 
-def _run_child(action: str, job: Any, env: dict[str, str], timeout: float, *, what: str) -> Any:
-    """Run ``action`` on ``job`` in ``python -m frameworks.commands.export`` (pickles in a temporary directory)."""
-    with tempfile.TemporaryDirectory(prefix="mfb-deployment-") as tmp:
-        job_path, result_path = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "result.pkl")
-        write_bytes(job_path, pickle.dumps({"action": action, "job": job}))
-        try:
-            proc = subprocess.run([sys.executable, "-m", __name__, job_path, result_path],
-                                  env=child_environment(env), capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"{what}: the child process ran past {timeout:.0f} s and was stopped") from None
-        if proc.returncode != 0 or not os.path.exists(result_path):
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            raise RuntimeError(f"{what}: the child process failed (exit {proc.returncode}): {tail}")
-        with open(result_path, "rb") as f:
-            return pickle.load(f)
+def _run_child(action: Any, job: Any, env: dict[str, str], timeout: float, *, what: str) -> Any:
+    """``action(job)`` in a fresh process with ``env`` (``child.run_job``); ``RuntimeError`` when it fails."""
+    return run_job(in_child, job, action, env=env, timeout=timeout, what=what)
+
+
+def in_child(job: Any, action: Any = export_here) -> Any:
+    """What a child process runs: ``action(job)`` with the job's threads set first."""
+    from ..process_settings import configure_process
+
+    configure_process(job.threads)
+    return action(job)
 
 
 # --- comparisons -----------------------------------------------------------------------------------------
@@ -596,25 +584,6 @@ def _export_one(framework: str, export_plan: ExportPlan, images: dict[str, np.nd
             shown.item(f"{network} {attempt.format}", record.status)
 
 
-def main(argv: list[str]) -> int:
-    """Child-process entry point: ``python -m frameworks.commands.export JOB RESULT``."""
-    from ..process_settings import configure_process
-
-    with open(argv[0], "rb") as f:
-        task = pickle.load(f)
-    job = task["job"]
-    configure_process(job.threads)
-    if task["action"] == "export":
-        result: Any = export_here(job)
-    elif task["action"] == "quantize":
-        result = quantize_here(job)
-    else:
-        result = serve_here(job)
-    write_bytes(argv[1], pickle.dumps(result))
-    return 0
-
-
-
 # --- the command ------------------------------------------------------------------------------------------
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Declare the command and its options (from the option table)."""
@@ -628,7 +597,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
     """Export every framework's deployment artifacts, check each against its source, time its serving."""
     from ..process_settings import configure_process
+    from ..processes import handle_sigterm
 
+    handle_sigterm()  # a CI runner's cancellation is an interrupt too: the child running then is ended with it
     checked = plan_export(args.frameworks, args.networks, args.output_dir, args.weights, args.mnist_dir)
     for name, why in checked.left_out.items():
         print(f"not exported: {name}: {why}")
@@ -638,7 +609,3 @@ def run(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
                             argv=["python -m frameworks", *argv], int8=args.int8)
     print(f"\nsummary: {path}\nreport: {path.with_name('export-report.md')}")
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -26,9 +26,11 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the solver in a child process (a Caffe FATAL cannot abort this one) and print its outputs."""
     from ... import data
+    from ...child import handle_sigterm
     from ...registry import availability
     from .user_solver import run_user_solver
 
+    handle_sigterm()  # a cancellation is an interrupt too: the solver's child process is ended with it
     state = availability("caffe", probe_device=False)
     if not state.ready:
         raise NamedUnavailable(state.reason)  # this command names caffe: a failure, not a skip

@@ -6,12 +6,8 @@ process (an invalid definition is a glog FATAL that would abort the whole proces
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ... import data
+from ...child import ChildFailed, exit_reason, run_job
 from ...errors import UsageError
-from ...fileio import write_json
 from . import mnist_lmdb
 from . import prototxt as caffe_prototxt
 from .adapter import _caffe
@@ -137,29 +133,16 @@ def _find_net(name: str, solver_path: Path, net_path: str | os.PathLike | None) 
 
 
 def _run_child(request: dict[str, Any], timeout: float, *, what: str) -> Any:
-    """Run ``request`` in a fresh Python process and return its JSON result, or raise ``CaffeError`` with
-    Caffe's FATAL message (or the child's Python error)."""
-    with tempfile.TemporaryDirectory(prefix="mfb-caffe-child-") as tmp:
-        request_path, result_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
-        write_json(request_path, {**request, "result": str(result_path)})
-        package_root = str(Path(__file__).resolve().parents[3])  # where the frameworks package is
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
-                                                           if p)}
-        env.setdefault("GLOG_minloglevel", "2")
-        try:
-            proc = subprocess.run([sys.executable, "-m", __name__, str(request_path)], env=env, timeout=timeout,
-                                  capture_output=True, text=True)
-        except subprocess.TimeoutExpired as exc:
-            raise CaffeError(f"{what}: Caffe did not finish within {timeout:.0f} s") from exc
-        if proc.returncode != 0:
-            raise CaffeError(f"{what}: Caffe failed ({_exit_reason(proc.returncode)}): {_failure(proc.stderr)}")
-        return json.loads(result_path.read_text())
-
-
-def _exit_reason(returncode: int) -> str:
-    if returncode < 0:
-        return f"the child process was killed by {signal.Signals(-returncode).name}"
-    return f"the child process exited with status {returncode}"
+    """Run ``request`` in a fresh Python process (``child.run_job``) and return its result, or raise
+    ``CaffeError`` with Caffe's FATAL message (or the child's Python error)."""
+    try:
+        return run_job(_child, request, env={"GLOG_minloglevel": os.environ.get("GLOG_minloglevel", "2")},
+                       timeout=timeout, what=what)
+    except ChildFailed as exc:
+        if exc.timed_out:
+            raise CaffeError(f"{what}: Caffe did not finish within {timeout:.0f} s") from None
+        raise CaffeError(f"{what}: Caffe failed (the child process {exit_reason(exc.returncode)}): "
+                         f"{_failure(exc.output)}") from None
 
 
 def _failure(stderr: str) -> str:
@@ -171,9 +154,8 @@ def _failure(stderr: str) -> str:
     return " | ".join(tail) or "no error output"
 
 
-def _child(request_path: str) -> None:
+def _child(request: dict[str, Any]) -> Any:
     """The child's side of ``_run_child``."""
-    request = json.loads(Path(request_path).read_text())
     caffe = _caffe()
     if request["action"] == "instantiate":
         if request["kind"] == "solver":
@@ -198,8 +180,4 @@ def _child(request_path: str) -> None:
         result = {"iterations": int(solver.iter), "seconds": seconds,
                   "train_outputs": {name: float(np.mean(solver.net.blobs[name].data)) for name in solver.net.outputs},
                   "test_outputs": tests}
-    write_json(request["result"], result)
-
-
-if __name__ == "__main__":
-    _child(sys.argv[1])
+    return result
