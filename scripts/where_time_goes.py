@@ -74,7 +74,8 @@ def markdown(path: str, run: Run, split: dict[str, dict[str, float]], rows: list
     total = sum(f["process_s"] for f in split.values())
     lines = [f"# Where the time goes, and where the figures vary: `{path}`", "",
              f"{len(run.processes)} processes, {total / 60:.0f} minutes of process wall time in all; command "
-             f"`{' '.join(run.command)}`. Written by `python scripts/where_time_goes.py {path}`.", "", "## Time per framework (all its processes)", "",
+             f"`{' '.join(run.command)}`. Written by `python scripts/where_time_goes.py {path}`.", "",
+             "## Time per framework (all its processes)", "",
              "| framework | process | timed rounds | first calls | the rest (start-up, imports, data, building) "
              "| timed, by kind |", "|---|---|---|---|---|---|"]
     for framework, f in sorted(split.items(), key=lambda kv: -kv[1]["process_s"]):

@@ -1,0 +1,189 @@
+"""Validate the pull-request gate on recordings it was never tuned on: false failures of unchanged code, and
+detection of real and multiplied 20% slowdowns, each with a 95% interval over the recorded cycles.
+
+    python scripts/gate_validation.py RECORDING_DIR [RECORDING_DIR ...] [--output results/gate-experiment]
+
+Each RECORDING_DIR is written by ``scripts/gate_recording.py``: cycles of (unchanged, unchanged, slowed) runs of
+the gate's workload. The rule validated is the gate as the workflow runs it (``frameworks.analysis.gate.decide``
+with its defaults), at 4, 5 and 6 runs a side:
+
+- **false failures**: every way to take that many of a recording's A/A pairs (the two unchanged runs of a cycle)
+  and to put one run of each pair on each side (all of them, enumerated): the share that fails the gate;
+- **real slowdown**: every way to take that many (unchanged, slowed) pairs: the share where the gate fails a
+  slowed benchmark of PyTorch (every step slower) and of Keras on TensorFlow's lenet (one network slower), and
+  where it fails a benchmark the change did not slow (a false failure inside a real change);
+- **multiplied slowdown**: the A/A trials with the head's PyTorch times multiplied by 1.2 (as the calibration
+  experiment injected it).
+
+The 95% intervals come from a bootstrap over the cycles (the trials share runs, so a binomial interval over the
+trials would be too narrow): the cycles are resampled with replacement and the enumerated rate recomputed.
+Per benchmark, the spread of the A/A log-time differences gives the slowdown the gate would catch 90% of the
+time at 6 runs a side (``frameworks.stats.detectable_slowdown``, at the Benjamini-Hochberg threshold of a lone
+regression, alpha / number of gated benchmarks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from frameworks.analysis import gate  # noqa: E402
+from frameworks.fileio import write_json, write_text  # noqa: E402
+from frameworks.results import load_run  # noqa: E402
+from frameworks.stats import detectable_slowdown  # noqa: E402
+
+REPEATS = (4, 5, 6)
+BOOTSTRAP = 200
+SEED = 20261206
+SLOWED = ("pytorch", ("keras-tensorflow", "lenet"))  # what gate_recording.py slows: a framework, one network
+
+
+def slowed(key: gate.Key) -> bool:
+    return key[0] == SLOWED[0] or (key[0], key[1]) == SLOWED[1]
+
+
+def load_recording(directory: Path) -> tuple[dict, list[dict]]:
+    """The recording's description, and per cycle {"a": (side, side), "real": (base side, head side)}: each side a
+    map from benchmark key to the run's log median (None where its process ran disturbed)."""
+    meta = json.loads((directory / "recording.json").read_text())
+    runs = []
+    for entry in meta["runs"]:
+        if entry["file"] is None:
+            runs.append(None)
+            continue
+        side, _, disturbed = gate.summarize([load_run(directory / entry["file"])])
+        runs.append({k: v[0] for k, v in side.items()})
+    cycles = []
+    for i in range(0, len(runs) - 2, 3):
+        first, second, slow = runs[i:i + 3]
+        if first is not None and second is not None and slow is not None:
+            cycles.append({"aa": (first, second), "real": (second, slow)})
+    return meta, cycles
+
+
+def sides(pairs: list[tuple[dict, dict]], flips: tuple[int, ...]) -> tuple[dict, dict]:
+    keys = sorted({k for pair in pairs for run in pair for k in run}, key=str)
+    base = {k: [pair[f].get(k) for pair, f in zip(pairs, flips, strict=True)] for k in keys}
+    head = {k: [pair[1 - f].get(k) for pair, f in zip(pairs, flips, strict=True)] for k in keys}
+    return base, head
+
+
+def rates(cycles: list[dict], repeats: int) -> dict[str, float]:
+    """The enumerated rates for one set of cycles at ``repeats`` runs a side."""
+    counts = {"aa": 0, "aa_trials": 0, "multiplied": 0, "real": 0, "real_framework": 0, "real_network": 0,
+              "real_unslowed": 0, "real_trials": 0}
+    shift = math.log1p(0.2)
+    for chosen in itertools.combinations(range(len(cycles)), repeats):
+        aa = [cycles[i]["aa"] for i in chosen]
+        for flips in itertools.product((0, 1), repeat=repeats):
+            base, head = sides(aa, flips)
+            counts["aa"] += any(d.regressed for d in gate.decide(base, head))
+            multiplied = {k: [None if v is None else v + shift for v in vs] if k[0] == SLOWED[0] else vs
+                          for k, vs in head.items()}
+            counts["multiplied"] += any(d.regressed and d.key[0] == SLOWED[0]
+                                        for d in gate.decide(base, multiplied))
+            counts["aa_trials"] += 1
+        base, head = sides([cycles[i]["real"] for i in chosen], (0,) * repeats)
+        decisions = gate.decide(base, head)
+        failed = [d.key for d in decisions if d.regressed]
+        counts["real"] += any(slowed(k) for k in failed)
+        counts["real_framework"] += any(k[0] == SLOWED[0] for k in failed)
+        counts["real_network"] += any((k[0], k[1]) == SLOWED[1] for k in failed)
+        counts["real_unslowed"] += any(not slowed(k) for k in failed)
+        counts["real_trials"] += 1
+    aa, real = counts.pop("aa_trials"), counts.pop("real_trials")
+    return {"false_failure": counts["aa"] / aa, "multiplied_caught": counts["multiplied"] / aa,
+            "real_caught": counts["real"] / real, "real_framework_caught": counts["real_framework"] / real,
+            "real_network_caught": counts["real_network"] / real,
+            "real_unslowed_failed": counts["real_unslowed"] / real, "trials_aa": aa, "trials_real": real}
+
+
+def interval(cycles: list[dict], repeats: int, name: str, rng: np.random.Generator) -> tuple[float, float]:
+    """95% bootstrap interval of one rate over the cycles (resampled with replacement)."""
+    values = []
+    for _ in range(BOOTSTRAP):
+        sample = [cycles[i] for i in rng.integers(0, len(cycles), len(cycles))]
+        values.append(rates(sample, repeats)[name])
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def detectable(cycles: list[dict], pairs: int) -> dict[str, dict[str, float]]:
+    """Per benchmark: the A/A spread (sd of log differences) and the slowdown caught 90% of the time."""
+    keys = sorted({k for c in cycles for run in c["aa"] for k in run}, key=str)
+    alpha = gate.ALPHA / len(keys)
+    out = {}
+    for key in keys:
+        diffs = [c["aa"][1][key] - c["aa"][0][key] for c in cycles
+                 if c["aa"][0].get(key) is not None and c["aa"][1].get(key) is not None]
+        sd = statistics.stdev(diffs) if len(diffs) >= 2 else math.nan
+        out[gate.key_name(key)] = {"pairs_seen": len(diffs), "sd_log": sd,
+                                   "detectable_90": detectable_slowdown(sd, pairs, min_effect=gate.MIN_EFFECT,
+                                                                        alpha=alpha)}
+    return out
+
+
+def markdown(results: dict, metas: dict) -> str:
+    lines = ["# The pull-request gate on recordings it never saw", "",
+             "The gate's rule and the workflow's 6 runs a side were chosen on the 14 runs of 2026-11-28 "
+             "(`rates.md`). These recordings were made later, each from fresh clones, and never used to choose "
+             "anything: they validate. Written by `python scripts/gate_validation.py` (its docstring says how every "
+             "figure is computed); recorded by `python scripts/gate_recording.py`.", ""]
+    for name, meta in metas.items():
+        lines.append(f"- `{name}`: {meta['started']} to {meta['ended']}, {meta['machine']['cpu']}, "
+                     f"{meta['machine']['cores']} cores, commit `{meta['commit'][:10]}`, {len(meta['runs'])} runs "
+                     f"({meta['order']}); slowed by {meta['slowdown']:.0%}: {', '.join(meta['slowed'])}")
+    for name, by_repeats in results.items():
+        lines += ["", f"## {name}", "",
+                  "| runs a side | false failures (A/A) | real slowdown caught | PyTorch (framework) caught | "
+                  "lenet on Keras/TF (network) caught | unslowed benchmark failed in a real change | "
+                  "multiplied 20% caught | trials (A/A, real) |", "|---|---|---|---|---|---|---|---|"]
+        for repeats, r in by_repeats.items():
+            def cell(key: str, r: dict = r) -> str:
+                low, high = r["intervals"][key]
+                return f"{r[key]:.1%} [{low:.0%}-{high:.0%}]"
+
+            lines.append(f"| {repeats} | {cell('false_failure')} | {cell('real_caught')} | "
+                         f"{cell('real_framework_caught')} | {cell('real_network_caught')} | "
+                         f"{cell('real_unslowed_failed')} | {cell('multiplied_caught')} | "
+                         f"{r['trials_aa']}, {r['trials_real']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("recordings", type=Path, nargs="+")
+    parser.add_argument("--output", type=Path, default=Path("results/gate-experiment"))
+    args = parser.parse_args()
+    rng = np.random.default_rng(SEED)
+    results, metas, spreads = {}, {}, {}
+    for directory in args.recordings:
+        meta, cycles = load_recording(directory)
+        metas[directory.name] = meta
+        results[directory.name] = {}
+        for repeats in (r for r in REPEATS if r <= len(cycles)):
+            r = rates(cycles, repeats)
+            r["intervals"] = {k: interval(cycles, repeats, k, rng) for k in
+                              ("false_failure", "real_caught", "real_framework_caught", "real_network_caught",
+                               "real_unslowed_failed", "multiplied_caught")}
+            results[directory.name][repeats] = r
+        spreads[directory.name] = detectable(cycles, max(REPEATS))
+    args.output.mkdir(parents=True, exist_ok=True)
+    write_json(args.output / "validation.json", {"results": results, "recordings": metas, "detectable": spreads})
+    text = markdown(results, metas)
+    print(write_text(args.output / "validation.md", text))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
