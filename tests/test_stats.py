@@ -506,3 +506,11 @@ def test_the_paired_interval_stays_open_without_discordant_items_and_narrows_wit
     assert drop.difference == pytest.approx(0.003) and 0.001 < drop.low < 0.003 < drop.high < 0.005
     with pytest.raises(ValueError, match="equally long"):
         stats.paired_accuracy_difference([True, False], [True])
+
+
+def test_per_process_is_the_median_of_each_process_in_first_seen_order():
+    from frameworks.stats import per_process
+
+    figures = [("b", 3.0), ("a", 1.0), ("b", 1.0), ("b", 2.0), ("a", 5.0)]
+    assert per_process(figures) == {"b": 2.0, "a": 3.0} and list(per_process(figures)) == ["b", "a"]
+    assert per_process([]) == {}
