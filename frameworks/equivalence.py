@@ -36,6 +36,7 @@ from .specs import Conv2D, Dense, NetworkSpec, Optimizer
 PLAIN_SGD = Optimizer("sgd", lr=0.05)
 SEED = 7
 FORWARD_TOL = 1e-5  # float32 forward outputs, relative (Frobenius)
+TEST_IMAGES = 256  # the real MNIST test images (the first ones) the forward probe compares on
 GRADIENT_TOL = 1e-4
 GRADIENT_FLOOR = 1e-2  # a gradient tensor is measured against at least 1% of the largest gradient's norm
 SGD_STEP_TOL = 1e-5
@@ -85,7 +86,7 @@ def probe_request(spec: NetworkSpec, mnist: Any, *, seed: int = SEED, curve_step
 
     rng = np.random.default_rng(seed)
     recipe, bs = spec.recipe, spec.recipe.batch_size
-    test_x = data.preprocess(mnist.test_images[:256], recipe)
+    test_x = data.preprocess(mnist.test_images[:TEST_IMAGES], recipe)
     train_x = data.preprocess(mnist.train_images[: bs * (curve_steps + stat_passes + 1)], recipe)
     train_y = mnist.train_labels[: len(train_x)].astype(np.int64)
     jittered = (train_x + rng.uniform(0, JITTER, train_x.shape)).astype(np.float32)

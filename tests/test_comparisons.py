@@ -325,3 +325,38 @@ def test_without_repeat_numbers_processes_alternate_by_position_and_one_run_choo
     cells = [comparisons.Cell("x", "f", "v", "fp32", "step", "lenet", "cpu", "forward", 128, 128,
                               repeats={"1:b": None, "1:a": None, "1:c": 2})]
     assert comparisons.selection_units(cells) == {"1:b", "1:c"}  # by position where a repeat number is missing
+
+
+# --- one key, one pooling -----------------------------------------------------------------------------------------
+def test_a_process_holding_several_records_of_a_benchmark_counts_by_their_median(tmp_path):
+    # each pytorch process holds three records of lenet forward (9, 10, 30 ms: last-record-wins would take 30 ms);
+    # keras-tensorflow's hold one of 15 ms. By the median pytorch is 1.5x faster; by the last record, 2x slower.
+    benchmarks, processes = [], []
+    for r, factor in enumerate((0.98, 0.99, 1.00, 1.01, 1.02), 1):
+        for framework, medians in (("pytorch", (0.009, 0.010, 0.030)), ("keras-tensorflow", (0.015,))):
+            label = f"{framework}/{r}"
+            benchmarks += [bench_entry(framework, "lenet", "forward", m * factor, variant="default", process=label,
+                                       repeat=r, spread=0.0) for m in medians]
+            processes.append({"label": label, "frameworks": [framework], "environment": {}, "exit_code": 0,
+                              "status": "ok", "outcome": "ok", "benchmarks": len(medians), "json": "x.json",
+                              "repeat": r})
+    a = comparisons.analyse([write(tmp_path, "a.json", results_doc(benchmarks, processes=processes))])
+    cells = {c.column: c for c in a.cells}
+    assert len(cells["pytorch"].records) == 15
+    assert cells["pytorch"].per_process["1:pytorch/3"] == pytest.approx(128 / 0.010)
+    (pair,) = a.speed
+    assert (pair.a, pair.b, pair.verdict) == ("pytorch", "keras-tensorflow", "faster")
+    assert pair.ratio == pytest.approx(1.5)
+
+
+def test_only_in_some_tells_epochs_of_different_sizes_apart(tmp_path):
+    # the same epoch benchmark over 2,048 images in one file and 60,000 in the other: two benchmarks, each in one
+    def epoch(images: int) -> dict:
+        entry = bench_entry("pytorch", "lenet", "epoch-staged", 1.0, kind="epoch", batch=64)
+        entry["extra_info"]["images"] = images
+        return entry
+
+    a, b = (write(tmp_path, f"{n}.json", results_doc([epoch(i)])) for n, i in (("a", 2048), ("b", 60000)))
+    assert comparisons.analyse([a, b]).only_in_some == [
+        f"pytorch lenet epoch-staged cpu batch 64 (2,048 images): only in {a}",
+        f"pytorch lenet epoch-staged cpu batch 64 (60,000 images): only in {b}"]

@@ -15,6 +15,7 @@ numerics (TF32) says so in its name.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -105,24 +106,34 @@ def probe_requests(mnist) -> dict[str, Request]:
     return {name: probe_request(spec, mnist) for name, spec in NETWORKS.items()}
 
 
-@pytest.fixture(scope="session")
-def probes(probe_requests, threads):
-    """Each framework's probe results per network, computed once (in a child process where needed)."""
+def per_framework(compute: Callable[[str], dict[str, dict]], what: str) -> Callable[[str, str], dict]:
+    """``get(framework, network)``: ``compute(framework)`` (network -> results) run once per framework and kept; a
+    framework whose computation failed fails each test that asks for it, with the error, without computing again."""
     cache: dict[str, dict] = {}
 
     def get(framework: str, network: str) -> dict:
         if framework not in cache:
-            networks = list(probe_requests)
             try:
-                results = compute_anywhere(framework, [probe_requests[n] for n in networks], threads)
-                cache[framework] = dict(zip(networks, results, strict=True))
+                cache[framework] = compute(framework)
             except RuntimeError as exc:
                 cache[framework] = {"error": str(exc)}
         if "error" in cache[framework]:
-            pytest.fail(f"{framework} could not compute the probes: {cache[framework]['error']}")
+            pytest.fail(f"{framework} could not compute {what}: {cache[framework]['error']}")
         return cache[framework][network]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def probes(probe_requests, threads):
+    """Each framework's probe results per network, computed once (in a child process where needed)."""
+
+    def compute(framework: str) -> dict[str, dict]:
+        networks = list(probe_requests)
+        results = compute_anywhere(framework, [probe_requests[n] for n in networks], threads)
+        return dict(zip(networks, results, strict=True))
+
+    return per_framework(compute, "the probes")
 
 
 @pytest.fixture(scope="session")
@@ -220,24 +231,16 @@ def test_any_input_gives_the_same_outputs_in_this_process(network, x, pytestconf
 def variant_probes(mnist, threads, pytestconfig):
     """Each framework's variant probes (its default and every CPU variant under test) per network of the layer
     type cover, computed once per framework (in a child process where needed)."""
-    cache: dict[str, dict] = {}
 
-    def get(framework: str, network: str) -> dict:
-        if framework not in cache:
-            networks = layer_type_cover(pytestconfig.getoption("networks") or list(NETWORKS))
-            variants = [FRAMEWORKS[framework].default_variant] + [
-                v for f, v in variant_cases(pytestconfig) if f == framework]
-            try:
-                results = compute_anywhere(framework, [variant_request(get_network(n), mnist) for n in networks],
-                                           threads, variants=variants)
-                cache[framework] = dict(zip(networks, results, strict=True))
-            except RuntimeError as exc:
-                cache[framework] = {"error": str(exc)}
-        if "error" in cache[framework]:
-            pytest.fail(f"{framework} could not compute the variant probes: {cache[framework]['error']}")
-        return cache[framework][network]
+    def compute(framework: str) -> dict[str, dict]:
+        networks = layer_type_cover(pytestconfig.getoption("networks") or list(NETWORKS))
+        variants = [FRAMEWORKS[framework].default_variant] + [
+            v for f, v in variant_cases(pytestconfig) if f == framework]
+        results = compute_anywhere(framework, [variant_request(get_network(n), mnist) for n in networks], threads,
+                                   variants=variants)
+        return dict(zip(networks, results, strict=True))
 
-    return get
+    return per_framework(compute, "the variant probes")
 
 
 def test_each_variant_computes_its_defaults_network(framework_variant, variant_network, variant_probes,

@@ -325,12 +325,16 @@ def output_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     store = tmp_path / "store"
     example_store(store)
     base, head = sides(tmp_path, MEDIANS, MEDIANS)
+    scaling = tmp_path / "scaling.json"
+    scaling.write_text(json.dumps({"kind": "scaling", "version": 1, "repeats": 1, "machine": {"cores": 2},
+                                   "records": []}))
     return {
         "bench": (["bench", "--frameworks", "pytorch", "--output-dir"], "--output-dir"),
         "bench --store": (["bench", "--frameworks", "pytorch", "--store"], "--store"),
         "accuracy": (["accuracy", "--frameworks", "pytorch", "--output-dir"], "--output-dir"),
         "export": (["export", "--frameworks", "pytorch", "--output-dir"], "--output-dir"),
         "report": (["report", str(path), "--output-dir"], "--output-dir"),
+        "report scaling": (["report", str(scaling), "--output-dir"], "--output-dir"),  # its section alone
         "gate": (["gate", "--base", *base, "--head", *head, "--summary"], "--summary"),
         "versions": (["versions", str(store), "--output"], "--output"),
         "dashboard": (["dashboard", str(store), "--output"], "--output"),
@@ -340,8 +344,8 @@ def output_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
-COMMANDS_WITH_OUTPUTS = ["bench", "bench --store", "accuracy", "export", "report", "gate", "versions", "dashboard",
-                         "dashboard --screenshot", "scale"]
+COMMANDS_WITH_OUTPUTS = ["bench", "bench --store", "accuracy", "export", "report", "report scaling", "gate",
+                         "versions", "dashboard", "dashboard --screenshot", "scale"]
 
 
 @pytest.mark.parametrize("command", COMMANDS_WITH_OUTPUTS)

@@ -461,3 +461,37 @@ def test_the_rates_count_false_failures_and_slow_each_framework_apart():
         "false_failure": 0.0, "detection": 0.575, "detection fw-a": 1.0, "detection fw-b": 0.15}
     assert false_failure_and_detection(pool, 3, 20, slowdown=0.15, min_effect=0.05, seed=2)["detection fw-b"] == 0.1
     assert false_failure_and_detection(pool, 3, 20, min_effect=0.0, alpha=0.5)["false_failure"] == 0.55
+
+
+def test_a_run_counts_by_the_median_of_its_records_not_the_last(tmp_path):
+    # one process holding three records of one benchmark (10, 11, 30 ms): the run's figure is 11 ms, not the last
+    from frameworks.analysis.gate import summarize
+    from frameworks.results import load_run
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(results_doc([bench_entry("fw-a", "lenet", "forward", m, process="p", spread=0.0)
+                                            for m in (0.010, 0.011, 0.030)])))
+    side, dropped, disturbed = summarize([load_run(path)])
+    assert side == {("fw-a", "lenet", "cpu", "forward", 128): [pytest.approx(math.log(0.011))]}
+
+
+def test_the_gate_key_is_the_benchmark_key_without_images_and_threads(tmp_path):
+    # a head that records the thread count where the base wrote None is compared with its base, not "absent"
+    from frameworks.analysis.gate import gate_key
+    from frameworks.results import BenchRecord
+
+    def side(name, threads, factors):
+        paths = []
+        for i, factor in enumerate(factors):
+            entry = bench_entry("fw-a", "lenet", "forward", 0.010 * factor, process="p")
+            entry["extra_info"]["threads"] = threads
+            path = tmp_path / f"{name}{i}.json"
+            path.write_text(json.dumps(results_doc([entry])))
+            paths.append(str(path))
+        return paths
+
+    code, text = gate(side("base", None, (1.0, 1.01, 1.02)), side("head", 2, (1.01, 0.99, 1.02)))
+    assert code == EXIT_OK and "absent" not in text
+    record = BenchRecord.from_benchmark(bench_entry("fw-a", "lenet", "forward", 0.01, variant="compile"))
+    assert gate_key(record) == ("fw-a [compile]", *record.key.gated) == ("fw-a [compile]", "lenet", "cpu", "forward",
+                                                                         128)

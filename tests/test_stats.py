@@ -541,3 +541,11 @@ def test_gate_power_needs_the_minimum_effect_and_falls_with_noise():
     assert 0.10 < quiet_mde < 0.12 and noisy_mde > 0.2
     assert abs(paired_slowdown_power(0.15, 6, noisy_mde, min_effect=0.1, alpha=0.05) - 0.9) < 0.01
     assert detectable_slowdown(5.0, 2, min_effect=0.1, alpha=0.05) == float("inf")
+
+
+def test_per_process_is_the_median_of_each_process_in_first_seen_order():
+    from frameworks.stats import per_process
+
+    figures = [("b", 3.0), ("a", 1.0), ("b", 1.0), ("b", 2.0), ("a", 5.0)]
+    assert per_process(figures) == {"b": 2.0, "a": 3.0} and list(per_process(figures)) == ["b", "a"]
+    assert per_process([]) == {}

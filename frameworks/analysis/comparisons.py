@@ -22,6 +22,7 @@ from ..results import (
     IDIOMATIC,
     STEP,
     AccuracyRun,
+    BenchmarkKey,
     BenchRecord,
     ExportSummary,
     ResultsError,
@@ -38,7 +39,8 @@ HEADLINE_KINDS = (STEP, EPOCH)
 # --- reading and pooling --------------------------------------------------------------------------------------
 @dataclass
 class Cell:
-    """One benchmark of one framework (and variant) across every process that ran it."""
+    """One benchmark (``BenchmarkKey``: one framework, variant and precision) across every process that ran it, in
+one input file where the report keeps the files apart (``mixed``)."""
 
     column: str
     framework: str
@@ -51,17 +53,25 @@ class Cell:
     batch: int | None
     images: int
     records: list[BenchRecord] = field(default_factory=list)
-    per_process: dict[str, float] = field(default_factory=dict)  # process -> images/s (its median round)
+    #: process -> images/s: the median over that process's records (``stats.per_process``), each its median round
+    per_process: dict[str, float] = field(default_factory=dict)
     repeats: dict[str, int | None] = field(default_factory=dict)  # process -> which repeat of its run it was
     sources: set[int] = field(default_factory=set)  # which input files (1-based)
     disturbed: int = 0  # processes that ran on a disturbed machine
     estimate: stats.Estimate | None = None
 
+    default_variant: bool = True  # the framework's default variant (at whatever precision)
+    threads: int | None = None
+
+    @property
+    def key(self) -> BenchmarkKey:
+        return BenchmarkKey(self.framework, self.variant, self.precision, self.kind, self.network, self.device,
+                            self.phase, self.batch, self.images, self.threads)
+
     @property
     def row(self) -> tuple[str, str, str, int | None, int]:
-        return (self.network, self.device, self.phase, self.batch, self.images)
-
-    default_variant: bool = True  # the framework's default variant (at whatever precision)
+        """What the frameworks are compared on (``BenchmarkKey.row``: threads left to the manifest check)."""
+        return self.key.row
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -179,26 +189,30 @@ def analyse(paths: Sequence[str | os.PathLike], *, mixed: bool = False, margin: 
                            + "; ".join(diff) + ". Report them one at a time, or pass --mixed to show each file's "
                            "figures apart")
     index = {run.path: sources.index(run.path) + 1 for run in runs}
-    cells: dict[tuple, Cell] = {}
+    apart = mixed and len(runs) > 1
+    cells: dict[tuple[int, BenchmarkKey], Cell] = {}
+    figures: dict[tuple[int, BenchmarkKey], list[tuple[str, float]]] = defaultdict(list)
     for run in runs:
         for r in run.records:
             if r.kind not in (STEP, EPOCH, FIDELITY, IDIOMATIC) or not r.samples_s:
                 continue
-            column = r.column if not mixed or len(runs) == 1 else f"{r.column} ({index[run.path]})"
-            key = (column, r.kind, r.network, r.device, r.phase, r.batch, r.images)
+            key = (index[run.path] if apart else 0, r.key)
             cell = cells.get(key)
             if cell is None:
+                column = f"{r.column} ({index[run.path]})" if apart else r.column
                 cell = cells[key] = Cell(column, r.framework, r.variant, r.precision, r.kind, r.network, r.device,
-                                         r.phase, r.batch, r.images, default_variant=r.default_variant)
+                                         r.phase, r.batch, r.images, default_variant=r.default_variant,
+                                         threads=r.threads)
             process = f"{index[run.path]}:{r.process or ''}"
             cell.records.append(r)
-            cell.per_process[process] = r.images_per_s
+            figures[key].append((process, r.images_per_s))
             cell.repeats[process] = r.repeat
             cell.sources.add(index[run.path])
             noise = run.process(r.process)
             if noise is not None and noise.noise is not None and noise.noise.disturbed:
                 cell.disturbed += 1
-    for cell in cells.values():
+    for key, cell in cells.items():
+        cell.per_process = stats.per_process(figures[key])
         cell.estimate = stats.throughput(list(cell.per_process.values()), confidence)
     all_cells = list(cells.values())
     allowed = frozenset(allow_mismatch)
@@ -367,15 +381,19 @@ def describe_row(row: tuple) -> str:
 
 
 def _only_in_some(runs: Sequence[Run]) -> list[str]:
-    keys = [{(r.column, r.kind, r.network, r.device, r.phase, r.batch) for r in run.records} for run in runs]
-    union = set().union(*keys)
+    """The benchmarks (``BenchmarkKey``) some of the runs lack, each named with the files that have it; the thread
+    count is named where the runs' records disagree on it."""
+    keys = [{r.key: r.column for r in run.records} for run in runs]
+    union: dict[BenchmarkKey, str] = {}
+    for ks in keys:
+        union.update(ks)
+    threads = len({k.threads for k in union}) > 1
+    named = sorted(((k.describe(column, threads=threads), k) for k, column in union.items()), key=lambda nk: nk[0])
     out = []
-    for key in sorted(union, key=str):
+    for name, key in named:
         where = [run.path for run, ks in zip(runs, keys, strict=True) if key in ks]
         if len(where) != len(runs):
-            column, kind, network, device, phase, batch = key
-            out.append(f"{column} {network} {phase} {device}" + (f" batch {batch}" if batch else "")
-                       + f": only in {', '.join(where)}")
+            out.append(f"{name}: only in {', '.join(where)}")
     return out
 
 

@@ -122,8 +122,8 @@ def estimate_rows(latest: dict[tuple[str, str], StoredRun]) -> list[dict[str, An
     rows = []
     for (_, device), stored in latest.items():
         found = [u for u in units([stored]) if u.benchmark.device == device]
-        for (bench, column), us in group(found, lambda u: (u.benchmark, u.column)).items():
-            e = estimate(us)
+        for (bench, _), us in group(found, lambda u: (u.benchmark, u.key)).items():
+            column, e = us[0].column, estimate(us)
             rows.append({**_filters(bench, us[0].framework), "run": stored.name, "column": column,
                          "version": us[0].version,
                          "panel": f"{bench.network}" + (f", {bench.threads} threads" if bench.threads else "")
@@ -136,8 +136,9 @@ def history_rows(store: Store) -> list[dict[str, Any]]:
     """One point per run, benchmark and framework; ``changed`` marks a series' first point and each version
     change (where the chart writes the version)."""
     rows = []
-    series = group(units(store.runs), lambda u: (u.benchmark, u.column))
-    for (bench, column), us in sorted(series.items(), key=lambda kv: (kv[0][0].order, kv[0][1])):
+    series = group(units(store.runs), lambda u: (u.benchmark, u.key))
+    for (bench, _), us in sorted(series.items(), key=lambda kv: (kv[0][0].order, kv[1][0].column)):
+        column = us[0].column
         previous = None
         for (when, run), run_units in sorted(group(us, lambda u: (u.when, u.run)).items()):
             e = estimate(run_units)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from ..registry import FRAMEWORKS
-from ..results import LATENCY, OK, BenchRecord, ExportRecord, ExportSummary
+from ..results import LATENCY, OK, BenchmarkKey, BenchRecord, ExportRecord, ExportSummary
 from ..specs import NETWORKS
 from ..stats import latency_percentiles
 
@@ -124,24 +124,29 @@ def quantized_table(records: Sequence[ExportRecord], batch: int) -> list[str]:
     return lines
 
 
-def _pooled_latency(records: Iterable[BenchRecord]) -> dict[tuple[str, str, str, int], list[BenchRecord]]:
-    pooled: dict[tuple[str, str, str, int], list[BenchRecord]] = defaultdict(list)
+def _pooled_latency(records: Iterable[BenchRecord]) -> dict[BenchmarkKey, list[BenchRecord]]:
+    """The latency records of each benchmark (``BenchmarkKey``), over every process that ran it."""
+    pooled: dict[BenchmarkKey, list[BenchRecord]] = defaultdict(list)
     for r in records:
         if r.kind == LATENCY and r.samples_s:
-            pooled[(r.network, r.device, r.column, r.batch or r.images)].append(r)
+            pooled[r.key].append(r)
     return pooled
 
 
 def framework_latency_table(records: Sequence[BenchRecord], network: str) -> list[str]:
-    """Per-request latency inside each framework (the benchmark run's latency group), samples of repeated
-    processes pooled."""
-    pooled = {k: v for k, v in _pooled_latency(records).items() if k[0] == network}
+    """Per-request latency inside each framework (the benchmark run's latency group). These are percentiles of
+    requests, not a throughput per process: the requests of a benchmark's repeated processes are pooled into one
+    distribution (``stats.latency_percentiles``)."""
+    pooled = {k: v for k, v in _pooled_latency(records).items() if k.network == network}
     if not pooled:
         return []
+    threads = len({k.threads for k in pooled}) > 1  # named only where they differ, so rows stay apart
     lines = ["| framework | device | batch | requests (processes) | p50 | p90 | p99 | max | first request | "
              "peak memory |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for (_, device, column, batch), group in sorted(pooled.items(), key=lambda kv: (kv[0][1], kv[0][3],
-                                                                                    _framework_order(kv[0][2]))):
+    for key, group in sorted(pooled.items(), key=lambda kv: (kv[0].device, kv[0].batch or kv[0].images,
+                                                            _framework_order(kv[1][0].column), kv[0].threads or 0)):
+        device, batch = key.device, key.batch or key.images
+        column = group[0].column + (f", {key.threads} threads" if threads and key.threads else "")
         samples = [t for r in group for t in r.samples_s]
         p = latency_percentiles(samples)
         first = [r.first_call_s for r in group if r.first_call_s is not None]

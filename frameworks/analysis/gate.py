@@ -34,13 +34,16 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
-from ..results import STEP, ResultsError, Run, load_run
+from ..results import STEP, BenchRecord, ResultsError, Run, load_run
+from ..stats import per_process
 
 GATED_KINDS = (STEP,)
 MIN_EFFECT = 0.10
 ALPHA = 0.05
 
-Key = tuple[str, str, str, str, int | None]  # column, network, device, phase, batch
+#: column, network, device, phase, batch: the record's column and ``BenchmarkKey.gated``, the projection of the one
+#: key that leaves out kind (steps only), images (the batch, for a step) and threads (the workflow's, on both sides)
+Key = tuple[str, str, str, str, int | None]
 Side = dict[Key, list[float | None]]  # per benchmark, each run's log median time (None: absent or disturbed)
 
 
@@ -77,18 +80,27 @@ def named(key: Key, names: Collection[str]) -> bool:
     return any(c in names or any(fnmatch.fnmatchcase(c, n) for n in names) for c in candidates)
 
 
+def gate_key(record: BenchRecord) -> Key:
+    """The benchmark as the gate names it: the record's column and ``BenchmarkKey.gated`` (which says why images
+    and threads are left out)."""
+    return (record.column, *record.key.gated)
+
+
 def summarize(runs: Sequence[Run], kinds: Sequence[str] = GATED_KINDS) -> tuple[Side, list[str], dict[Key, int]]:
     """Each run's log median per gated benchmark, in run order, the processes left out as disturbed, and per
-    benchmark how many of its runs were left out."""
+    benchmark how many of its runs were left out. A run's figure is its process's median round (``stats.per_process``:
+    the median over the process's records of the benchmark, should it hold several); a run of several processes
+    counts once, by the median of its processes' figures."""
     out: Side = defaultdict(lambda: [None] * len(runs))
     dropped = []
     disturbed: dict[Key, int] = defaultdict(int)
     for i, run in enumerate(runs):
+        figures: dict[Key, list[tuple[str, float]]] = defaultdict(list)
         for r in run.records:
             if r.kind not in kinds or not r.samples_s:
                 continue
             process = run.process(r.process)
-            key = (r.column, r.network, r.device, r.phase, r.batch)
+            key = gate_key(r)
             if process is not None and process.noise is not None and process.noise.disturbed:
                 note = f"{run.path} {process.label}: {process.noise.disturbed}"
                 if note not in dropped:
@@ -96,7 +108,9 @@ def summarize(runs: Sequence[Run], kinds: Sequence[str] = GATED_KINDS) -> tuple[
                 out[key]  # the benchmark exists, this run of it does not count
                 disturbed[key] += 1
                 continue
-            out[key][i] = float(np.log(np.median(r.samples_s)))
+            figures[key].append((r.process or "", r.median_s))
+        for key, pairs in figures.items():
+            out[key][i] = float(np.log(np.median(list(per_process(pairs).values()))))
     return dict(out), dropped, dict(disturbed)
 
 

@@ -1,8 +1,9 @@
 """Per-process throughputs from stored runs: the units every comparison over runs and versions is computed from.
 
-A process is one unit (``stats`` explains why): its median round as images/s. ``bench --repeats N`` gives N
-processes per framework in one run. Figures are comparable only within a ``Benchmark``: the same machine,
-device, kind, network, phase, batch, images per call and thread count.
+A process is one unit (``stats`` explains why): its median round as images/s (``stats.per_process``, the median over
+its records of the benchmark). ``bench --repeats N`` gives N processes per framework in one run. Figures are
+comparable only within a ``Benchmark``: the same machine and ``BenchmarkKey.workload`` (device, kind, network,
+phase, batch, images per call and thread count).
 """
 
 from __future__ import annotations
@@ -10,32 +11,58 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..results import EPOCH, STEP
-from ..stats import Estimate, throughput
+from ..results import EPOCH, STEP, BenchmarkKey, BenchRecord
+from ..stats import Estimate, per_process, throughput
 from .store import StoredRun
 
 THROUGHPUT_KINDS = (STEP, EPOCH)
 PHASE_ORDER = ("forward", "backward", "train_step", "epoch-staged", "epoch-framework")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Benchmark:
-    """What makes two figures comparable."""
+    """What makes two figures of a store comparable: the machine, and the benchmark whoever ran it
+    (``BenchmarkKey.workload``)."""
 
     machine: str
-    device: str
-    network: str
-    phase: str
-    kind: str
-    batch: int | None
-    images: int
-    threads: int | None
+    key: BenchmarkKey
+
+    @classmethod
+    def of(cls, machine: str, record: BenchRecord) -> Benchmark:
+        return cls(machine, record.key.workload)
+
+    @property
+    def device(self) -> str:
+        return self.key.device
+
+    @property
+    def network(self) -> str:
+        return self.key.network
+
+    @property
+    def phase(self) -> str:
+        return self.key.phase
+
+    @property
+    def kind(self) -> str:
+        return self.key.kind
+
+    @property
+    def batch(self) -> int | None:
+        return self.key.batch
+
+    @property
+    def images(self) -> int:
+        return self.key.images
+
+    @property
+    def threads(self) -> int | None:
+        return self.key.threads
 
     @property
     def size(self) -> str:
@@ -72,21 +99,26 @@ class Unit:
     commit: str
     process: str
     images_per_s: float
+    key: BenchmarkKey  # the record's: ``benchmark`` with who ran it (framework, variant, precision)
 
 
 def units(runs: Iterable[StoredRun]) -> list[Unit]:
-    """Every process's throughput on every step and epoch benchmark of ``runs``."""
+    """Every process's throughput on every step and epoch benchmark of ``runs`` (``stats.per_process`` over the
+    records of each ``BenchmarkKey`` and version)."""
     out = []
     for stored in runs:
-        grouped: dict[tuple, list] = defaultdict(list)
+        grouped: dict[tuple[BenchmarkKey, str], list[BenchRecord]] = defaultdict(list)
         for r in stored.run.records:
             if r.kind not in THROUGHPUT_KINDS or not math.isfinite(r.images_per_s) or r.images_per_s <= 0:
                 continue
-            bench = Benchmark(stored.machine, r.device, r.network, r.phase, r.kind, r.batch, r.images, r.threads)
-            grouped[(bench, r.column, r.framework, r.version, r.process or stored.name)].append(r.images_per_s)
-        for (bench, column, framework, version, process), values in grouped.items():
-            out.append(Unit(bench, column, framework, version, stored.name, stored.when, stored.commit, process,
-                            statistics.median(values)))
+            grouped[(r.key, r.version)].append(r)
+        for (_, version), records in grouped.items():
+            first = records[0]
+            bench = Benchmark.of(stored.machine, first)
+            figures = per_process((r.process or stored.name, r.images_per_s) for r in records)
+            for process, images_per_s in figures.items():
+                out.append(Unit(bench, first.column, first.framework, version, stored.name, stored.when, stored.commit,
+                                process, images_per_s, first.key))
     return out
 
 

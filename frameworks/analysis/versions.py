@@ -50,7 +50,8 @@ def compare_versions(runs: Sequence[StoredRun], *, frameworks: Sequence[str] | N
     chosen = [u for u in units(runs) if u.version and (frameworks is None or u.framework in frameworks)
               and (networks is None or u.benchmark.network in networks)]
     pending: list[tuple[Benchmark, str, str, str, str, list[Unit], list[Unit]]] = []
-    for (bench, column, framework), series in group(chosen, lambda u: (u.benchmark, u.column, u.framework)).items():
+    for (bench, _), series in group(chosen, lambda u: (u.benchmark, u.key)).items():
+        column, framework = series[0].column, series[0].framework
         by_version = group(series, lambda u: u.version)
         if len(by_version) < 2:
             continue

@@ -45,6 +45,8 @@ from .. import __version__
 from .. import options as opts
 from ..adapters.base import Artifact, ExportAttempt, process_peak, reset_process_peak
 from ..clock import gc_paused
+from ..equivalence import FORWARD_TOL as TOLERANCE
+from ..equivalence import TEST_IMAGES as IMAGES
 from ..errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -74,8 +76,9 @@ from ..results import (
 from ..specs import NETWORKS, get_network
 from ..weights import Weights, check_weights, load_weights
 
-IMAGES = 256  # real MNIST test images every artifact is compared on (as the equivalence tests use)
-TOLERANCE = 1e-5  # the suite's forward-equivalence tolerance, per image, relative
+# IMAGES: the real MNIST test images every artifact is compared on, the equivalence tests' forward probe's.
+# TOLERANCE: the equivalence tests' forward tolerance (relative). Export applies it to the worst single image
+# (``per_image_errors``), where the equivalence tests apply it to the whole batch: per image is the stricter bound.
 PREDICT_CHUNK = 64
 WARMUP_REQUESTS = 10
 CHILD_TIMEOUT_S = 1800.0

@@ -7,10 +7,7 @@ import argparse
 from collections.abc import Sequence
 
 from .. import options as opts
-from ..errors import (
-    EXIT_OK,
-    UsageError,
-)
+from ..errors import EXIT_OK
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,16 +23,13 @@ def run(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
 
     from ..analysis.report import write_report
     from ..analysis.scaling import is_scaling, markdown, read
-    from ..fileio import write_text
+    from ..fileio import check_output, write_text
 
     scaling = [p for p in args.results if is_scaling(p)]
     others = [p for p in args.results if p not in scaling]
     sections = [markdown(read(p), args.confidence).splitlines() for p in scaling]
     if not others:  # a scaling run alone: its section is the report
-        out = Path(args.output_dir) if args.output_dir else Path(scaling[0]).parent
-        if not out.is_dir() and not out.parent.is_dir():
-            raise UsageError(f"--output-dir {out}: its parent {out.parent} does not exist")
-        out.mkdir(exist_ok=True)
+        out = check_output(args.output_dir or Path(scaling[0]).parent, "--output-dir")  # as write_report checks it
         print(f"wrote {write_text(out / 'scaling-report.md', chr(10).join(line for s in sections for line in s))}")
         return EXIT_OK
     for path in write_report(others, args.output_dir, mixed=args.mixed, claim=args.claim, margin=args.margin,

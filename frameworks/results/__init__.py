@@ -14,6 +14,7 @@ from .accuracy import (  # noqa: F401
 )
 from .benchmarks import (  # noqa: F401
     SIGNIFICANT_DIGITS,
+    BenchmarkKey,
     BenchRecord,
     ProcessNoise,
     ProcessRecord,

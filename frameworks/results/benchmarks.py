@@ -49,6 +49,11 @@ class BenchRecord:
 
     # --- derived --------------------------------------------------------------------------------------
     @property
+    def key(self) -> BenchmarkKey:
+        """Which benchmark this record is a figure of (``BenchmarkKey``)."""
+        return BenchmarkKey.of(self)
+
+    @property
     def median_s(self) -> float:
         return statistics.median(self.samples_s) if self.samples_s else math.nan
 
@@ -96,6 +101,71 @@ class BenchRecord:
             raise ResultsError(f"{source}: benchmark {values['name']!r} processes {values['images']} images per call "
                                "(at least 1)")
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class BenchmarkKey:
+    """What makes two records figures of the same benchmark: who ran it (framework, variant, precision) and what
+    ran (kind, network, device, phase, batch, images per timed call, threads). Every reader that groups records
+    (the report's comparisons, the gate, throughputs and with them the versions view and the dashboard, the
+    deployment section) groups them by this key or by one of the projections below, each of which says what it
+    leaves out and why; nothing else about a record (its test id, version, process, repeat, manifest, or its
+    ``column`` label, which also depends on ``default_variant``) makes it another benchmark."""
+
+    framework: str
+    variant: str
+    precision: str
+    kind: str
+    network: str
+    device: str
+    phase: str
+    batch: int | None
+    images: int
+    threads: int | None
+
+    @classmethod
+    def of(cls, record: BenchRecord) -> BenchmarkKey:
+        return cls(record.framework, record.variant, record.precision, record.kind, record.network, record.device,
+                   record.phase, record.batch, record.images, record.threads)
+
+    @property
+    def workload(self) -> BenchmarkKey:
+        """The same benchmark whoever ran it (framework, variant and precision blank): what the frameworks of one
+        stored run are compared on (``analysis.throughputs.Benchmark``). The thread count stays: those readers have
+        no numeric-manifest check, so it is the key that keeps two thread counts apart."""
+        return dataclasses.replace(self, framework="", variant="", precision="")
+
+    @property
+    def row(self) -> tuple[str, str, str, int | None, int]:
+        """``(network, device, phase, batch, images)``: the report's row (``comparisons.Cell.row``), on which the
+        frameworks of one kind are compared. The thread count is left out on purpose: two frameworks at different
+        thread counts meet on one row and their comparison is marked and refused by the numeric manifest check
+        (``threads`` is in ``precision.MUST_MATCH``; ``comparisons.like_for_like``, ``--allow-mismatch``) instead of
+        vanishing as two unrelated rows, and a framework that cannot say its count (None: Caffe without OpenBLAS)
+        still meets the others. A framework's own cell keeps the whole key, threads included."""
+        return (self.network, self.device, self.phase, self.batch, self.images)
+
+    @property
+    def gated(self) -> tuple[str, str, str, int | None]:
+        """``(network, device, phase, batch)``: the gate's projection (``gate.Key`` is the record's column and
+        these). The gate compares two versions of the code running one command (the base's ``BENCH_ARGS`` in
+        ``.github/scripts/benchmark-gate.sh``, ``--threads 2``) and gates step benchmarks only, so kind is fixed,
+        images per call is the batch, and the thread count is the workflow's on both sides. Leaving images and
+        threads out means a head that records them differently (say, the count in effect where the base wrote
+        None) is still compared with its base instead of failing the gate as "absent from the head"; it keeps the
+        names users give ``--removed``/``--out-of-scope`` (``gate.key_name``) and the recorded gate samples
+        (``tests/data/gate_samples.json.gz``) in their shape."""
+        return (self.network, self.device, self.phase, self.batch)
+
+    def describe(self, column: str, *, threads: bool = False) -> str:
+        """The benchmark in words as ``column`` (the record's label of framework, variant and precision) ran it: the
+        batch where there is one, an epoch's images, and with ``threads`` the thread count where known."""
+        what = f"{column} {self.network} {self.phase} {self.device}"
+        if self.batch:
+            what += f" batch {self.batch}"
+        if self.phase.startswith("epoch"):
+            what += f" ({self.images:,} images)"
+        return what + (f", {self.threads} threads" if threads and self.threads else "")
 
 
 @dataclass
