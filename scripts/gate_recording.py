@@ -106,6 +106,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.output.exists() and any(args.output.iterdir()):
         raise SystemExit(f"{args.output} is not empty: give a new directory")
+    args.output.mkdir(parents=True, exist_ok=True)
     arguments = bench_arguments()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     runs = []

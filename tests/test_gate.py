@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frameworks.analysis.gate import adjacent_pair_trials, decide, false_failure_and_detection, gate, key_name, markdown
+from frameworks.analysis.gate import (
+    adjacent_pair_trials,
+    decide,
+    detection,
+    false_failure_and_detection,
+    gate,
+    key_name,
+    markdown,
+)
 from frameworks.cli import main
 from frameworks.errors import EXIT_FAILED, EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
 
@@ -237,9 +245,11 @@ def expect(**values):
     return {k: pytest.approx(v, rel=1e-6, nan_ok=True) if isinstance(v, float) else v for k, v in values.items()}
 
 
-def decision(base_median_s, head_median_s, ratio, p, p_adjusted, base_runs, head_runs, method, regressed, improved):
+def decision(base_median_s, head_median_s, ratio, p, p_adjusted, base_runs, head_runs, method, regressed, improved,
+             sd_log=math.nan):
     return expect(base_median_s=base_median_s, head_median_s=head_median_s, ratio=ratio, p=p, p_adjusted=p_adjusted,
-                  base_runs=base_runs, head_runs=head_runs, method=method, regressed=regressed, improved=improved)
+                  base_runs=base_runs, head_runs=head_runs, method=method, regressed=regressed, improved=improved,
+                  sd_log=sd_log)
 
 
 NAN = math.nan
@@ -250,10 +260,10 @@ def test_a_paired_regression_by_hand():
     whose one-sided p has the closed form 1/2 - t / (2 sqrt(t^2 + 2)) = 0.0045663. Medians exp(0.1), exp(0.4);
     ratio exp(0.3) = 1.3499 > 1.1 and p < 0.05: a regression."""
     assert decided([0.0, 0.1, 0.2], [0.3, 0.35, 0.55]) == decision(
-        1.10517092, 1.49182470, 1.34985881, 0.00456631, 0.00456631, 3, 3, "paired t", True, False)
+        1.10517092, 1.49182470, 1.34985881, 0.00456631, 0.00456631, 3, 3, "paired t", True, False, 0.05)
     # the same runs the other way round: faster, not regressed
     assert decided([0.3, 0.35, 0.55], [0.0, 0.1, 0.2]) == decision(
-        1.49182470, 1.10517092, 0.74081822, 0.99543369, 0.99543369, 3, 3, "paired t", False, True)
+        1.49182470, 1.10517092, 0.74081822, 0.99543369, 0.99543369, 3, 3, "paired t", False, True, 0.05)
 
 
 def test_the_effect_size_and_alpha_each_decide():
@@ -304,11 +314,14 @@ def test_the_summary_table_row_by_row():
     assert status == EXIT_FAILED and text.startswith("## Benchmark gate: FAILED\n")
     assert "more than 10% slower" in text and "over the 3 gated benchmarks, gives p < 0.05." in text
     rows = [line for line in text.splitlines() if line.startswith("| fw ")]
+    # each spread of the differences is 0.05 over 3 pairs: a 20% slowdown fails it 74% of the time at alpha / 3
     assert rows == [  # slowest first
-        "| fw lenet a batch 128 cpu | 1105.171 ms | 1491.825 ms | 1.350 | 0.0046 (0.014) | 3/3 | paired t | "
-        "**regression** |",
-        "| fw lenet b batch 128 cpu | 1105.171 ms | 1161.834 ms | 1.051 | 0.11 (0.17) | 3/3 | paired t |  |",
-        "| fw lenet c batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | faster |"]
+        "| fw lenet a batch 128 cpu | 1105.171 ms | 1491.825 ms | 1.350 | 0.0046 (0.014) | 3/3 | paired t | 74% | "
+        "27% | **regression** |",
+        "| fw lenet b batch 128 cpu | 1105.171 ms | 1161.834 ms | 1.051 | 0.11 (0.17) | 3/3 | paired t | 74% | "
+        "27% |  |",
+        "| fw lenet c batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | 74% | 27% | "
+        "faster |"]
     status, text = markdown(decide(base, head)[1:], ["m1"], ["r1"], ["p1"], ["d1"], min_effect=0.2, alpha=0.01,
                             base_runs=2, head_runs=4)
     assert status == EXIT_FAILED and "2 base and 4 head runs" in text
@@ -411,11 +424,17 @@ def test_the_summary_in_full():
         "Benjamini-Hochberg-corrected over the 2 gated benchmarks, gives p < 0.05.", "",
         "**Benchmarks the base has and the head lacks or failed** (declare a removal with --removed):", "",
         "- m1", "- m2", "",
-        "| benchmark | base median | head median | head / base | p (adjusted) | runs (base/head) | test | |",
-        "|---|---|---|---|---|---|---|---|",
-        "| fw lenet a batch 128 cpu | 1105.171 ms | 1491.825 ms | 1.350 | 0.0046 (0.0091) | 3/3 | paired t | "
-        "**regression** |",
-        "| fw lenet b batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | faster |", "",
+        "| benchmark | base median | head median | head / base | p (adjusted) | runs (base/head) | test | "
+        "a 20% slowdown caught | caught 90% from | |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        "| fw lenet a batch 128 cpu | 1105.171 ms | 1491.825 ms | 1.350 | 0.0046 (0.0091) | 3/3 | paired t | 86% | "
+        "22% | **regression** |",
+        "| fw lenet b batch 128 cpu | 1491.825 ms | 1105.171 ms | 0.741 | 1 (1) | 3/3 | paired t | 86% | 22% | "
+        "faster |", "",
+        "Caught / from: at the spread of the paired differences this run saw, the probability that a 20% slower head "
+        "fails the benchmark, and the slowdown failed 90% of the time (normal theory, at the threshold of a lone "
+        "regression, alpha / 2: lower bounds when several benchmarks slow together). Where the second figure is "
+        "above 20%, a 20% slowdown of that benchmark would often pass.", "",
         "Left out, run on a busy machine: d1; d2", "", "Declared removed (not gated): r1, r2", "",
         "Unusable runs (left out): p1; p2"])
     status, text = markdown(decide(base, head)[1:], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3,
@@ -495,3 +514,19 @@ def test_the_gate_key_is_the_benchmark_key_without_images_and_threads(tmp_path):
     record = BenchRecord.from_benchmark(bench_entry("fw-a", "lenet", "forward", 0.01, variant="compile"))
     assert gate_key(record) == ("fw-a [compile]", *record.key.gated) == ("fw-a [compile]", "lenet", "cpu", "forward",
                                                                          128)
+
+
+def test_the_summary_says_what_each_benchmark_could_catch_at_the_noise_it_saw(tmp_path):
+    """Per benchmark, the chance a 20% slowdown fails it and the slowdown failed 90% of the time, from the spread of
+    its paired differences: a quiet benchmark catches a 20% slowdown and reaches down to just above the 10% minimum
+    effect; a noisy one (differences spread by 0.25 in log time) catches it rarely and only far larger ones."""
+    quiet = decide({key("a"): [0.0, 0.01, 0.0, 0.01, 0.0, 0.01]}, {key("a"): [0.005, 0.0, 0.01, 0.0, 0.005, 0.0]})[0]
+    noisy = decide({key("a"): [0.0, 0.3, -0.2, 0.25, 0.0, -0.3]}, {key("a"): [0.2, -0.1, 0.1, 0.0, -0.2, 0.2]})[0]
+    assert quiet.sd_log == pytest.approx(0.00983, abs=1e-4) and noisy.sd_log == pytest.approx(0.3559, abs=1e-3)
+    q_power, q_smallest = detection(quiet, 24, min_effect=0.10, alpha=0.05)
+    n_power, n_smallest = detection(noisy, 24, min_effect=0.10, alpha=0.05)
+    assert q_power == 1.0 and 0.10 < q_smallest < 0.12
+    assert n_power < 0.05 and n_smallest > 0.6
+    code, text = markdown([quiet], [], [], [], [], min_effect=0.10, alpha=0.05, base_runs=6, head_runs=6)
+    assert "| a 20% slowdown caught | caught 90% from |" in text
+    assert "| 100% | 11% |" in text or "| 100% | 12% |" in text, text

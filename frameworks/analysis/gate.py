@@ -35,7 +35,7 @@ from scipy import stats as scipy_stats
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_UNTESTED, EXIT_USAGE
 from ..results import STEP, BenchRecord, ResultsError, Run, load_run
-from ..stats import per_process
+from ..stats import detectable_slowdown, paired_slowdown_power, per_process
 
 GATED_KINDS = (STEP,)
 MIN_EFFECT = 0.10
@@ -67,6 +67,8 @@ class Decision:
     method: str
     regressed: bool
     improved: bool
+    #: the spread (standard deviation) of the paired log-time differences: the noise this benchmark showed
+    sd_log: float = math.nan
 
     @property
     def name(self) -> str:
@@ -162,8 +164,24 @@ def decide(base: Mapping[Key, Sequence[float | None]], head: Mapping[Key, Sequen
         ratio = math.exp(effect) if math.isfinite(effect) else math.nan
         decisions.append(Decision(key, bm, hm, ratio, p_slow, qs, nb, nh, method,
                                   regressed=ratio > 1 + min_effect and qs < alpha,
-                                  improved=ratio < 1 / (1 + min_effect) and qf < alpha))
+                                  improved=ratio < 1 / (1 + min_effect) and qf < alpha,
+                                  sd_log=_paired_spread(base[key], head[key]) if method == "paired t" else math.nan))
     return decisions
+
+
+def _paired_spread(b: Sequence[float | None], h: Sequence[float | None]) -> float:
+    diff = [y - x for x, y in zip(b, h, strict=True) if x is not None and y is not None]
+    return float(np.std(diff, ddof=1)) if len(diff) >= 2 else math.nan
+
+
+def detection(d: Decision, tested: int, *, min_effect: float, alpha: float) -> tuple[float, float]:
+    """What the gate could catch on this benchmark at the noise it saw: the probability that a 20% slowdown
+    fails it, and the slowdown it fails 90% of the time (``stats.paired_slowdown_power``), at the
+    Benjamini-Hochberg threshold of a lone regression among ``tested`` benchmarks (alpha / tested), so a lower
+    bound where several benchmarks slow down together. NaN where the test was not paired."""
+    level = alpha / max(tested, 1)
+    return (paired_slowdown_power(d.sd_log, d.base_runs, 0.20, min_effect=min_effect, alpha=level),
+            detectable_slowdown(d.sd_log, d.base_runs, min_effect=min_effect, alpha=level))
 
 
 def load_side(paths: Sequence[str | os.PathLike], side: str) -> tuple[list[Run], list[str]]:
@@ -222,13 +240,21 @@ def markdown(decisions: Sequence[Decision], missing: Sequence[str], removed: Seq
     if out_of_scope:
         lines += ["Not tested, declared out of scope (--out-of-scope):", ""]
         lines += [f"- {u}" for u in out_of_scope] + [""]
-    lines += ["| benchmark | base median | head median | head / base | p (adjusted) | runs (base/head) | test | |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["| benchmark | base median | head median | head / base | p (adjusted) | runs (base/head) | test | "
+              "a 20% slowdown caught | caught 90% from | |", "|---|---|---|---|---|---|---|---|---|---|"]
+    tested = sum(math.isfinite(d.p) for d in decisions)
     for d in sorted(decisions, key=lambda d: -d.ratio if math.isfinite(d.ratio) else 0):
         mark = "**regression**" if d.regressed else ("faster" if d.improved else "")
         p = f"{d.p:.2g} ({d.p_adjusted:.2g})" if math.isfinite(d.p) else "-"
+        power, smallest = detection(d, tested, min_effect=min_effect, alpha=alpha)
+        caught = f"{power:.0%}" if math.isfinite(power) else "-"
+        reach = "never" if smallest == math.inf else f"{smallest:.0%}" if math.isfinite(smallest) else "-"
         lines.append(f"| {d.name} | {1e3 * d.base_median_s:.3f} ms | {1e3 * d.head_median_s:.3f} ms | "
-                     f"{d.ratio:.3f} | {p} | {d.base_runs}/{d.head_runs} | {d.method} | {mark} |")
+                     f"{d.ratio:.3f} | {p} | {d.base_runs}/{d.head_runs} | {d.method} | {caught} | {reach} | {mark} |")
+    lines += ["", "Caught / from: at the spread of the paired differences this run saw, the probability that a 20% "
+              "slower head fails the benchmark, and the slowdown failed 90% of the time (normal theory, at the "
+              f"threshold of a lone regression, alpha / {tested}: lower bounds when several benchmarks slow "
+              "together). Where the second figure is above 20%, a 20% slowdown of that benchmark would often pass."]
     if dropped:
         lines += ["", "Left out, run on a busy machine: " + "; ".join(dropped)]
     if removed:
