@@ -90,7 +90,7 @@ def slow_down(copy: Path, slowdown: float) -> list[str]:
     """Apply the real slowdowns to a clone; returns what was slowed, in words."""
     changes = [("frameworks/adapters/pytorch.py", "PyTorchAdapter", "True", "every PyTorch step"),
                ("frameworks/adapters/keras/adapter.py", "KerasAdapter",
-                'self.backend == "tensorflow" and self.spec.name == "lenet"', "Keras on TensorFlow's lenet steps")]
+                'self.backend.name == "tensorflow" and self.spec.name == "lenet"', "Keras on TensorFlow's lenet steps")]
     for path, cls, condition, what in changes:
         target = copy / path
         write_bytes(target, (target.read_text() + SPIN.format(what=what, cls=cls, condition=condition,
