@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from frameworks.errors import UsageError
 from frameworks.options import Settings
 from frameworks.processes import ProcessGroup
 from frameworks.results import ProcessRecord, ResultsError
+from frameworks.results.validation import read_json
 
 from .helpers import bench_entry, run_doc, step_entries
 
@@ -57,6 +59,16 @@ def test_only_merged_runs_of_this_schema_are_stored(tmp_path):
     with pytest.raises(ResultsError, match="schema version 1"):
         store_run(write(tmp_path / "old.json", {**a_run(), "schema_version": 1}), tmp_path / "store")
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").iterdir())
+
+
+@pytest.mark.parametrize("version", [[], {}, [2], None, "3", 4])
+def test_a_schema_version_that_is_no_known_version_is_named_in_the_refusal(tmp_path, version):
+    """A list or object as the version was a TypeError from the migration lookup (found by hypothesis in
+    test_hard_edges); every value that is not 2 or 3 is refused naming the version and the range read."""
+    path = write(tmp_path / "odd.json", {**a_run(), "schema_version": version})
+    with pytest.raises(ResultsError, match=rf"odd\.json: results schema version {re.escape(repr(version))}, "
+                                           r"but this suite \(version 3\) reads versions 2 to 3"):
+        read_json(path)
 
 
 def test_loading_a_store_reports_and_skips_what_is_not_a_run(tmp_path):

@@ -98,7 +98,8 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     version = doc.get("schema_version")
     if version == SCHEMA_VERSION:
         return doc
-    if version not in MIGRATIONS:
+    # a JSON list or object is unhashable: it is no version either (not a TypeError from the lookup)
+    if not isinstance(version, str | int | float | None) or version not in MIGRATIONS:
         raise ResultsError(f"{path}: results schema version {version!r}, but this suite (version "
                            f"{SCHEMA_VERSION}) reads versions {min(MIGRATIONS)} to {SCHEMA_VERSION}; read the file "
                            "with the version of the suite that wrote it, or re-run the benchmarks with this one")
