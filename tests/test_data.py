@@ -386,3 +386,42 @@ def test_raw_copy_names_each_way_it_can_fail(mnist, tmp_path, monkeypatch):
         data.raw_copy(mnist, "raw")
     assert str(info.value) == (f"{tmp_path / 'cache' / 'raw' / IMAGES.name}: no space left; set MFB_CACHE to a "
                                "writable directory")
+
+
+def test_a_checksum_mismatch_or_an_unreadable_file_is_said_in_full(tmp_path):
+    bad = tmp_path / (LABELS.name + ".gz")
+    bad.write_bytes(b"x")
+    with pytest.raises(DataError) as info:
+        data.verify_file(bad, LABELS)
+    assert str(info.value) == (
+        f"{bad}: SHA256 {data.sha256_of(bad)} does not match the expected {LABELS.gz_sha256}; the file is corrupt, "
+        f"truncated or not the original MNIST {LABELS.name}. Replace it with the original (or delete it to have the "
+        "suite download it again).")
+    a_directory = tmp_path / LABELS.name
+    a_directory.mkdir()
+    with pytest.raises(DataError, match=rf"^{a_directory}: cannot be read \(\[Errno 21\] Is a directory"):
+        data.verify_file(a_directory, LABELS)
+    with pytest.raises(DataError, match=rf"^{bad}: cannot be read as {LABELS.name} \("):
+        data.read_idx(bad, LABELS)
+
+
+def test_parse_idx_draws_its_lines_at_the_exact_sizes():
+    idx = data.IdxFile("x", "x", "", "", (4, 2, 2))
+    good = idx_bytes(np.arange(16, dtype=np.uint8).reshape(4, 2, 2))
+    with pytest.raises(DataError, match=r"^<bytes>: too short to be an IDX file \(3 bytes\)$"):
+        data.parse_idx(good[:3], idx)
+    with pytest.raises(DataError, match=r"^<bytes>: truncated header \(4 bytes\)$"):
+        data.parse_idx(good[:4], idx)
+    # a dimension's high byte counts: a reader that skipped it would take 2**24 + 4 for 4
+    high = good[:4] + (2**24 + 4).to_bytes(4, "big") + good[8:]
+    with pytest.raises(DataError, match=r"^<bytes>: dimensions \(16777220, 2, 2\), expected \(4, 2, 2\)$"):
+        data.parse_idx(high, idx)
+    high = good[:8] + (2**24 + 2).to_bytes(4, "big") + good[12:]
+    with pytest.raises(DataError, match=r"^<bytes>: dimensions \(4, 16777218, 2\), expected \(4, 2, 2\)$"):
+        data.parse_idx(high, idx)
+
+
+def test_load_passes_downloads_off_on(isolated, source_dir):
+    target = linked_copy(source_dir, isolated / "partial", skip=(LABELS.name,))
+    with pytest.raises(DataError, match=f"missing in {target}: {LABELS.name}.gz, and downloads are off"):
+        data.load(target, download=False)
