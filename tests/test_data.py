@@ -425,3 +425,42 @@ def test_load_passes_downloads_off_on(isolated, source_dir):
     target = linked_copy(source_dir, isolated / "partial", skip=(LABELS.name,))
     with pytest.raises(DataError, match=f"missing in {target}: {LABELS.name}.gz, and downloads are off"):
         data.load(target, download=False)
+
+
+def test_an_empty_argument_is_no_directory_given(isolated, monkeypatch):
+    monkeypatch.setenv(data.ENV_DIR, str(isolated / "env"))
+    assert data.configured_dir("") == isolated / "env"
+    assert data.configured_dir(None) == isolated / "env"
+    monkeypatch.setenv(data.ENV_DIR, "")
+    assert data.configured_dir("") is None
+    assert data.candidate_dirs() == [isolated / "cache" / "mnist", Path("data/MNIST/raw")]
+
+
+def test_each_refusal_of_locate_says_where_and_what_in_full(isolated, source_dir, monkeypatch):
+    with pytest.raises(DataError) as info:
+        data.locate(isolated / "typo")
+    assert str(info.value) == (f"{isolated / 'typo'} (the configured MNIST directory) does not exist. "
+                               f"{data.HOW_TO_POINT}")
+    target = linked_copy(source_dir, isolated / "partial", skip=(LABELS.name, IMAGES.name))
+    with pytest.raises(DataError) as info:
+        data.locate(target, download=False)
+    assert str(info.value) == (f"MNIST files missing in {target}: {IMAGES.name}.gz, {LABELS.name}.gz, and downloads "
+                               f"are off. {data.HOW_TO_POINT}")
+    with pytest.raises(DataError) as info:
+        data.locate(download=False)
+    assert str(info.value) == (f"MNIST was not found in {isolated / 'cache' / 'mnist'}, data/MNIST/raw. "
+                               f"{data.HOW_TO_POINT}")
+
+
+def test_a_directory_that_exists_but_cannot_be_listed_or_entered_is_refused(isolated, monkeypatch):
+    """Root reads every directory, so the permission is simulated: this one may be seen (F_OK) but neither read
+    nor entered."""
+    locked = isolated / "locked"
+    locked.mkdir()
+    real = data.os.access
+    monkeypatch.setattr(data.os, "access", lambda p, mode: mode == data.os.F_OK if Path(p) == locked
+                        else real(p, mode))
+    with pytest.raises(DataError) as info:
+        data.locate(locked)
+    assert str(info.value) == (f"{locked} (the configured MNIST directory) cannot be read: no permission. "
+                               f"{data.HOW_TO_POINT}")
