@@ -227,6 +227,10 @@ def test_a_version_2_file_learns_which_variants_were_defaults():
     assert [e["extra_info"]["default_variant"] for e in doc["benchmarks"][:5]] == [True, True, True, False, True]
     assert doc["benchmarks"][5:] == [{"extra_info": None}, "odd"]
     assert migrate({"schema_version": 2})["schema_version"] == 3
+    # a version 2 file whose benchmarks are no list is left for the reader to refuse (it was a TypeError here)
+    assert migrate({"schema_version": 2, "benchmarks": True}) == {"schema_version": 3, "benchmarks": True}
+    with pytest.raises(ResultsError, match=r"^p\.json: no benchmarks list$"):
+        load_run("p.json", migrate({**a_run(), "schema_version": 2, "benchmarks": True}))
 
 
 def test_the_document_kind_is_benchmarks_unless_it_says_otherwise():
