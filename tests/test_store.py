@@ -20,7 +20,8 @@ from frameworks.errors import UsageError
 from frameworks.options import Settings
 from frameworks.processes import ProcessGroup
 from frameworks.results import ProcessRecord, ResultsError
-from frameworks.results.benchmarks import BenchRecord, ProcessNoise, compact_samples, load_run, stamp
+from frameworks.results.benchmarks import BenchRecord, ProcessNoise, compact, compact_samples, load_run, stamp
+from frameworks.results.benchmarks import document as benchmarks_document
 from frameworks.results.validation import document_kind, migrate, read_json
 
 from .helpers import bench_entry, run_doc, step_entries
@@ -338,3 +339,37 @@ def test_a_process_json_is_stamped_and_compacted():
     assert doc["settings"] == {"threads": 2}
     assert doc["benchmarks"][0] == {"stats": {"median": 2}, "extra_info": {"samples_s": [0.12346, 1.0]}}
     assert compact_samples([123456.7, 0.000123456]) == [123460.0, 0.00012346]
+
+
+def test_a_field_type_check_accepts_what_json_can_hold_for_it():
+    from typing import Any
+
+    from frameworks.results.validation import conforms
+
+    assert conforms(3, Any) and conforms([1, "a"], list) and conforms({"a": 1}, dict)
+    assert conforms({"a": 1}, dict[str, Any])
+    assert not conforms([1], dict) and not conforms({1: 2}, dict[str, Any]) and not conforms([("a", 1)], dict[str, Any])
+    assert conforms({1: 2}, ProcessNoise) and not conforms([], ProcessNoise)
+    assert conforms(1, float) and not conforms(True, float) and not conforms(math.inf, float)
+    assert conforms(None, int | None) and not conforms(1.0, int | None) and conforms(5, tuple)  # no rule: accepted
+
+
+def test_the_run_document_bench_writes_has_every_part_under_its_name():
+    process = ProcessRecord(label="p", frameworks=["pytorch"], environment={}, exit_code=0, status="ok",
+                            outcome="ok", benchmarks=1, json="p.json")
+    doc = benchmarks_document(command=["bench"], settings={"threads": 2}, processes=[process], benchmarks=[],
+                              machine_info={"m": 1}, commit_info={"id": "c"}, not_converged=[{"n": 1}],
+                              datetime="2026-12-06T00:00:00", suite_version="9.9")
+    assert doc == {"schema": "mnist-framework-bench", "schema_version": 3, "document": "benchmarks",
+                   "suite_version": "9.9", "datetime": "2026-12-06T00:00:00", "command": ["bench"],
+                   "settings": {"threads": 2}, "interrupted": False, "processes": [dataclasses.asdict(process)],
+                   "benchmarks": [], "not_converged": [{"n": 1}], "machine_info": {"m": 1},
+                   "commit_info": {"id": "c"}}
+    with pytest.raises(ResultsError, match="^: a process record that is not an object$"):
+        ProcessRecord.from_json([])
+
+
+def test_compaction_leaves_what_has_no_rounds_alone():
+    assert compact({"schema": "x"}) == {"schema": "x"}
+    doc = {"benchmarks": [{"stats": {"median": 1}, "extra_info": {"samples_s": "odd"}}]}
+    assert compact(doc) == {"benchmarks": [{"stats": {"median": 1}, "extra_info": {"samples_s": "odd"}}]}
