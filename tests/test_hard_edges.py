@@ -690,3 +690,50 @@ def test_a_settings_file_keeps_each_value_it_holds(tmp_path):
 def test_explicit_options_are_found_with_or_without_an_equals_sign():
     argv = ["--quick", "--epoch-images=256", "--benchmark-max-time", "1", "--benchmark-min-rounds=2", "x=--threads"]
     assert options.explicit_dests(argv) == {"quick", "epoch_images", "round_seconds", "min_rounds"}
+
+
+def test_the_parser_factories_build_what_the_table_holds():
+    """The table's parsers are made once, at import: mutation testing reaches the factories only when a test
+    makes one, as here."""
+    import argparse
+
+    devices = options._names("device", lambda: DEVICES)
+    assert devices.__name__ == "device list" and devices(" cuda ,cpu,cuda") == ["cuda", "cpu"]
+    for text, said in ((" ", "an empty list; give one or more of: cpu, cuda"),
+                       ("cpu,", "an empty name in 'cpu,'; valid devices: cpu, cuda"),
+                       ("gpu", "unknown device 'gpu'; valid devices: cpu, cuda")):
+        with pytest.raises(argparse.ArgumentTypeError) as info:
+            devices(text)
+        assert str(info.value) == said
+    mode = options._choice("dp-mode", ("processes", "devices"))
+    assert mode.__name__ == "dp-mode" and mode(" processes ") == "processes"
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        mode("threads")
+    assert str(info.value) == "unknown dp-mode 'threads'; valid: processes, devices"
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^unknown framework 'mxnet'; valid frameworks: pytorch, "):
+        options.framework_name("mxnet")
+    assert options._scopes("bench", "gate") == frozenset({"bench", "gate"})
+    assert options.BY_DEST["master_addr"].parse("NODE-X.example") == "NODE-X.example"
+
+
+def test_an_option_without_a_metavar_reaches_pytest_without_one(monkeypatch):
+    extra = options.Option("--extra", "h", options.positive_int, scopes=options._scopes(options.PYTEST))
+    flag = options.Option("--on", "h", default=True, scopes=options._scopes(options.PYTEST))
+    assert flag.kwargs()["default"] is True
+    monkeypatch.setattr(options, "OPTIONS", (extra, flag))
+    added = {}
+
+    class Parser:
+        def getgroup(self, name):
+            return self
+
+        def addoption(self, flag, **kwargs):
+            added[flag] = kwargs
+
+    options.add_to_pytest(Parser())
+    assert added == {"--extra": {"dest": "extra", "type": options.positive_int, "default": None, "help": "h"},
+                     "--on": {"dest": "on", "action": "store_true", "default": True, "help": "h"}}
+
+
+def test_an_explicit_value_holding_an_equals_sign_still_names_its_option():
+    assert options.explicit_dests(["--mnist-dir=/data/a=b"]) == {"mnist_dir"}
