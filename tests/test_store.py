@@ -71,7 +71,9 @@ def test_a_schema_version_that_is_no_known_version_is_named_in_the_refusal(tmp_p
     test_hard_edges); every value that is not 2 or 3 is refused naming the version and the range read."""
     path = write(tmp_path / "odd.json", {**a_run(), "schema_version": version})
     with pytest.raises(ResultsError, match=rf"odd\.json: results schema version {re.escape(repr(version))}, "
-                                           r"but this suite \(version 3\) reads versions 2 to 3"):
+                                           r"but this suite \(version 3\) reads versions 2 to 3; read the file with "
+                                           r"the version of the suite that wrote it, or re-run the benchmarks with "
+                                           r"this one$"):
         read_json(path)
 
 
@@ -222,11 +224,13 @@ def test_a_gzipped_results_file_reads_as_its_text(tmp_path):
 
 def test_a_version_2_file_learns_which_variants_were_defaults():
     entries = [{"extra_info": {"variant": v}} for v in ("", "default", "eager", "compile")]
-    entries += [{"extra_info": {"variant": "compile", "default_variant": True}}, {"extra_info": None}, "odd"]
+    entries += [{"extra_info": {"variant": "compile", "default_variant": True}}, {"extra_info": {}},
+                {"extra_info": None}, "odd"]
     doc = migrate({"schema_version": 2, "benchmarks": entries})
     assert doc["schema_version"] == 3
-    assert [e["extra_info"]["default_variant"] for e in doc["benchmarks"][:5]] == [True, True, True, False, True]
-    assert doc["benchmarks"][5:] == [{"extra_info": None}, "odd"]
+    assert [e["extra_info"]["default_variant"] for e in doc["benchmarks"][:6]] == [True, True, True, False, True,
+                                                                                    True]
+    assert doc["benchmarks"][6:] == [{"extra_info": None}, "odd"]
     assert migrate({"schema_version": 2})["schema_version"] == 3
     # a version 2 file whose benchmarks are no list is left for the reader to refuse (it was a TypeError here)
     assert migrate({"schema_version": 2, "benchmarks": True}) == {"schema_version": 3, "benchmarks": True}
@@ -309,6 +313,8 @@ def test_process_noise_is_read_and_flagged_above_its_limits():
     ({"benchmarks": [1]}, "p.json: a benchmark entry that is not an object"),
     ({"processes": {}}, "p.json: processes is not a list"),
     ({"not_converged": {}}, "p.json: not_converged is not a list"),
+    ({"processes": [{"label": "x"}]}, "p.json: a process record lacks frameworks, environment, exit_code, status, "
+                                      "outcome, benchmarks, json"),
 ])
 def test_a_run_document_is_refused_saying_which_part_is_wrong(change, said):
     with pytest.raises(ResultsError) as info:
