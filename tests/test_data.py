@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import http.server
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from frameworks import data
-from frameworks.errors import DataError
+from frameworks.errors import DataError, OutputError
 from frameworks.specs import NETWORKS
 
 IMAGES = data.FILES[0]
@@ -263,3 +264,203 @@ def test_raw_copy_holds_verified_uncompressed_files(mnist, tmp_path, monkeypatch
     damaged.write_bytes(b"damaged")
     data.raw_copy(mnist, "reader/MNIST/raw")
     assert data.sha256_of(damaged) == LABELS.raw_sha256
+
+
+# --- mirrors and downloads, offline (what mutation testing found untested) ----------------------
+def test_the_mirror_list_is_the_default_unless_given_and_every_base_ends_in_a_slash(monkeypatch):
+    monkeypatch.delenv(data.ENV_MIRRORS, raising=False)
+    assert data.mirrors() == ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"]
+    monkeypatch.setenv(data.ENV_MIRRORS, " http://a.example/mnist , ,http://b.example/")
+    assert data.mirrors() == ["http://a.example/mnist/", "http://b.example/"]
+
+
+def test_a_mirror_serving_the_wrong_bytes_is_passed_over_for_the_next(isolated, source_dir, mirror, monkeypatch):
+    url, served = mirror
+    (served / "bad").mkdir()
+    (served / "bad" / (LABELS.name + ".gz")).write_bytes(b"not mnist")
+    shutil.copy(source_dir / (LABELS.name + ".gz"), served)
+    monkeypatch.setenv(data.ENV_MIRRORS, f"{url}bad/,{url}")
+    path = data.download_file(LABELS, isolated / "into")
+    assert path == isolated / "into" / (LABELS.name + ".gz")
+    assert data.sha256_of(path) == LABELS.gz_sha256
+
+
+def test_every_failed_mirror_is_listed_in_order(isolated, monkeypatch):
+    monkeypatch.setenv(data.ENV_MIRRORS, "http://127.0.0.1:9/,http://127.0.0.1:9/second/")
+    with pytest.raises(DataError) as info:
+        data.download_file(LABELS, isolated / "into")
+    message = str(info.value)
+    assert message.startswith(f"could not download {LABELS.name}.gz into {isolated / 'into'}: "
+                              f"http://127.0.0.1:9/{LABELS.name}.gz: ")
+    assert f"; http://127.0.0.1:9/second/{LABELS.name}.gz: " in message
+    assert message.endswith(f". {data.HOW_TO_POINT}")
+
+
+def test_a_download_waits_30_seconds_at_most_for_a_mirror(isolated, monkeypatch):
+    asked = []
+
+    def urlopen(url, timeout=None):
+        asked.append((url, timeout))
+        raise OSError("refused")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", urlopen)
+    monkeypatch.setenv(data.ENV_MIRRORS, "http://m.example/")
+    with pytest.raises(DataError, match="http://m.example/train-labels-idx1-ubyte.gz: refused"):
+        data.download_file(LABELS, isolated / "into")
+    assert asked == [(f"http://m.example/{LABELS.name}.gz", 30.0)]
+
+
+def test_a_download_directory_that_cannot_be_made_is_named(isolated):
+    (isolated / "a-file").write_text("")
+    with pytest.raises(DataError, match=rf"^cannot create {isolated / 'a-file' / 'sub'} to download MNIST into "
+                                        r"\(.*\)\. Point the suite"):
+        data.download_file(LABELS, isolated / "a-file" / "sub")
+
+
+def test_a_verified_download_that_cannot_be_written_says_so_and_how_to_point(isolated, source_dir, mirror,
+                                                                             monkeypatch):
+    url, served = mirror
+    shutil.copy(source_dir / (LABELS.name + ".gz"), served)
+    monkeypatch.setenv(data.ENV_MIRRORS, url)
+
+    def full(path, payload):
+        raise OutputError(f"{path}: no space left")
+
+    monkeypatch.setattr(data, "write_bytes", full)
+    with pytest.raises(DataError) as info:
+        data.download_file(LABELS, isolated / "into")
+    assert str(info.value) == f"{isolated / 'into' / (LABELS.name + '.gz')}: no space left. {data.HOW_TO_POINT}"
+
+
+def test_preprocess_divides_by_a_std_even_with_a_zero_mean():
+    recipe = dataclasses.replace(NETWORKS["lenet"].recipe, scale=1.0, mean=0.0, std=2.0)
+    x = data.preprocess(np.array([[[0, 4], [10, 255]]], np.uint8), recipe)
+    assert x[0, 0].tolist() == [[0.0, 2.0], [5.0, 127.5]]
+    shifted = dataclasses.replace(recipe, mean=1.0, std=1.0)
+    assert data.preprocess(np.array([[[0, 4]]], np.uint8), shifted)[0, 0].tolist() == [[-1.0, 3.0]]
+
+
+def test_the_cache_is_mfb_cache_else_xdg_cache_home_else_home_dot_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.ENV_CACHE, str(tmp_path / "mine"))
+    assert data.cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv(data.ENV_CACHE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.cache_dir() == tmp_path / "xdg" / "mnist-framework-bench"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "mnist-framework-bench"
+
+
+def test_raw_copy_reads_uncompressed_sources_too(mnist, tmp_path, monkeypatch):
+    monkeypatch.setenv(data.ENV_CACHE, str(tmp_path))
+    first = data.raw_copy(mnist, "first")
+    second = data.raw_copy(dataclasses.replace(mnist, directory=first), "second")
+    for f in data.FILES:
+        assert data.sha256_of(second / f.name) == f.raw_sha256
+
+
+def test_raw_copy_names_each_way_it_can_fail(mnist, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv(data.ENV_CACHE, str(tmp_path / "a-file"))
+    with pytest.raises(DataError) as info:
+        data.raw_copy(mnist, "raw")
+    assert str(info.value) == (f"cannot create {tmp_path / 'a-file' / 'raw'} for the uncompressed MNIST files "
+                               "(Not a directory); set MFB_CACHE to a writable directory")
+    monkeypatch.setenv(data.ENV_CACHE, str(tmp_path / "cache"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError) as info:
+        data.raw_copy(dataclasses.replace(mnist, directory=tmp_path / "empty"), "raw")
+    assert str(info.value) == f"{IMAGES.name} vanished from {tmp_path / 'empty'} since it was verified"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / (IMAGES.name + ".gz")).write_bytes(gzip.compress(b"not mnist"))
+    with pytest.raises(DataError) as info:
+        data.raw_copy(dataclasses.replace(mnist, directory=tmp_path / "other"), "raw")
+    assert str(info.value) == (f"{tmp_path / 'other' / (IMAGES.name + '.gz')}: its uncompressed content does not "
+                               f"match {IMAGES.name}'s SHA256")
+
+    def full(path, payload):
+        raise OutputError(f"{path}: no space left")
+
+    monkeypatch.setattr(data, "write_bytes", full)
+    with pytest.raises(DataError) as info:
+        data.raw_copy(mnist, "raw")
+    assert str(info.value) == (f"{tmp_path / 'cache' / 'raw' / IMAGES.name}: no space left; set MFB_CACHE to a "
+                               "writable directory")
+
+
+def test_a_checksum_mismatch_or_an_unreadable_file_is_said_in_full(tmp_path):
+    bad = tmp_path / (LABELS.name + ".gz")
+    bad.write_bytes(b"x")
+    with pytest.raises(DataError) as info:
+        data.verify_file(bad, LABELS)
+    assert str(info.value) == (
+        f"{bad}: SHA256 {data.sha256_of(bad)} does not match the expected {LABELS.gz_sha256}; the file is corrupt, "
+        f"truncated or not the original MNIST {LABELS.name}. Replace it with the original (or delete it to have the "
+        "suite download it again).")
+    a_directory = tmp_path / LABELS.name
+    a_directory.mkdir()
+    with pytest.raises(DataError, match=rf"^{a_directory}: cannot be read \(\[Errno 21\] Is a directory"):
+        data.verify_file(a_directory, LABELS)
+    with pytest.raises(DataError, match=rf"^{bad}: cannot be read as {LABELS.name} \("):
+        data.read_idx(bad, LABELS)
+
+
+def test_parse_idx_draws_its_lines_at_the_exact_sizes():
+    idx = data.IdxFile("x", "x", "", "", (4, 2, 2))
+    good = idx_bytes(np.arange(16, dtype=np.uint8).reshape(4, 2, 2))
+    with pytest.raises(DataError, match=r"^<bytes>: too short to be an IDX file \(3 bytes\)$"):
+        data.parse_idx(good[:3], idx)
+    with pytest.raises(DataError, match=r"^<bytes>: truncated header \(4 bytes\)$"):
+        data.parse_idx(good[:4], idx)
+    # a dimension's high byte counts: a reader that skipped it would take 2**24 + 4 for 4
+    high = good[:4] + (2**24 + 4).to_bytes(4, "big") + good[8:]
+    with pytest.raises(DataError, match=r"^<bytes>: dimensions \(16777220, 2, 2\), expected \(4, 2, 2\)$"):
+        data.parse_idx(high, idx)
+    high = good[:8] + (2**24 + 2).to_bytes(4, "big") + good[12:]
+    with pytest.raises(DataError, match=r"^<bytes>: dimensions \(4, 16777218, 2\), expected \(4, 2, 2\)$"):
+        data.parse_idx(high, idx)
+
+
+def test_load_passes_downloads_off_on(isolated, source_dir):
+    target = linked_copy(source_dir, isolated / "partial", skip=(LABELS.name,))
+    with pytest.raises(DataError, match=f"missing in {target}: {LABELS.name}.gz, and downloads are off"):
+        data.load(target, download=False)
+
+
+def test_an_empty_argument_is_no_directory_given(isolated, monkeypatch):
+    monkeypatch.setenv(data.ENV_DIR, str(isolated / "env"))
+    assert data.configured_dir("") == isolated / "env"
+    assert data.configured_dir(None) == isolated / "env"
+    monkeypatch.setenv(data.ENV_DIR, "")
+    assert data.configured_dir("") is None
+    assert data.candidate_dirs() == [isolated / "cache" / "mnist", Path("data/MNIST/raw")]
+
+
+def test_each_refusal_of_locate_says_where_and_what_in_full(isolated, source_dir, monkeypatch):
+    with pytest.raises(DataError) as info:
+        data.locate(isolated / "typo")
+    assert str(info.value) == (f"{isolated / 'typo'} (the configured MNIST directory) does not exist. "
+                               f"{data.HOW_TO_POINT}")
+    target = linked_copy(source_dir, isolated / "partial", skip=(LABELS.name, IMAGES.name))
+    with pytest.raises(DataError) as info:
+        data.locate(target, download=False)
+    assert str(info.value) == (f"MNIST files missing in {target}: {IMAGES.name}.gz, {LABELS.name}.gz, and downloads "
+                               f"are off. {data.HOW_TO_POINT}")
+    with pytest.raises(DataError) as info:
+        data.locate(download=False)
+    assert str(info.value) == (f"MNIST was not found in {isolated / 'cache' / 'mnist'}, data/MNIST/raw. "
+                               f"{data.HOW_TO_POINT}")
+
+
+def test_a_directory_that_exists_but_cannot_be_listed_or_entered_is_refused(isolated, monkeypatch):
+    """Root reads every directory, so the permission is simulated: this one may be seen (F_OK) but neither read
+    nor entered."""
+    locked = isolated / "locked"
+    locked.mkdir()
+    real = data.os.access
+    monkeypatch.setattr(data.os, "access", lambda p, mode: mode == data.os.F_OK if Path(p) == locked
+                        else real(p, mode))
+    with pytest.raises(DataError) as info:
+        data.locate(locked)
+    assert str(info.value) == (f"{locked} (the configured MNIST directory) cannot be read: no permission. "
+                               f"{data.HOW_TO_POINT}")

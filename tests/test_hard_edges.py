@@ -512,3 +512,223 @@ def test_a_read_only_output_directory_or_cache_is_a_usage_error(in_tmp, read_onl
     with pytest.raises(BenchError, match=f"cannot create {read_only_dir / 'cache'}.*\\({words}\\)"):
         data.raw_copy(data.load(), "reader/MNIST/raw")
     assert list(read_only_dir.iterdir()) == []
+
+
+# --- each parser's decision and words, exactly (what mutation testing found unpinned) ------------------------------
+@pytest.mark.parametrize("dest, text, result", [
+    ("batch_size", " 7 ", 7), ("node_rank", "0", 0), ("master_port", "65535", 65535), ("master_port", "1", 1),
+    ("benchmark_max_time", " 0.5 ", 0.5), ("margin", "0.999", 0.999), ("batch_sizes", "3, 1,3", [3, 1]),
+    ("epoch_images", "60000", 60_000), ("epoch_images", "1", 1), ("removed", "a, b", ["a", "b"]),
+    ("latency_batches", "1,256", [1, 256]), ("dp_mode", " devices ", "devices"), ("master_addr", " host ", "host"),
+    ("devices", "cpu, cpu", ["cpu"]), ("devices", "cuda,cpu", ["cuda", "cpu"]), ("claim", " pytorch ", "pytorch"),
+    ("claim", "pytorch,pytorch", "pytorch"),
+])
+def test_each_parser_returns_the_value_given(dest, text, result):
+    assert options.BY_DEST[dest].parse(text) == result
+
+
+@pytest.mark.parametrize("dest, text, message", [
+    ("batch_size", "0", "must be at least 1, got 0"),
+    ("batch_size", "x", "'x' is not a whole number"),
+    ("node_rank", "-1", "must be at least 0, got -1"),
+    ("master_port", "65536", "must be at most 65,535, got 65,536"),
+    ("master_port", "0", "must be at least 1, got 0"),
+    ("epoch_images", "60001", "must be at most 60,000, got 60,001"),
+    ("benchmark_max_time", "0", "must be a finite number above 0, got 0"),
+    ("benchmark_max_time", "-1", "must be a finite number above 0, got -1"),
+    ("benchmark_max_time", "inf", "must be a finite number above 0, got inf"),
+    ("benchmark_max_time", "nan", "must be a finite number above 0, got nan"),
+    ("benchmark_max_time", "x", "'x' is not a number"),
+    ("margin", "1", "must lie between 0 and 1, got 1"),
+    ("margin", "1.5", "must lie between 0 and 1, got 1.5"),
+    ("margin", "0", "must be a finite number above 0, got 0"),
+    ("batch_sizes", " , ", "an empty list; give one or more whole numbers, e.g. 128,1024"),
+    ("batch_sizes", "1,0", "'0' in '1,0': must be at least 1, got 0"),
+    ("removed", "a,,b", "an empty name in 'a,,b'"),
+    ("latency_batches", "1,300,257",
+     "latency batches must be at most 256 (small batches; --batch-sizes measures throughput), got 300"),
+    ("dp_mode", "x", "unknown dp-mode 'x'; valid: processes, devices"),
+    ("master_addr", "h:1", "'h:1' is not a host name or address (give it without scheme or port)"),
+    ("master_addr", "a/b", "'a/b' is not a host name or address (give it without scheme or port)"),
+    ("master_addr", "a b", "'a b' is not a host name or address (give it without scheme or port)"),
+    ("master_addr", "", "'' is not a host name or address (give it without scheme or port)"),
+    ("output_dir", "  ", "an empty path"),
+    ("devices", ",", "an empty list; give one or more of: cpu, cuda"),
+    ("devices", "cpu,,cuda", "an empty name in 'cpu,,cuda'; valid devices: cpu, cuda"),
+    ("devices", "tpu", "unknown device 'tpu'; valid devices: cpu, cuda"),
+    ("claim", "pytorch,keras-jax", "give one framework, got 2: 'pytorch,keras-jax'"),
+])
+def test_each_parser_refuses_with_the_words_that_say_what_is_valid(dest, text, message):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        options.BY_DEST[dest].parse(text)
+    assert str(info.value) == message
+
+
+def test_a_path_option_is_made_absolute_where_it_was_typed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert options.user_path("out") == str(tmp_path / "out")
+    assert options.user_path("~/x") == str(tmp_path / "home" / "x")
+
+
+def test_the_table_registers_each_option_where_it_is_offered():
+    import argparse
+
+    assert options.BY_DEST["benchmark_max_time"].flag == "--benchmark-max-time"
+    assert options.BY_DEST["quick"].kwargs() == {"action": "store_true", "default": False,
+                                                 "help": options.BY_DEST["quick"].help}
+    assert options.BY_DEST["repeats"].kwargs() == {"type": options.positive_int, "default": 1, "metavar": "N",
+                                                   "help": options.BY_DEST["repeats"].help}
+    parser = argparse.ArgumentParser()
+    options.add_to_argparse(parser, "gate")
+    assert vars(parser.parse_args(["--alpha", "0.01", "--removed", "a"])) == {
+        "min_effect": 0.10, "alpha": 0.01, "removed": ["a"], "out_of_scope": (), "summary": None}
+
+    class Group:
+        added: dict = {}
+
+        def addoption(self, flag, **kwargs):
+            self.added[flag] = kwargs
+
+    class Parser:
+        group = Group()
+
+        def getgroup(self, name):
+            assert name == "mnist-framework-bench"
+            return self.group
+
+    pytest_parser = Parser()
+    options.add_to_pytest(pytest_parser)
+    added = pytest_parser.group.added
+    assert set(added) == {o.flag for o in options.OPTIONS if options.PYTEST in o.scopes}
+    assert "--repeats" not in added and added["--batch-size"]["dest"] == "batch_size"
+    assert added["--shared-init"] == {"dest": "shared_init", "action": "store_true", "default": False,
+                                      "help": options.BY_DEST["shared_init"].help}
+    assert added["--threads"]["metavar"] == "N"
+
+
+def test_settings_from_option_values_fill_every_default():
+    assert Settings.from_values({}) == Settings(precisions=["fp32"], batch_sizes=[128], epoch_rounds=1,
+                                                latency_batches=[1], latency_requests=1000)
+    values = {"frameworks": ["pytorch"], "networks": ["lenet"], "devices": ["cpu"], "variants": ["eager"],
+              "precisions": ["bf16"], "batch_size": 64, "threads": 2, "mnist_dir": "/m", "epoch_images": 512,
+              "epoch_rounds": 3, "time_to_accuracy": True, "idiomatic": True, "benchmark_max_time": 0.5,
+              "benchmark_min_rounds": 7, "latency_batches": [1, 8], "latency_requests": 10}
+    assert Settings.from_values(values) == Settings(
+        frameworks=["pytorch"], networks=["lenet"], devices=["cpu"], variants=["eager"], precisions=["bf16"],
+        batch_sizes=[64], threads=2, mnist_dir="/m", epoch_images=512, epoch_rounds=3, time_to_accuracy=True,
+        idiomatic=True, round_seconds=0.5, min_rounds=7, latency_batches=[1, 8], latency_requests=10)
+    assert Settings.from_values({"batch_sizes": [256, 512]}).batch_sizes == [256, 512]
+    with pytest.raises(UsageError, match=r"^--batch-size and --batch-sizes contradict each other: give one of them$"):
+        Settings.from_values({"batch_size": 64, "batch_sizes": [256]})
+
+
+def test_quick_sets_both_of_its_values_and_says_so():
+    quick, notes = Settings().with_quick(set())
+    assert (quick.epoch_images, quick.round_seconds) == (8_192, 0.3)
+    assert notes == ["--quick: epoch-images 8192", "--quick: round-seconds 0.3"]
+    kept, notes = Settings(round_seconds=2.0).with_quick({"round_seconds"})
+    assert (kept.epoch_images, kept.round_seconds) == (8_192, 2.0)
+    assert notes == ["--quick: epoch-images 8192", "--quick: keeping your round-seconds 2.0"]
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"epoch_images": 0}, "settings: epoch_images: must be at least 1, got 0"),
+    ({"epoch_images": 60_001}, "settings: epoch_images: must be at most 60,000, got 60,001"),
+    ({"threads": 0}, "settings: threads: must be at least 1, got 0"),
+    ({"epoch_rounds": None}, "settings: epoch_rounds: null, but this setting needs a value"),
+    ({"batch_sizes": "128"}, "settings: batch_sizes: must be a list of ints, got '128'"),
+    ({"batch_sizes": ["128"]}, "settings: batch_sizes: must be a list of ints, got ['128']"),
+    ({"frameworks": ["pytorch,caffe"]}, "settings: frameworks: must be a list of strs, got ['pytorch,caffe']"),
+    ({"devices": ["tpu"]}, "settings: devices: unknown device 'tpu'; valid devices: cpu, cuda"),
+    ({"latency_batches": [512]}, "settings: latency_batches: latency batches must be at most 256 (small batches; "
+                                 "--batch-sizes measures throughput), got 512"),
+    ({"threads": 2.0}, "settings: threads: must be a number, got 2.0"),
+    ({"threads": True}, "settings: threads: must be a number, got True"),
+    ({"round_seconds": "1"}, "settings: round_seconds: must be a number, got '1'"),
+    ({"round_seconds": 0}, "settings: round_seconds: must be a finite number above 0, got 0"),
+    ({"idiomatic": 1}, "settings: idiomatic: must be true or false, got 1"),
+    ({"time_to_accuracy": "yes"}, "settings: time_to_accuracy: must be true or false, got 'yes'"),
+    ({"mnist_dir": ""}, "settings: mnist_dir: must be a directory path, got ''"),
+    ({"mnist_dir": 3}, "settings: mnist_dir: must be a directory path, got 3"),
+    ({"nonsense": 1, "other": 2}, "settings: unknown settings ['nonsense', 'other']"),
+    ([], "settings: not a settings object"),
+])
+def test_a_settings_file_is_refused_naming_the_setting_and_the_rule(payload, message):
+    with pytest.raises(UsageError) as info:
+        Settings.from_json(payload)
+    assert str(info.value) == message
+
+
+def test_a_settings_file_keeps_each_value_it_holds(tmp_path):
+    payload = {"frameworks": ["pytorch"], "networks": ["lenet", "lenet"], "devices": None, "variants": ["eager"],
+               "precisions": ["fp32"], "batch_sizes": [64, 8], "threads": 2, "mnist_dir": "/m", "epoch_images": 512,
+               "epoch_rounds": 2, "time_to_accuracy": True, "idiomatic": False, "round_seconds": 1,
+               "min_rounds": 3, "latency_batches": [1, 8], "latency_requests": 5}
+    read = Settings.from_json(payload)
+    assert read == Settings(frameworks=["pytorch"], networks=["lenet"], devices=None, variants=["eager"],
+                            precisions=["fp32"], batch_sizes=[64, 8], threads=2, mnist_dir="/m", epoch_images=512,
+                            epoch_rounds=2, time_to_accuracy=True, idiomatic=False, round_seconds=1.0, min_rounds=3,
+                            latency_batches=[1, 8], latency_requests=5)
+    assert type(read.round_seconds) is float
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(UsageError, match=rf"^--settings-file {tmp_path / 'bad.json'}: not readable as JSON \("):
+        Settings.read(tmp_path / "bad.json")
+    (tmp_path / "zero.json").write_text('{"threads": 0}')
+    with pytest.raises(UsageError) as info:
+        Settings.read(tmp_path / "zero.json")
+    assert str(info.value) == f"--settings-file {tmp_path / 'zero.json'}: threads: must be at least 1, got 0"
+
+
+def test_explicit_options_are_found_with_or_without_an_equals_sign():
+    argv = ["--quick", "--epoch-images=256", "--benchmark-max-time", "1", "--benchmark-min-rounds=2", "x=--threads"]
+    assert options.explicit_dests(argv) == {"quick", "epoch_images", "round_seconds", "min_rounds"}
+
+
+def test_the_parser_factories_build_what_the_table_holds():
+    """The table's parsers are made once, at import: mutation testing reaches the factories only when a test
+    makes one, as here."""
+    import argparse
+
+    devices = options._names("device", lambda: DEVICES)
+    assert devices.__name__ == "device list" and devices(" cuda ,cpu,cuda") == ["cuda", "cpu"]
+    for text, said in ((" ", "an empty list; give one or more of: cpu, cuda"),
+                       ("cpu,", "an empty name in 'cpu,'; valid devices: cpu, cuda"),
+                       ("gpu", "unknown device 'gpu'; valid devices: cpu, cuda")):
+        with pytest.raises(argparse.ArgumentTypeError) as info:
+            devices(text)
+        assert str(info.value) == said
+    mode = options._choice("dp-mode", ("processes", "devices"))
+    assert mode.__name__ == "dp-mode" and mode(" processes ") == "processes"
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        mode("threads")
+    assert str(info.value) == "unknown dp-mode 'threads'; valid: processes, devices"
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^unknown framework 'mxnet'; valid frameworks: pytorch, "):
+        options.framework_name("mxnet")
+    assert options._scopes("bench", "gate") == frozenset({"bench", "gate"})
+    assert options.BY_DEST["master_addr"].parse("NODE-X.example") == "NODE-X.example"
+
+
+def test_an_option_without_a_metavar_reaches_pytest_without_one(monkeypatch):
+    extra = options.Option("--extra", "h", options.positive_int, scopes=options._scopes(options.PYTEST))
+    flag = options.Option("--on", "h", default=True, scopes=options._scopes(options.PYTEST))
+    assert flag.kwargs()["default"] is True
+    monkeypatch.setattr(options, "OPTIONS", (extra, flag))
+    added = {}
+
+    class Parser:
+        def getgroup(self, name):
+            return self
+
+        def addoption(self, flag, **kwargs):
+            added[flag] = kwargs
+
+    options.add_to_pytest(Parser())
+    assert added == {"--extra": {"dest": "extra", "type": options.positive_int, "default": None, "help": "h"},
+                     "--on": {"dest": "on", "action": "store_true", "default": True, "help": "h"}}
+
+
+def test_an_explicit_value_holding_an_equals_sign_still_names_its_option():
+    assert options.explicit_dests(["--mnist-dir=/data/a=b"]) == {"mnist_dir"}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
+import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -17,6 +20,9 @@ from frameworks.errors import UsageError
 from frameworks.options import Settings
 from frameworks.processes import ProcessGroup
 from frameworks.results import ProcessRecord, ResultsError
+from frameworks.results.benchmarks import BenchRecord, ProcessNoise, compact, compact_samples, load_run, stamp
+from frameworks.results.benchmarks import document as benchmarks_document
+from frameworks.results.validation import document_kind, migrate, read_json
 
 from .helpers import bench_entry, run_doc, step_entries
 
@@ -57,6 +63,18 @@ def test_only_merged_runs_of_this_schema_are_stored(tmp_path):
     with pytest.raises(ResultsError, match="schema version 1"):
         store_run(write(tmp_path / "old.json", {**a_run(), "schema_version": 1}), tmp_path / "store")
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").iterdir())
+
+
+@pytest.mark.parametrize("version", [[], {}, [2], None, "3", 4])
+def test_a_schema_version_that_is_no_known_version_is_named_in_the_refusal(tmp_path, version):
+    """A list or object as the version was a TypeError from the migration lookup (found by hypothesis in
+    test_hard_edges); every value that is not 2 or 3 is refused naming the version and the range read."""
+    path = write(tmp_path / "odd.json", {**a_run(), "schema_version": version})
+    with pytest.raises(ResultsError, match=rf"odd\.json: results schema version {re.escape(repr(version))}, "
+                                           r"but this suite \(version 3\) reads versions 2 to 3; read the file with "
+                                           r"the version of the suite that wrote it, or re-run the benchmarks with "
+                                           r"this one$"):
+        read_json(path)
 
 
 def test_loading_a_store_reports_and_skips_what_is_not_a_run(tmp_path):
@@ -177,3 +195,187 @@ def read_json_kind(path) -> str:
     raw = path.read_bytes()
     doc = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
     return "results" if isinstance(doc, dict) and doc.get("schema") == "mnist-framework-bench" else "other"
+
+
+# --- the results contract's refusals, word for word (what mutation testing found unpinned) -----------------------
+def test_a_file_that_is_not_the_suites_results_is_refused_saying_what_it_is(tmp_path):
+    marker = ('it has no "schema": "mnist-framework-bench" marker. Give JSON written by python -m frameworks bench, '
+              "or by pytest with this suite's plugin and --benchmark-json")
+    cases = {"list.json": ([1], "not a results file (a JSON list, not an object)"),
+             "other.json": ({"benchmarks": []}, f"pytest-benchmark JSON from another project: {marker}"),
+             "none.json": ({"x": 1}, f"not a results file: {marker}")}
+    for name, (doc, said) in cases.items():
+        with pytest.raises(ResultsError) as info:
+            read_json(write(tmp_path / name, doc))
+        assert str(info.value) == f"{tmp_path / name}: {said}"
+    (tmp_path / "torn.json").write_text("{")
+    with pytest.raises(ResultsError, match=rf"^{tmp_path / 'torn.json'}: not JSON \(Expecting property name"):
+        read_json(tmp_path / "torn.json")
+    with pytest.raises(ResultsError) as info:
+        read_json(tmp_path / "absent.json")
+    assert str(info.value) == f"{tmp_path / 'absent.json'}: cannot be read (No such file or directory)"
+
+
+def test_a_gzipped_results_file_reads_as_its_text(tmp_path):
+    doc = a_run()
+    (tmp_path / "run.json.gz").write_bytes(gzip.compress(json.dumps(doc).encode()))
+    assert read_json(tmp_path / "run.json.gz") == doc
+
+
+def test_a_version_2_file_learns_which_variants_were_defaults():
+    entries = [{"extra_info": {"variant": v}} for v in ("", "default", "eager", "compile")]
+    entries += [{"extra_info": {"variant": "compile", "default_variant": True}}, {"extra_info": {}},
+                {"extra_info": None}, "odd"]
+    doc = migrate({"schema_version": 2, "benchmarks": entries})
+    assert doc["schema_version"] == 3
+    assert [e["extra_info"]["default_variant"] for e in doc["benchmarks"][:6]] == [True, True, True, False, True,
+                                                                                    True]
+    assert doc["benchmarks"][6:] == [{"extra_info": None}, "odd"]
+    assert migrate({"schema_version": 2})["schema_version"] == 3
+    # a version 2 file whose benchmarks are no list is left for the reader to refuse (it was a TypeError here)
+    assert migrate({"schema_version": 2, "benchmarks": True}) == {"schema_version": 3, "benchmarks": True}
+    with pytest.raises(ResultsError, match=r"^p\.json: no benchmarks list$"):
+        load_run("p.json", migrate({**a_run(), "schema_version": 2, "benchmarks": True}))
+
+
+def test_the_document_kind_is_benchmarks_unless_it_says_otherwise():
+    assert document_kind({}) == "benchmarks" and document_kind({"document": "accuracy"}) == "accuracy"
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda e: e.pop("extra_info"), "src: a benchmark without extra_info"),
+    (lambda e: [e["extra_info"].pop(k) for k in ("kind", "images")], "src: benchmark {name} lacks kind, images"),
+    (lambda e: e["extra_info"].update(images=True),
+     "src: benchmark {name}: field 'images' holds bool 'True', not <class 'int'>"),
+    (lambda e: e["extra_info"].update(batch="x" * 50),
+     "src: benchmark {name}: field 'batch' holds str '" + "x" * 40 + "', not int | None"),
+    (lambda e: e["extra_info"].update(images=0), "src: benchmark {name} processes 0 images per call (at least 1)"),
+    (lambda e: e["extra_info"].update(samples_s=[0.1, 0.0]),
+     "src: benchmark {name} has times in samples_s that no measurement gives (zero, negative or not finite)"),
+])
+def test_a_benchmark_entry_is_refused_naming_the_benchmark_and_the_field(change, said):
+    entry = bench_entry("pytorch", "lenet", "forward", 0.01)
+    change(entry)
+    with pytest.raises(ResultsError) as info:
+        BenchRecord.from_benchmark(entry, "src")
+    assert str(info.value) == said.format(name=repr(entry["name"]))
+
+
+def test_a_benchmark_entry_is_read_field_for_field():
+    entry = bench_entry("pytorch", "lenet", "forward", 0.01, variant="compile", samples=[0.02, 0.01, 0.04],
+                        batch=64, extra="x")
+    entry["extra_info"]["unknown_field"] = 1
+    del entry["fullname"]
+    record = BenchRecord.from_benchmark(entry, "src")
+    assert record.name == entry["name"] and record.samples_s == [0.02, 0.01, 0.04] and record.images == 64
+    assert record.median_s == 0.02 and record.images_per_s == 3200.0 and record.details == {"extra": "x"}
+    assert record.column == "pytorch [compile]" and record.default_variant is False
+    info = record.extra_info()
+    assert "name" not in info and info["images_per_s"] == 3200.0 and info["variant"] == "compile"
+    empty = dataclasses.replace(record, samples_s=[])
+    assert math.isnan(empty.median_s) and math.isnan(empty.images_per_s) and empty.extra_info()["images_per_s"] is None
+    bf16 = dataclasses.replace(record, precision="bf16")
+    assert bf16.column == "pytorch [compile, bf16]"
+    assert dataclasses.replace(bf16, default_variant=True).column == "pytorch [bf16]"
+
+
+@pytest.mark.parametrize("payload, said", [
+    ([], "src: a process record that is not an object"),
+    ({"label": "x"}, "src: a process record lacks frameworks, environment, exit_code, status, outcome, benchmarks, "
+                     "json"),
+    ({"noise": {"steal": 0.1}}, "src: process noise without seconds"),
+    ({"noise": {"seconds": "1"}}, "src: process noise: field 'seconds' holds str '1', not <class 'float'>"),
+    ({"exit_code": 1.5}, "src: process record: field 'exit_code' holds float '1.5', not int | None"),
+])
+def test_a_process_record_is_refused_naming_what_is_wrong(payload, said):
+    base = {"label": "x", "frameworks": [], "environment": {}, "exit_code": 0, "status": "", "outcome": "ok",
+            "benchmarks": 0, "json": "j"}
+    with pytest.raises(ResultsError) as info:
+        ProcessRecord.from_json({**base, **payload} if isinstance(payload, dict) and "label" not in payload
+                                else payload, "src")
+    assert str(info.value) == said
+
+
+def test_process_noise_is_read_and_flagged_above_its_limits():
+    base = {"label": "x", "frameworks": [], "environment": {}, "exit_code": None, "status": "", "outcome": "ok",
+            "benchmarks": 0, "json": "j", "unknown": 1}
+    record = ProcessRecord.from_json({**base, "noise": {"seconds": 2, "steal": 0.06, "other": 1}}, "src")
+    assert record.noise == ProcessNoise(seconds=2, steal=0.06)
+    assert record.noise.disturbed == "the hypervisor stole 6% of the CPU"
+    assert ProcessNoise(1.0, others_cpu=0.10, steal=0.05).disturbed is None
+    assert ProcessNoise(1.0, others_cpu=0.11, steal=0.051).disturbed == ("other processes used 11% of the CPU; the "
+                                                                          "hypervisor stole 5% of the CPU")
+
+
+@pytest.mark.parametrize("change, said", [
+    ({"document": "accuracy"}, "p.json: holds accuracy results, not benchmarks"),
+    ({"benchmarks": None}, "p.json: no benchmarks list"),
+    ({"benchmarks": [1]}, "p.json: a benchmark entry that is not an object"),
+    ({"processes": {}}, "p.json: processes is not a list"),
+    ({"not_converged": {}}, "p.json: not_converged is not a list"),
+    ({"processes": [{"label": "x"}]}, "p.json: a process record lacks frameworks, environment, exit_code, status, "
+                                      "outcome, benchmarks, json"),
+])
+def test_a_run_document_is_refused_saying_which_part_is_wrong(change, said):
+    with pytest.raises(ResultsError) as info:
+        load_run("p.json", {**a_run(), **change})
+    assert str(info.value) == said
+
+
+def test_a_run_document_is_read_whole():
+    doc = {**a_run(), "not_converged": [{"n": 1}, "odd"], "interrupted": 1, "command": ["a", 2]}
+    run = load_run("p.json", doc)
+    assert run.path == "p.json" and len(run.records) == 8 and [p.label for p in run.processes] == ["pytorch/1",
+                                                                                                   "pytorch/2"]
+    assert run.settings == {} and run.commit == {"id": "0123456789abcdef", "dirty": False}
+    assert run.machine["machine"]["host"] == "test-host" and run.versions == {}
+    assert run.datetime == "2026-11-01T10:00:00+00:00" and run.not_converged == [{"n": 1}]
+    assert run.command == ["a", "2"] and run.interrupted is True
+    assert run.process("pytorch/2") is run.processes[1] and run.process("nope") is None
+    bare = load_run("b.json", {"benchmarks": [], "settings": [], "machine_info": [], "commit_info": []})
+    assert (bare.settings, bare.machine, bare.commit, bare.datetime, bare.command, bare.interrupted) == (
+        {}, {}, {}, "", [], False)
+
+
+def test_a_process_json_is_stamped_and_compacted():
+    doc = {"benchmarks": [{"stats": {"data": [1], "median": 2}, "extra_info": {"samples_s": [0.123456789, 1.0]}},
+                          {"stats": None, "extra_info": None}, "odd"]}
+    stamp(doc, {"threads": 2})
+    assert doc["schema"] == "mnist-framework-bench" and doc["schema_version"] == 3 and doc["document"] == "benchmarks"
+    assert doc["settings"] == {"threads": 2}
+    assert doc["benchmarks"][0] == {"stats": {"median": 2}, "extra_info": {"samples_s": [0.12346, 1.0]}}
+    assert compact_samples([123456.7, 0.000123456]) == [123460.0, 0.00012346]
+
+
+def test_a_field_type_check_accepts_what_json_can_hold_for_it():
+    from typing import Any
+
+    from frameworks.results.validation import conforms
+
+    assert conforms(3, Any) and conforms([1, "a"], list) and conforms({"a": 1}, dict)
+    assert conforms({"a": 1}, dict[str, Any])
+    assert not conforms([1], dict) and not conforms({1: 2}, dict[str, Any]) and not conforms([("a", 1)], dict[str, Any])
+    assert conforms({1: 2}, ProcessNoise) and not conforms([], ProcessNoise)
+    assert conforms(1, float) and not conforms(True, float) and not conforms(math.inf, float)
+    assert conforms(None, int | None) and not conforms(1.0, int | None) and conforms(5, tuple)  # no rule: accepted
+
+
+def test_the_run_document_bench_writes_has_every_part_under_its_name():
+    process = ProcessRecord(label="p", frameworks=["pytorch"], environment={}, exit_code=0, status="ok",
+                            outcome="ok", benchmarks=1, json="p.json")
+    doc = benchmarks_document(command=["bench"], settings={"threads": 2}, processes=[process], benchmarks=[],
+                              machine_info={"m": 1}, commit_info={"id": "c"}, not_converged=[{"n": 1}],
+                              datetime="2026-12-06T00:00:00", suite_version="9.9")
+    assert doc == {"schema": "mnist-framework-bench", "schema_version": 3, "document": "benchmarks",
+                   "suite_version": "9.9", "datetime": "2026-12-06T00:00:00", "command": ["bench"],
+                   "settings": {"threads": 2}, "interrupted": False, "processes": [dataclasses.asdict(process)],
+                   "benchmarks": [], "not_converged": [{"n": 1}], "machine_info": {"m": 1},
+                   "commit_info": {"id": "c"}}
+    with pytest.raises(ResultsError, match="^: a process record that is not an object$"):
+        ProcessRecord.from_json([])
+
+
+def test_compaction_leaves_what_has_no_rounds_alone():
+    assert compact({"schema": "x"}) == {"schema": "x"}
+    doc = {"benchmarks": [{"stats": {"median": 1}, "extra_info": {"samples_s": "odd"}}]}
+    assert compact(doc) == {"benchmarks": [{"stats": {"median": 1}, "extra_info": {"samples_s": "odd"}}]}

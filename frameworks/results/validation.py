@@ -98,7 +98,8 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     version = doc.get("schema_version")
     if version == SCHEMA_VERSION:
         return doc
-    if version not in MIGRATIONS:
+    # a JSON list or object is unhashable: it is no version either (not a TypeError from the lookup)
+    if not isinstance(version, str | int | float | None) or version not in MIGRATIONS:
         raise ResultsError(f"{path}: results schema version {version!r}, but this suite (version "
                            f"{SCHEMA_VERSION}) reads versions {min(MIGRATIONS)} to {SCHEMA_VERSION}; read the file "
                            "with the version of the suite that wrote it, or re-run the benchmarks with this one")
@@ -108,7 +109,8 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
 def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
     """Version 3 records whether each benchmark's variant was its framework's default (labels had asked the
     installed registry)."""
-    for entry in doc.get("benchmarks") or []:
+    benchmarks = doc.get("benchmarks")
+    for entry in benchmarks if isinstance(benchmarks, list) else []:  # not a list: refused by the reader
         info = entry.get("extra_info") if isinstance(entry, dict) else None
         if isinstance(info, dict) and "default_variant" not in info:
             info["default_variant"] = info.get("variant", "") in V2_DEFAULT_VARIANTS
