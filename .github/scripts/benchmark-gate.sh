@@ -38,8 +38,8 @@ set -euo pipefail
 readonly MIN_EFFECT=0.10   # the smallest slowdown that counts as a regression
 readonly ALPHA=0.05        # the false-positive rate the gate allows
 # Only what the gate gates (the step benchmarks: frameworks/analysis/gate.py GATED_KINDS), as the calibration and
-# validation recordings ran it (results/gate-experiment/): epochs, latency and fidelity would take ten times longer
-# and decide nothing here.
+# validation recordings ran it (results/gate-experiment/): epochs, latency and fidelity would take several times
+# longer and decide nothing here.
 readonly BENCH_ARGS=(--quick --frameworks "pytorch,keras-tensorflow,keras-jax,keras-torch" --networks "lenet,mlp_bn"
                      --variants "eager,default" --threads 2 -k test_step)
 # Paths whose changes alone do not need a benchmark (bash patterns on the paths git reports).
