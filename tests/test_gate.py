@@ -530,3 +530,36 @@ def test_the_summary_says_what_each_benchmark_could_catch_at_the_noise_it_saw(tm
     code, text = markdown([quiet], [], [], [], [], min_effect=0.10, alpha=0.05, base_runs=6, head_runs=6)
     assert "| a 20% slowdown caught | caught 90% from |" in text
     assert "| 100% | 11% |" in text or "| 100% | 12% |" in text, text
+
+
+def test_why_a_benchmark_was_not_tested_in_words():
+    from frameworks.analysis.gate import Decision, why_untested
+
+    def d(base_runs, head_runs, method="untested"):
+        return Decision(key("a"), 1.0, 1.0, 1.0, math.nan, math.nan, base_runs, head_runs, method, False, False)
+
+    assert why_untested(d(3, 3, "paired (no spread)"), (0, 0)) == (
+        "every pair of runs differs by exactly the same amount (3 pairs): no spread to test")
+    assert why_untested(d(0, 5), (4, 0)) == "every base run of it (4) was left out as disturbed by other load"
+    assert why_untested(d(5, 0), (0, 2)) == "every head run of it (2) was left out as disturbed by other load"
+    assert why_untested(d(0, 5), (0, 3)) == "0 usable base runs, 2 are needed"
+    assert why_untested(d(1, 1), (0, 2)) == ("1 usable base run, 2 are needed; 1 usable head run (2 left out as "
+                                             "disturbed), 2 are needed")
+    assert why_untested(d(2, 2), (1, 1)) == "untested"
+
+
+def test_the_not_tested_sections_in_full():
+    status, text = markdown([], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3,
+                            untested=["u1: why"], out_of_scope=["o1: why", "o2: why"])
+    assert status == EXIT_UNTESTED
+    assert text.startswith("## Benchmark gate: NOT TESTED: 1 benchmark could not be tested (not a pass)\n\n")
+    assert "gives p < 0.05.\n\n" + "\n".join([
+        "**Not tested**, so not passed (rerun on a quieter machine, or declare them with --out-of-scope):", "",
+        "- u1: why", "",
+        "Not tested, declared out of scope (--out-of-scope):", "",
+        "- o1: why", "- o2: why", "",
+        "| benchmark | base median |"]) in text
+    status, text = markdown([], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3,
+                            untested=["u1", "u2"])
+    assert status == EXIT_UNTESTED and text.startswith("## Benchmark gate: NOT TESTED: 2 benchmarks could not be "
+                                                       "tested (not a pass)\n\n")

@@ -549,3 +549,37 @@ def test_per_process_is_the_median_of_each_process_in_first_seen_order():
     figures = [("b", 3.0), ("a", 1.0), ("b", 1.0), ("b", 2.0), ("a", 5.0)]
     assert per_process(figures) == {"b": 2.0, "a": 3.0} and list(per_process(figures)) == ["b", "a"]
     assert per_process([]) == {}
+
+
+@pytest.mark.parametrize("cells, expected", [
+    # one marginal at 0 or 1: no correlation term; worked by hand: the Wilson limits of 10/10 and 0/10 at 95% are
+    # 10/13.8415 = 0.7225 and 3.8415/13.8415 = 0.2775, so low = 1 - sqrt(2 * 0.2775^2) = 0.6075 and high = 1
+    ((0, 10, 0, 0), (1.0, 0.6075, 1.0)),
+    ((0, 5, 5, 0), (0.0, -0.5268, 0.5268)),  # only discordant items: cross < 0, phi = -1
+    ((0, 1, 1, 0), (0.0, -0.8109, 0.8109)),  # the same on two items, where the margins' product is 1
+    ((1, 1, 1, 1), (0.0, -0.4949, 0.4949)),  # cross = 0: phi = 0
+    ((1, 1, 1, 5), (0.0, -0.3847, 0.3847)),  # cross = n/2 exactly: still phi = 0
+    ((3, 2, 1, 4), (0.1, -0.2479, 0.4134)),  # n/2 < cross <= 2n: the continuity-corrected phi
+])
+def test_the_paired_interval_in_each_branch_of_the_correlation(cells, expected):
+    d = stats.paired_accuracy_difference(*outcomes(*cells))
+    assert (round(d.difference, 4), round(d.low, 4), round(d.high, 4)) == expected
+
+
+def test_the_paired_interval_takes_0_1_outcomes_and_its_confidence_and_refuses_nothing_to_compare():
+    as_ints = stats.paired_accuracy_difference([1, 0, 1], [1, 1, 0])
+    assert as_ints == stats.paired_accuracy_difference([True, False, True], [True, True, False])
+    assert (round(as_ints.low, 4), as_ints.only_a, as_ints.only_b) == (-0.6398, 1, 1)
+    half = stats.paired_accuracy_difference(*outcomes(3, 2, 1, 4), confidence=0.5)
+    assert (round(half.low, 4), round(half.high, 4), half.confidence) == (-0.0331, 0.2277, 0.5)
+    with pytest.raises(ValueError, match=r"^need two equally long, non-empty 1-D outcomes, got shapes \(0,\) and "
+                                         r"\(0,\)$"):
+        stats.paired_accuracy_difference([], [])
+
+
+def test_latency_percentiles_of_ten_requests():
+    figures = stats.latency_percentiles([0.001 * i for i in range(1, 11)])
+    assert figures["requests"] == 10 and figures == pytest.approx(
+        {"requests": 10, "p50_s": 0.0055, "p90_s": 0.0091, "p99_s": 0.00991, "max_s": 0.01, "mean_s": 0.0055})
+    with pytest.raises(ValueError, match="^no request times to summarise$"):
+        stats.latency_percentiles([])
