@@ -340,7 +340,8 @@ def test_more_decision_boundaries():
     assert decided([0.5, 0.6, 0.4, 0.5], [0.3, 0.1, 0.0]) == decision(  # Welch's, faster
         1.64872127, 1.14263081, 0.69304062, 0.98231611, 0.98231611, 4, 3, "Welch t", False, True)
     assert decided([0.0, 0.1], [0.2, 0.4]) == decision(  # two pairs are enough for the paired test
-        1.05127110, 1.34985881, 1.28402542, 0.06283296, 0.06283296, 2, 2, "paired t", False, False)
+        1.05127110, 1.34985881, 1.28402542, 0.06283296, 0.06283296, 2, 2, "paired t", False, False,
+        0.07071068)  # the differences 0.2 and 0.3: standard deviation 0.1 / sqrt 2
     assert decided([0.0, 0.1], [0.2])["method"] == "too few runs to test"
     assert decided([0.0, 0.0], [0.1, 0.2, 0.3]) == decision(  # one side without spread is still tested
         1.0, 1.22140276, 1.22140276, 0.03708995, 0.03708995, 2, 3, "Welch t", True, False)
@@ -518,11 +519,12 @@ def test_the_gate_key_is_the_benchmark_key_without_images_and_threads(tmp_path):
 
 def test_the_summary_says_what_each_benchmark_could_catch_at_the_noise_it_saw(tmp_path):
     """Per benchmark, the chance a 20% slowdown fails it and the slowdown failed 90% of the time, from the spread of
-    its paired differences: a quiet benchmark catches a 20% slowdown and reaches down to just above the 10% minimum
-    effect; a noisy one (differences spread by 0.25 in log time) catches it rarely and only far larger ones."""
+    its paired differences (standard deviations worked by hand: 0.009309 and 0.35742): a quiet benchmark catches a
+    20% slowdown and reaches down to just above the 10% minimum effect; a noisy one catches it rarely and only far
+    larger ones."""
     quiet = decide({key("a"): [0.0, 0.01, 0.0, 0.01, 0.0, 0.01]}, {key("a"): [0.005, 0.0, 0.01, 0.0, 0.005, 0.0]})[0]
     noisy = decide({key("a"): [0.0, 0.3, -0.2, 0.25, 0.0, -0.3]}, {key("a"): [0.2, -0.1, 0.1, 0.0, -0.2, 0.2]})[0]
-    assert quiet.sd_log == pytest.approx(0.00983, abs=1e-4) and noisy.sd_log == pytest.approx(0.3559, abs=1e-3)
+    assert quiet.sd_log == pytest.approx(0.009309, abs=1e-5) and noisy.sd_log == pytest.approx(0.35742, abs=1e-4)
     q_power, q_smallest = detection(quiet, 24, min_effect=0.10, alpha=0.05)
     n_power, n_smallest = detection(noisy, 24, min_effect=0.10, alpha=0.05)
     assert q_power == 1.0 and 0.10 < q_smallest < 0.12
