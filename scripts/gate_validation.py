@@ -43,9 +43,11 @@ from frameworks.results import load_run  # noqa: E402
 from frameworks.stats import detectable_slowdown  # noqa: E402
 
 REPEATS = (4, 5, 6)
-BOOTSTRAP = 200
+BOOTSTRAP = 50  # resamples per interval: each recomputes every enumerated trial (minutes each)
 SEED = 20261206
-SLOWED = ("pytorch", ("keras-tensorflow", "lenet"))  # what gate_recording.py slows: a framework, one network
+SLOWED = ("pytorch", ("keras-tensorflow", "lenet"))
+RATES = ("false_failure", "real_caught", "real_framework_caught", "real_network_caught", "real_unslowed_failed",
+         "multiplied_caught")  # what gate_recording.py slows: a framework, one network
 
 
 def slowed(key: gate.Key) -> bool:
@@ -108,13 +110,12 @@ def rates(cycles: list[dict], repeats: int) -> dict[str, float]:
             "real_unslowed_failed": counts["real_unslowed"] / real, "trials_aa": aa, "trials_real": real}
 
 
-def interval(cycles: list[dict], repeats: int, name: str, rng: np.random.Generator) -> tuple[float, float]:
-    """95% bootstrap interval of one rate over the cycles (resampled with replacement)."""
-    values = []
-    for _ in range(BOOTSTRAP):
-        sample = [cycles[i] for i in rng.integers(0, len(cycles), len(cycles))]
-        values.append(rates(sample, repeats)[name])
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+def intervals(cycles: list[dict], repeats: int, rng: np.random.Generator) -> dict[str, tuple[float, float]]:
+    """95% bootstrap intervals of every rate over the cycles (resampled with replacement)."""
+    draws = [rates([cycles[i] for i in rng.integers(0, len(cycles), len(cycles))], repeats)
+             for _ in range(BOOTSTRAP)]
+    return {name: (float(np.percentile([d[name] for d in draws], 2.5)),
+                   float(np.percentile([d[name] for d in draws], 97.5))) for name in RATES}
 
 
 def detectable(cycles: list[dict], pairs: int) -> dict[str, dict[str, float]]:
@@ -132,7 +133,7 @@ def detectable(cycles: list[dict], pairs: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def markdown(results: dict, metas: dict) -> str:
+def markdown(results: dict, metas: dict, spreads: dict) -> str:
     lines = ["# The pull-request gate on recordings it never saw", "",
              "The gate's rule and the workflow's 6 runs a side were chosen on the 14 runs of 2026-11-28 "
              "(`rates.md`). These recordings were made later, each from fresh clones, and never used to choose "
@@ -156,6 +157,16 @@ def markdown(results: dict, metas: dict) -> str:
                          f"{cell('real_framework_caught')} | {cell('real_network_caught')} | "
                          f"{cell('real_unslowed_failed')} | {cell('multiplied_caught')} | "
                          f"{r['trials_aa']}, {r['trials_real']} |")
+    for name, rows in spreads.items():
+        lines += ["", f"## What each benchmark can catch at 6 runs a side: `{name}`", "",
+                  "The spread (standard deviation) of its A/A log-time differences, and the slowdown the gate fails "
+                  f"90% of the time at that spread (alpha / {len(rows)}, the threshold of a lone regression; "
+                  "normal theory). Above 20%, a 20% slowdown of that benchmark alone would often pass.", "",
+                  "| benchmark | A/A pairs | spread of log differences | caught 90% from |", "|---|---|---|---|"]
+        for benchmark, row in rows.items():
+            reach = row["detectable_90"]
+            shown = "never" if reach == math.inf else "-" if not math.isfinite(reach) else f"{reach:.0%}"
+            lines.append(f"| {benchmark} | {row['pairs_seen']} | {row['sd_log']:.3f} | {shown} |")
     return "\n".join(lines) + "\n"
 
 
@@ -172,14 +183,12 @@ def main() -> int:
         results[directory.name] = {}
         for repeats in (r for r in REPEATS if r <= len(cycles)):
             r = rates(cycles, repeats)
-            r["intervals"] = {k: interval(cycles, repeats, k, rng) for k in
-                              ("false_failure", "real_caught", "real_framework_caught", "real_network_caught",
-                               "real_unslowed_failed", "multiplied_caught")}
+            r["intervals"] = intervals(cycles, repeats, rng)
             results[directory.name][repeats] = r
         spreads[directory.name] = detectable(cycles, max(REPEATS))
     args.output.mkdir(parents=True, exist_ok=True)
     write_json(args.output / "validation.json", {"results": results, "recordings": metas, "detectable": spreads})
-    text = markdown(results, metas)
+    text = markdown(results, metas, spreads)
     print(write_text(args.output / "validation.md", text))
     print(text)
     return 0
