@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 import numpy as np
 from scipy import stats
@@ -57,15 +56,12 @@ class Estimate:
         return self.n >= 2 and math.isfinite(self.low) and math.isfinite(self.high)
 
 
-P = TypeVar("P", bound=Hashable)
-
-
-def per_process(figures: Iterable[tuple[P, float]]) -> dict[P, float]:
+def per_process(figures: Iterable[tuple[str, float]]) -> dict[str, float]:
     """One figure per process, from ``(process, figure)`` pairs of one benchmark: the median of that process's
     figures (each already a record's median round), in first-seen order. The one pooling every reader uses (the
     report's cells, the gate, throughputs and so the versions view and the dashboard). A process normally holds one
     record of a benchmark; where it holds several, the median is the answer, never whichever came last."""
-    grouped: dict[P, list[float]] = {}
+    grouped: dict[str, list[float]] = {}
     for process, figure in figures:
         grouped.setdefault(process, []).append(figure)
     return {process: float(np.median(values)) for process, values in grouped.items()}

@@ -138,7 +138,11 @@ def markdown(results: dict, metas: dict, spreads: dict) -> str:
              "The gate's rule and the workflow's 6 runs a side were chosen on the 14 runs of 2026-11-28 "
              "(`rates.md`). These recordings were made later, each from fresh clones, and never used to choose "
              "anything: they validate. Written by `python scripts/gate_validation.py` (its docstring says how every "
-             "figure is computed); recorded by `python scripts/gate_recording.py`.", ""]
+             "figure is computed); recorded by `python scripts/gate_recording.py`. The trials of one recording "
+             "share its runs (the 64 A/A assignments at 6 a side are 12 runs), so the intervals come from resampling "
+             "its cycles; with 6 cycles a resample often holds a cycle twice, which gives the paired test duplicate "
+             "differences and makes it readier to reject: read the intervals as rough (their upper ends for false "
+             "failures pessimistic), and the rates as those of one recording.", ""]
     for name, meta in metas.items():
         lines.append(f"- `{name}`: {meta['started']} to {meta['ended']}, {meta['machine']['cpu']}, "
                      f"{meta['machine']['cores']} cores, commit `{meta['commit'][:10]}`, {len(meta['runs'])} runs "

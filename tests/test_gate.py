@@ -565,3 +565,50 @@ def test_the_not_tested_sections_in_full():
                             untested=["u1", "u2"])
     assert status == EXIT_UNTESTED and text.startswith("## Benchmark gate: NOT TESTED: 2 benchmarks could not be "
                                                        "tested (not a pass)\n\n")
+
+
+# --- on recordings the gate never saw (scripts/gate_recording.py, scripts/gate_validation.py) ------------------------
+RECORDINGS = Path(__file__).resolve().parent.parent / "results" / "gate-experiment" / "recordings"
+
+
+def validation_script():
+    """scripts/gate_validation.py, imported from its file (scripts/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gate_validation", RECORDINGS.parents[2] / "scripts" /
+                                                  "gate_validation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_published_validation_rates_are_what_the_recordings_give():
+    """results/gate-experiment/validation.md's rates at the workflow's number of rounds, recomputed from the committed
+    recordings (every trial enumerated, so the figures are exact, not resampled)."""
+    published = json.loads((RECORDINGS.parent / "validation.json").read_text())
+    script = validation_script()
+    repeats = workflow_repeats()
+    assert published["results"], "no validation recording: record one with scripts/gate_recording.py"
+    for name, by_repeats in published["results"].items():
+        _, cycles = script.load_recording(RECORDINGS / name)
+        got = script.rates(cycles, repeats)
+        for rate in ("false_failure", "real_caught", "real_framework_caught", "real_network_caught",
+                     "real_unslowed_failed", "multiplied_caught"):
+            assert got[rate] == pytest.approx(by_repeats[str(repeats)][rate]), (name, rate)
+
+
+def test_the_recorded_slowdown_is_the_change_it_says():
+    """The slowed copy's PyTorch steps and Keras-on-TensorFlow lenet steps took about 20% longer than the unchanged
+    run beside them (a real code change: its spin costs CPU in proportion to the step), and the benchmarks it did
+    not touch did not move on the whole."""
+    script = validation_script()
+    for directory in sorted(p for p in RECORDINGS.iterdir() if p.is_dir()):
+        _, cycles = script.load_recording(directory)
+        slowed, untouched = [], []
+        for cycle in cycles:
+            base, head = cycle["real"]
+            for key, value in head.items():
+                if value is not None and base.get(key) is not None:
+                    (slowed if script.slowed(key) else untouched).append(value - base[key])
+        assert 1.10 < math.exp(np.median(slowed)) < 1.35, (directory.name, math.exp(np.median(slowed)))
+        assert 0.93 < math.exp(np.median(untouched)) < 1.07, (directory.name, math.exp(np.median(untouched)))
