@@ -152,12 +152,9 @@ def _cores() -> int:
 
 
 def _commit() -> str:
-    head = ROOT / ".git" / "HEAD"
-    ref = head.read_text().strip()
-    if ref.startswith("ref: "):
-        path = ROOT / ".git" / ref[5:]
-        return path.read_text().strip() if path.exists() else ref
-    return ref
+    """The commit the clones were made of (git's own answer: packed refs and worktrees included)."""
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 if __name__ == "__main__":
