@@ -6,10 +6,13 @@ copy with a real slowdown, interleaved on one machine.
 Makes two fresh clones of this checkout's HEAD in a temporary directory: ``unchanged``, and ``slowed``, whose
 source gets a real code change (appended to two adapters, never committed): every PyTorch step spins for
 ``--slowdown`` of the time the step took (a whole framework slower), and Keras on TensorFlow's lenet steps do the
-same (one network slower, its other networks untouched). Then it runs the gate's workload (the ``bench``
-arguments of ``.github/scripts/benchmark-gate.sh``) ``--cycles`` times in the order unchanged, unchanged,
-slowed: each cycle's two unchanged runs are an A/A pair recorded next to each other, and its second unchanged run
-with the slowed one a base/head pair, as the workflow's alternation records them. Writes each run's results
+same (one network slower, its other networks untouched). A third clone, ``threads``, gets a thread-count change:
+every PyTorch step runs on one intra-op thread instead of the process's setting (as when a change lowers the
+threads a library uses; what the run records as its threads stays the same, so the gate compares the same keys).
+Then it runs the gate's workload (the ``bench`` arguments of ``.github/scripts/benchmark-gate.sh``) ``--cycles``
+times in the order unchanged, unchanged, slowed, threads: each cycle's two unchanged runs are an A/A pair
+recorded next to each other, and its second unchanged run with the slowed one (and with the threads one) a
+base/head pair, as the workflow's alternation records them. Writes each run's results
 (gzipped) and ``recording.json`` (when, the order, the machine, the commit) under OUTPUT_DIR;
 ``scripts/gate_validation.py`` reads it. Every run uses this interpreter's environment (the shared one).
 """
@@ -64,6 +67,32 @@ def _gate_slowed_step(self, phase, batch):
 {cls}.step = _gate_slowed_step
 '''
 
+# Appended to the threads copy's PyTorch adapter: each step runs on one intra-op thread, the setting restored after.
+ONE_THREAD = '''
+
+# --- gate recording only: a thread-count change (scripts/gate_recording.py; never committed) ---
+_gate_threads_step = PyTorchAdapter.step
+
+
+def _gate_one_thread_step(self, phase, batch):
+    step = _gate_threads_step(self, phase, batch)
+
+    def one_thread():
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return step()
+        finally:
+            torch.set_num_threads(before)
+
+    return one_thread
+
+
+PyTorchAdapter.step = _gate_one_thread_step
+'''
+
 
 def bench_arguments() -> list[str]:
     """The ``bench`` arguments the gate's script runs each side with (read from the script, so they match)."""
@@ -98,6 +127,13 @@ def slow_down(copy: Path, slowdown: float) -> list[str]:
     return [what for *_, what in changes]
 
 
+def one_thread(copy: Path) -> str:
+    """Apply the thread-count change to a clone; returns what changed, in words."""
+    target = copy / "frameworks/adapters/pytorch.py"
+    write_bytes(target, (target.read_text() + ONE_THREAD).encode())
+    return "every PyTorch step on 1 intra-op thread"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path)
@@ -114,10 +150,13 @@ def main() -> int:
         unchanged = clone(Path(tmp) / "unchanged")
         slowed = clone(Path(tmp) / "slowed")
         slowed_what = slow_down(slowed, args.slowdown)
-        order = ["unchanged", "unchanged", "slowed"] * args.cycles
+        threads = clone(Path(tmp) / "threads")
+        threads_what = one_thread(threads)
+        sources = {"unchanged": unchanged, "slowed": slowed, "threads": threads}
+        order = ["unchanged", "unchanged", "slowed", "threads"] * args.cycles
         for i, side in enumerate(order, 1):
             out = Path(tmp) / "runs" / f"{i:02d}-{side}"
-            source = unchanged if side == "unchanged" else slowed
+            source = sources[side]
             print(f"[{i}/{len(order)}] {side}", flush=True)
             began = time.monotonic()
             out.mkdir(parents=True)
@@ -134,7 +173,9 @@ def main() -> int:
         "started": started, "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpu": _cpu(), "cores": _cores(), "python": platform.python_version()},
         "bench": ["python -m frameworks bench", *arguments], "slowdown": args.slowdown, "slowed": slowed_what,
-        "order": "unchanged, unchanged, slowed per cycle: A/A pairs (1st, 2nd) and base/head pairs (2nd, 3rd)",
+        "threads": threads_what,
+        "order": "unchanged, unchanged, slowed, threads per cycle: A/A pairs (1st, 2nd) and base/head pairs "
+                 "(2nd, 3rd) and (2nd, 4th)",
         "commit": _commit(), "runs": runs})
     print(f"recorded {len(runs)} runs in {args.output}")
     return 0
