@@ -14,18 +14,40 @@ import dataclasses
 import json
 import os
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
 from .precision import MUST_MATCH, PRECISIONS
-from .registry import DEVICES, FRAMEWORKS
+from .registry import DEFAULT_VARIANT, DEVICES, FRAMEWORKS
 from .specs import NETWORKS
 
 FULL_EPOCH = 60_000
 QUICK = {"epoch_images": 8_192, "round_seconds": 0.3}  # what --quick sets unless given explicitly
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named run design for one question: bench option values (by ``dest``, as the command line gives them),
+    each applied unless the option is given explicitly."""
+
+    question: str
+    values: Mapping[str, Any]
+
+
+#: bench's presets (README and docs/benchmarks.md say how long each took here)
+PRESETS = {
+    "verdict": Preset("which framework is fastest here at its defaults: every network's steps, 4,096-image epochs and "
+                      "latency at each framework's default variant, 5 fresh processes each, 0.3 s of rounds per step, "
+                      "a verdict with its interval on every comparison (./run-benchmarks)",
+                      {"repeats": 5, "benchmark_max_time": 0.3, "epoch_images": 4_096, "variants": [DEFAULT_VARIANT],
+                       "no_fidelity": True}),
+    "thorough": Preset("the verdict, and every variant against its framework's default (each framework at its best), "
+                       "the harness checked against each framework's own tool and against tutorial-style scripts",
+                       {"repeats": 5, "quick": True, "idiomatic": True}),
+}
 
 
 # --- parsers: each turns the user's text into a value or raises ArgumentTypeError saying what is valid ---------
@@ -55,7 +77,7 @@ def framework_name(text: str) -> str:
 
 
 def _all_variants() -> list[str]:
-    return list(dict.fromkeys(v for info in FRAMEWORKS.values() for v in info.variants))
+    return list(dict.fromkeys([DEFAULT_VARIANT, *(v for info in FRAMEWORKS.values() for v in info.variants)]))
 
 
 def _whole(text: str, minimum: int, maximum: int | None = None) -> int:
@@ -215,7 +237,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--devices", "comma list of devices: cpu, cuda (default: cpu, plus cuda where a GPU is present)",
            _names("device", lambda: DEVICES), scopes=_scopes(PYTEST, "bench", "accuracy"),
            metavar="LIST", setting="devices"),
-    Option("--variants", "comma list of variants, e.g. eager,compile,default,jit (default: all)",
+    Option("--variants", "comma list of variants, e.g. eager,compile,default,jit (default: all); default names each "
+           "framework's default variant, whatever it calls it",
            _names("variant", _all_variants), scopes=RUN, metavar="LIST", setting="variants"),
     Option("--precisions", f"comma list of numeric precisions: {', '.join(PRECISIONS)} (default: fp32; bf16 is mixed "
            "precision as each framework's own recipe sets it up, float32 master weights)",
@@ -244,6 +267,8 @@ OPTIONS: tuple[Option, ...] = (
            scopes=RUN, setting="time_to_accuracy"),
     Option("--idiomatic", "also time tutorial-style training scripts beside the suite's epochs (fidelity to "
            "idiomatic code)", scopes=RUN, setting="idiomatic"),
+    Option("--no-fidelity", "leave out the fidelity benchmarks (each step timed beside the framework's own tool): "
+           "they check the harness, not the frameworks, and take minutes", scopes=RUN, setting="no_fidelity"),
     Option("--shared-init", "start every framework from the same seed-fixed weights instead of its own "
            "initialisers", scopes=_scopes(PYTEST)),
     Option("--equivalence-frameworks", "comma list of frameworks the equivalence tests compare (default: the "
@@ -264,6 +289,12 @@ OPTIONS: tuple[Option, ...] = (
            scopes=_scopes("bench"), metavar="N", setting="min_rounds"),
     Option("--quick", "shorter: --epoch-images 8192 and --benchmark-max-time 0.3 unless given explicitly",
            scopes=_scopes("bench")),
+    Option("--preset", "a named run design: " + "; ".join(f"{name}: {preset.question}" for name, preset in
+                                                          PRESETS.items()) + " (options given as well win)",
+           _choice("preset", tuple(PRESETS)), default=None, scopes=_scopes("bench"), metavar="NAME"),
+    Option("--budget", "minutes the run may take: after each round of processes, no further round starts that "
+           "would end past it (its time from the rounds run); the report counts the repeats that ran",
+           positive_float, default=None, scopes=_scopes("bench"), metavar="MINUTES"),
     Option("--repeats", "run every framework this many times, each in a fresh process, interleaved "
            "(default 1)", positive_int, default=1, scopes=_scopes("bench", "scale"), metavar="N"),
     Option("--world-sizes", "comma list of data-parallel world sizes (ranks, or devices with --dp-mode devices), "
@@ -365,6 +396,7 @@ class Settings:
     epoch_rounds: int = 1
     time_to_accuracy: bool = False
     idiomatic: bool = False
+    no_fidelity: bool = False
     round_seconds: float | None = None  # pytest-benchmark's --benchmark-max-time
     min_rounds: int | None = None  # pytest-benchmark's --benchmark-min-rounds
     latency_batches: list[int] = field(default_factory=lambda: [1])
@@ -467,6 +499,24 @@ for _option in OPTIONS:
 for _field in dataclasses.fields(Settings):  # every field is filled by an option: one row adds a setting
     if _field.name not in {o.setting for o in OPTIONS}:
         raise AssertionError(f"Settings.{_field.name} is filled by no option: name it in an Option's setting")
+
+
+def apply_preset(values: dict[str, Any], explicit: set[str]) -> list[str]:
+    """Fill ``values`` (parsed options by dest) from the preset they name, keeping every option given explicitly
+    (``explicit_dests``); returns the notes to print."""
+    name = values.get("preset")
+    if name is None:
+        return []
+    notes = []
+    for dest, value in PRESETS[name].values.items():
+        shown = f"--{dest.replace('_', '-')}" + ("" if value is True else
+                                                 f" {','.join(map(str, value)) if isinstance(value, list) else value}")
+        if (BY_DEST[dest].setting or dest) in explicit:
+            notes.append(f"--preset {name}: keeping your --{dest.replace('_', '-')}")
+        else:
+            values[dest] = value
+            notes.append(f"--preset {name}: {shown}")
+    return notes
 
 
 def explicit_dests(argv: Sequence[str]) -> set[str]:

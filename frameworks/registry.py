@@ -16,7 +16,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .adapters.data_parallel import ParallelTrainer
 
 DEVICES = ("cpu", "cuda")
+#: in a ``--variants`` list, each framework's default variant (its first), whatever the framework calls it
+DEFAULT_VARIANT = "default"
 ENTRY_POINT_GROUP = "mnist_framework_bench.frameworks"
 
 
@@ -126,6 +128,12 @@ class FrameworkInfo:
     @property
     def default_variant(self) -> str:
         return next(iter(self.variants))
+
+    def chosen(self, variant: str, variants: Collection[str] | None) -> bool:
+        """Whether ``variant`` is among ``variants`` (a ``--variants`` list; None: all of them), where the word
+        ``default`` names each framework's default variant, whatever it is called."""
+        return variants is None or variant in variants or (DEFAULT_VARIANT in variants
+                                                           and variant == self.default_variant)
 
     def timed_in(self, variant: str, phase: str) -> bool:
         """Whether ``variant`` is timed in benchmark ``phase`` (forward, backward, train_step, latency,

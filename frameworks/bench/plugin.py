@@ -41,6 +41,8 @@ MARKERS = (
     "gpu: needs a CUDA GPU; skipped with the reason where there is none",
     "time_to_accuracy: trains until a target accuracy; runs only with --time-to-accuracy",
     "idiomatic: times tutorial-style scripts beside the suite's epochs; runs only with --idiomatic",
+    "fidelity: times a step beside the framework's own tool (checks the harness); left out of timed runs by "
+    "--no-fidelity",
     "trains: trains the model; skipped with the reason for an inference runtime (its adapter's trains is False)",
     "phases(*names): the benchmark phases a test times; it is parametrized with the variants timed in one of them "
     "(FrameworkInfo.timed_in)",
@@ -122,7 +124,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         marker = metafunc.definition.get_closest_marker("phases")
         phases = marker.args if marker is not None else None
         combos = [(f, v, d) for f in sel.frameworks for d in sel.devices for v in FRAMEWORKS[f].variants_for(d)
-                  if (settings.variants is None or v in settings.variants)
+                  if FRAMEWORKS[f].chosen(v, settings.variants)
                   and (phases is None or any(FRAMEWORKS[f].timed_in(v, p) for p in phases))]
         if combos:
             metafunc.parametrize(("framework", "variant", "device"), combos, scope="session",
@@ -155,6 +157,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         keep = [i for i in keep if i.get_closest_marker("time_to_accuracy") is None]
     if settings is None or not settings.idiomatic:
         keep = [i for i in keep if i.get_closest_marker("idiomatic") is None]
+    if settings is not None and settings.no_fidelity and not config.option.benchmark_disable:
+        keep = [i for i in keep if i.get_closest_marker("fidelity") is None]  # as a test, it still checks its run
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep

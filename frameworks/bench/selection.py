@@ -30,7 +30,7 @@ def unsupported_variants(frameworks: Sequence[str], variants: Sequence[str] | No
     out = {}
     for name in frameworks:
         info = framework_info(name)
-        if not any(v in info.variants_for(d) for v in variants for d in devices):
+        if not any(info.chosen(v, variants) for d in devices for v in info.variants_for(d)):
             own = ", ".join(f"{v} ({'/'.join(ds)})" for v, ds in info.variants.items())
             out[name] = (f"{name} has no variant {' or '.join(variants)} on {'/'.join(devices)}; its variants: "
                          f"{own}")

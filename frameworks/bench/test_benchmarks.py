@@ -178,6 +178,7 @@ def test_epoch(benchmark, settings, make_model, mnist, framework, variant, netwo
         assert not unchanged, f"an epoch left {unchanged} unchanged"
 
 
+@pytest.mark.fidelity
 @pytest.mark.parametrize("phase", PHASES)
 def test_fidelity(benchmark, request, settings, built, mnist, framework, network, device, phase, batch_size):
     """The suite's timing of a step beside the framework's own tool's, on the same model in the same run.

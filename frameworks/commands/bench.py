@@ -17,6 +17,7 @@ import json
 import shlex
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,7 @@ class Plan:
     left_out: dict[str, str] = field(default_factory=dict)  # framework -> why it cannot run here
     asked_by_name: bool = False  # the user named the frameworks (then one left out is a failure)
     store: Path | None = None  # a results store the merged run is copied into
+    budget_s: float | None = None  # no round of processes starts that would end after this (--budget)
 
 
 def check_pytest_args(args: Sequence[str]) -> list[str]:
@@ -88,7 +90,8 @@ def check_pytest_args(args: Sequence[str]) -> list[str]:
 
 
 def plan_bench(settings: Settings, *, repeats: int = 1, output_dir: str | Path | None = None,
-         pytest_args: Sequence[str] = (), store: str | Path | None = None) -> Plan:
+               pytest_args: Sequence[str] = (), store: str | Path | None = None,
+               budget_minutes: float | None = None) -> Plan:
     """Check everything a run needs before any process starts: MNIST, the frameworks, the devices and the output
     paths (``--output-dir`` and ``--store``, created as ``mkdir -p`` does). Raises ``UsageError`` (fix the input),
     ``NamedUnavailable`` (a framework or device named cannot run here) or ``NothingToMeasure`` (nothing can run
@@ -132,7 +135,7 @@ def plan_bench(settings: Settings, *, repeats: int = 1, output_dir: str | Path |
     out = check_output(output_dir if output_dir is not None else Path.cwd() / "bench-results", "--output-dir")
     store_dir = check_output(store, "--store") if store is not None else None
     return Plan(settings, one_each(runnable), repeats, out, args, left_out, by_name or settings.devices is not None,
-                store_dir)
+                store_dir, None if budget_minutes is None else 60 * budget_minutes)
 
 
 def interleaved(groups: Sequence[ProcessGroup], repeats: int) -> list[tuple[int, int, ProcessGroup]]:
@@ -316,6 +319,22 @@ def summary(plan: Plan, outcomes: list[dict[str, Any]], interrupted: bool) -> tu
     return EXIT_OK, lines
 
 
+def over_budget(plan: Plan, finished: int, elapsed_s: float) -> str | None:
+    """Before process ``finished + 1`` starts: why no further round fits ``--budget`` (None: go on). A round is one
+    process of every group; the next one is expected to take the mean of the rounds run so far. Checked only
+    between rounds, so that every framework has run as many times as every other."""
+    groups = len(plan.groups)
+    if plan.budget_s is None or finished == 0 or finished % groups:
+        return None
+    rounds = finished // groups
+    per_round = elapsed_s / rounds
+    if elapsed_s + per_round <= plan.budget_s:
+        return None
+    return (f"--budget {plan.budget_s / 60:g} min: stopped after {rounds} of {plan.repeats} repeats (a round took "
+            f"about {per_round / 60:.1f} min, so another would have ended at about {(elapsed_s + per_round) / 60:.1f} "
+            "min); the report counts the repeats that ran")
+
+
 def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
     """Run the planned processes, merge, report. Returns (exit status, merged JSON path)."""
     from ..processes import handle_sigterm
@@ -325,12 +344,18 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
     settings_file = plan.settings.write(run_dir / "settings.json")
     outcomes: list[dict[str, Any]] = []
     interrupted = False
+    stopped: str | None = None  # why the run stopped early to keep within --budget
+    began = time.monotonic()
     schedule = interleaved(plan.groups, plan.repeats)
     names = [process_names(group, repeat, plan.repeats) for repeat, _, group in schedule]
     # progress: followed from each process's journal; the processes' own output is relayed above the display
     with tracker([label for label, _ in names], keys=[group.label for _, _, group in schedule]) as shown, \
             relayed_output():
         for i, (repeat, position, group) in enumerate(schedule, 1):
+            if stopped := over_budget(plan, i - 1, time.monotonic() - began):
+                for rest in range(i - 1, len(schedule)):
+                    shown.skip(rest)
+                break
             rep = f", repeat {repeat}/{plan.repeats}" if plan.repeats > 1 else ""
             print(f"\n[{i}/{len(schedule)}] benchmarking {group.label} in its own process{rep}", flush=True)
             try:
@@ -353,6 +378,8 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
         merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
         merged_path = write_json(run_dir / "results.json", merged)
         code, lines = summary(plan, outcomes, interrupted)
+        if stopped:
+            lines.append(stopped)
         print(f"\nresults: {merged_path}")
         print("\n".join(lines))
         from ..analysis.report import write_report
@@ -406,11 +433,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
     """Benchmark every framework in processes of its own, merge the results, write the report."""
+    for note in opts.apply_preset(vars(args), opts.explicit_dests(argv)):
+        print(note)
     settings = opts.Settings.from_values(vars(args))
     if args.quick:
         settings, notes = settings.with_quick(opts.explicit_dests(argv))
         print("\n".join(notes))
-    checked = plan_bench(settings, repeats=args.repeats, output_dir=args.output_dir, pytest_args=rest, store=args.store)
+    checked = plan_bench(settings, repeats=args.repeats, output_dir=args.output_dir, pytest_args=rest, store=args.store,
+                         budget_minutes=args.budget)
     for name, why in checked.left_out.items():
         print(f"not run: {name}: {why}")
     code, _ = run_bench(checked, argv=["python -m frameworks", *argv])
