@@ -4,19 +4,25 @@ detection of real and multiplied 20% slowdowns, each with a 95% interval over th
     python scripts/gate_validation.py RECORDING_DIR [RECORDING_DIR ...] [--output results/gate-experiment]
 
 Each RECORDING_DIR is written by ``scripts/gate_recording.py``: cycles of (unchanged, unchanged, slowed) runs of
-the gate's workload. The rule validated is the gate as the workflow runs it (``frameworks.analysis.gate.decide``
-with its defaults), at 4, 5 and 6 runs a side:
+the gate's workload, or (unchanged, unchanged, slowed, threads) where it recorded the thread-count change too. The
+rule validated is the gate as the workflow runs it (``frameworks.analysis.gate.decide`` with its defaults), at 4,
+5 and 6 runs a side:
 
 - **false failures**: every way to take that many of a recording's A/A pairs (the two unchanged runs of a cycle)
   and to put one run of each pair on each side (all of them, enumerated): the share that fails the gate;
 - **real slowdown**: every way to take that many (unchanged, slowed) pairs: the share where the gate fails a
   slowed benchmark of PyTorch (every step slower) and of Keras on TensorFlow's lenet (one network slower), and
   where it fails a benchmark the change did not slow (a false failure inside a real change);
+- **thread-count change**: the same with the (unchanged, threads) pairs: the share that fails a PyTorch benchmark,
+  and the share that fails a benchmark of another framework;
 - **multiplied slowdown**: the A/A trials with the head's PyTorch times multiplied by 1.2 (as the calibration
   experiment injected it).
 
-The 95% intervals come from a bootstrap over the cycles (the trials share runs, so a binomial interval over the
-trials would be too narrow): the cycles are resampled with replacement and the enumerated rate recomputed.
+Every trial is enumerated, so each rate is exact for its recording. The trials share runs, so their number is not
+a sample size: each rate's 95% interval is Clopper-Pearson over the trials disjoint cycles allow (6 cycles hold one
+disjoint trial at 4 to 6 runs a side), and says how little one recording can show about another day. (A bootstrap
+over the cycles was used before and dropped: a resample holds a cycle twice, which gives the paired test
+duplicate differences and makes it readier to reject.)
 Per benchmark, the spread of the A/A log-time differences gives the slowdown the gate would catch 90% of the
 time at 6 runs a side (``frameworks.stats.detectable_slowdown``, at the Benjamini-Hochberg threshold of a lone
 regression, alpha / number of gated benchmarks).
@@ -32,7 +38,7 @@ import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
+from scipy.stats import binomtest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,11 +49,14 @@ from frameworks.results import load_run  # noqa: E402
 from frameworks.stats import detectable_slowdown  # noqa: E402
 
 REPEATS = (4, 5, 6)
-BOOTSTRAP = 50  # resamples per interval: each recomputes every enumerated trial (minutes each)
-SEED = 20261206
 SLOWED = ("pytorch", ("keras-tensorflow", "lenet"))
 RATES = ("false_failure", "real_caught", "real_framework_caught", "real_network_caught", "real_unslowed_failed",
-         "multiplied_caught")  # what gate_recording.py slows: a framework, one network
+         "multiplied_caught", "threads_caught", "threads_unslowed_failed")  # what gate_recording.py slows
+# What each recording was used for. The rule and the 6 runs a side were chosen on 2026-11-28's runs (rates.md);
+# 2026-12-06 09:12 was then used to check the number of runs a side (kept at 6: 5 caught 88.7% of 2026-11-28's
+# multiplied slowdowns). Every recording not named here was never used to choose anything: held out.
+ROLES = {"20261206-0912": "used to choose the runs a side, with 2026-11-28's rates.md"}
+HELD_OUT = "held out: never used to choose anything"
 
 
 def slowed(key: gate.Key) -> bool:
@@ -55,21 +64,29 @@ def slowed(key: gate.Key) -> bool:
 
 
 def load_recording(directory: Path) -> tuple[dict, list[dict]]:
-    """The recording's description, and per cycle {"a": (side, side), "real": (base side, head side)}: each side a
-    map from benchmark key to the run's log median (None where its process ran disturbed)."""
+    """The recording's description, and per cycle {"aa": (side, side), "real": (base side, head side)} (and
+    "threads": (base side, head side) where the thread-count change was recorded): each side a map from benchmark
+    key to the run's log median (None where its process ran disturbed)."""
     meta = json.loads((directory / "recording.json").read_text())
     runs = []
+    meta["disturbed_runs"] = []
     for entry in meta["runs"]:
         if entry["file"] is None:
             runs.append(None)
             continue
         side, _, disturbed = gate.summarize([load_run(directory / entry["file"])])
         runs.append({k: v[0] for k, v in side.items()})
+        if side and all(v[0] is None for v in side.values()):
+            meta["disturbed_runs"].append(entry["run"])
+    per_cycle = 4 if meta.get("threads") else 3  # (unchanged, unchanged, slowed[, threads])
     cycles = []
-    for i in range(0, len(runs) - 2, 3):
-        first, second, slow = runs[i:i + 3]
-        if first is not None and second is not None and slow is not None:
-            cycles.append({"aa": (first, second), "real": (second, slow)})
+    for i in range(0, len(runs) - per_cycle + 1, per_cycle):
+        group = runs[i:i + per_cycle]
+        if all(run is not None for run in group):
+            cycle = {"aa": (group[0], group[1]), "real": (group[1], group[2])}
+            if per_cycle == 4:
+                cycle["threads"] = (group[1], group[3])
+            cycles.append(cycle)
     return meta, cycles
 
 
@@ -83,7 +100,8 @@ def sides(pairs: list[tuple[dict, dict]], flips: tuple[int, ...]) -> tuple[dict,
 def rates(cycles: list[dict], repeats: int) -> dict[str, float]:
     """The enumerated rates for one set of cycles at ``repeats`` runs a side."""
     counts = {"aa": 0, "aa_trials": 0, "multiplied": 0, "real": 0, "real_framework": 0, "real_network": 0,
-              "real_unslowed": 0, "real_trials": 0}
+              "real_unslowed": 0, "real_trials": 0, "threads": 0, "threads_unslowed": 0}
+    with_threads = all("threads" in cycle for cycle in cycles)
     shift = math.log1p(0.2)
     for chosen in itertools.combinations(range(len(cycles)), repeats):
         aa = [cycles[i]["aa"] for i in chosen]
@@ -103,19 +121,32 @@ def rates(cycles: list[dict], repeats: int) -> dict[str, float]:
         counts["real_network"] += any((k[0], k[1]) == SLOWED[1] for k in failed)
         counts["real_unslowed"] += any(not slowed(k) for k in failed)
         counts["real_trials"] += 1
+        if with_threads:
+            failed = [d.key for d in gate.decide(*sides([cycles[i]["threads"] for i in chosen], (0,) * repeats))
+                      if d.regressed]
+            counts["threads"] += any(k[0] == SLOWED[0] for k in failed)
+            counts["threads_unslowed"] += any(k[0] != SLOWED[0] for k in failed)
     aa, real = counts.pop("aa_trials"), counts.pop("real_trials")
+    threads = {"threads_caught": counts["threads"] / real if with_threads else None,
+               "threads_unslowed_failed": counts["threads_unslowed"] / real if with_threads else None}
     return {"false_failure": counts["aa"] / aa, "multiplied_caught": counts["multiplied"] / aa,
             "real_caught": counts["real"] / real, "real_framework_caught": counts["real_framework"] / real,
             "real_network_caught": counts["real_network"] / real,
-            "real_unslowed_failed": counts["real_unslowed"] / real, "trials_aa": aa, "trials_real": real}
+            "real_unslowed_failed": counts["real_unslowed"] / real, **threads, "trials_aa": aa, "trials_real": real}
 
 
-def intervals(cycles: list[dict], repeats: int, rng: np.random.Generator) -> dict[str, tuple[float, float]]:
-    """95% bootstrap intervals of every rate over the cycles (resampled with replacement)."""
-    draws = [rates([cycles[i] for i in rng.integers(0, len(cycles), len(cycles))], repeats)
-             for _ in range(BOOTSTRAP)]
-    return {name: (float(np.percentile([d[name] for d in draws], 2.5)),
-                   float(np.percentile([d[name] for d in draws], 97.5))) for name in RATES}
+def intervals(cycles: list[dict], repeats: int, r: dict) -> dict[str, tuple[float, float]]:
+    """95% intervals of every rate (Clopper-Pearson) over the trials disjoint cycles allow: the enumerated trials
+    share runs, so their number is not a sample size."""
+    basis = len(cycles) // repeats
+    out = {}
+    for name in RATES:
+        if r[name] is not None and basis:
+            ci = binomtest(round(r[name] * basis), basis).proportion_ci(0.95)
+            out[name] = (float(ci.low), float(ci.high))
+        elif r[name] is not None:
+            out[name] = (0.0, 1.0)
+    return out
 
 
 def detectable(cycles: list[dict], pairs: int) -> dict[str, dict[str, float]]:
@@ -136,22 +167,31 @@ def detectable(cycles: list[dict], pairs: int) -> dict[str, dict[str, float]]:
 def markdown(results: dict, metas: dict, spreads: dict) -> str:
     lines = ["# The pull-request gate on recordings it never saw", "",
              "The gate's rule and the workflow's 6 runs a side were chosen on the 14 runs of 2026-11-28 "
-             "(`rates.md`). These recordings were made later, each from fresh clones, and never used to choose "
-             "anything: they validate. Written by `python scripts/gate_validation.py` (its docstring says how every "
-             "figure is computed); recorded by `python scripts/gate_recording.py`. The trials of one recording "
-             "share its runs (the 64 A/A assignments at 6 a side are 12 runs), so the intervals come from resampling "
-             "its cycles; with 6 cycles a resample often holds a cycle twice, which gives the paired test duplicate "
-             "differences and makes it readier to reject: read the intervals as rough (their upper ends for false "
-             "failures pessimistic), and the rates as those of one recording.", ""]
+             "(`rates.md`). The recordings below were made later, hours apart, each from fresh clones. Each says what "
+             "it was used for: the held-out ones were never used to choose anything, and their rates are the ones "
+             "published. Written by `python scripts/gate_validation.py` (its docstring says how every figure is "
+             "computed); recorded by `python scripts/gate_recording.py`. The trials of one recording share its runs "
+             "(the 64 A/A assignments at 6 a side are 12 runs): every trial is enumerated, so each rate is exact for "
+             "its recording, and its 95% interval is Clopper-Pearson over the trials disjoint cycles allow (one, at "
+             "4 to 6 runs a side from 6 cycles): wide, because one recording is one draw of a machine's day.", ""]
     for name, meta in metas.items():
-        lines.append(f"- `{name}`: {meta['started']} to {meta['ended']}, {meta['machine']['cpu']}, "
-                     f"{meta['machine']['cores']} cores, commit `{meta['commit'][:10]}`, {len(meta['runs'])} runs "
-                     f"({meta['order']}); slowed by {meta['slowdown']:.0%}: {', '.join(meta['slowed'])}")
+        changes = ", ".join(meta["slowed"]) + (f"; thread-count change: {meta['threads']}" if meta.get("threads")
+                                               else "")
+        left_out = meta.get("disturbed_runs", [])
+        disturbed = (f"; runs {', '.join(map(str, left_out))} ran on a busy machine (the noise check flagged every "
+                     "process) and are left out, as the gate leaves them out" if left_out else "")
+        lines.append(f"- `{name}` ({ROLES.get(name, HELD_OUT)}): {meta['started']} to {meta['ended']}, "
+                     f"{meta['machine']['cpu']}, {meta['machine']['cores']} cores, commit `{meta['commit'][:10]}`, "
+                     f"{len(meta['runs'])} runs ({meta['order']}); slowed by {meta['slowdown']:.0%}: {changes}"
+                     f"{disturbed}")
     for name, by_repeats in results.items():
-        lines += ["", f"## {name}", "",
+        threads = any(r["threads_caught"] is not None for r in by_repeats.values())
+        lines += ["", f"## {name} ({ROLES.get(name, HELD_OUT)})", "",
                   "| runs a side | false failures (A/A) | real slowdown caught | PyTorch (framework) caught | "
                   "lenet on Keras/TF (network) caught | unslowed benchmark failed in a real change | "
-                  "multiplied 20% caught | trials (A/A, real) |", "|---|---|---|---|---|---|---|---|"]
+                  "multiplied 20% caught | " + ("thread-count change caught | other framework failed in it | "
+                                                 if threads else "") + "trials (A/A, real) |",
+                  "|---|---|---|---|---|---|---|" + ("---|---|" if threads else "") + "---|"]
         for repeats, r in by_repeats.items():
             def cell(key: str, r: dict = r) -> str:
                 low, high = r["intervals"][key]
@@ -160,7 +200,8 @@ def markdown(results: dict, metas: dict, spreads: dict) -> str:
             lines.append(f"| {repeats} | {cell('false_failure')} | {cell('real_caught')} | "
                          f"{cell('real_framework_caught')} | {cell('real_network_caught')} | "
                          f"{cell('real_unslowed_failed')} | {cell('multiplied_caught')} | "
-                         f"{r['trials_aa']}, {r['trials_real']} |")
+                         + (f"{cell('threads_caught')} | {cell('threads_unslowed_failed')} | " if threads else "")
+                         + f"{r['trials_aa']}, {r['trials_real']} |")
     for name, rows in spreads.items():
         lines += ["", f"## What each benchmark can catch at 6 runs a side: `{name}`", "",
                   "The spread (standard deviation) of its A/A log-time differences, and the slowdown the gate fails "
@@ -178,8 +219,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recordings", type=Path, nargs="+")
     parser.add_argument("--output", type=Path, default=Path("results/gate-experiment"))
+    parser.add_argument("--render", action="store_true", help="only write validation.md again from validation.json")
     args = parser.parse_args()
-    rng = np.random.default_rng(SEED)
+    if args.render:
+        saved = json.loads((args.output / "validation.json").read_text())
+        metas = {d.name: load_recording(d)[0] for d in args.recordings}
+        results = {name: {int(n): r for n, r in by.items()} for name, by in saved["results"].items()}
+        print(write_text(args.output / "validation.md", markdown(results, metas, saved["detectable"])))
+        return 0
     results, metas, spreads = {}, {}, {}
     for directory in args.recordings:
         meta, cycles = load_recording(directory)
@@ -187,7 +234,7 @@ def main() -> int:
         results[directory.name] = {}
         for repeats in (r for r in REPEATS if r <= len(cycles)):
             r = rates(cycles, repeats)
-            r["intervals"] = intervals(cycles, repeats, rng)
+            r["intervals"] = intervals(cycles, repeats, r)
             results[directory.name][repeats] = r
         spreads[directory.name] = detectable(cycles, max(REPEATS))
     args.output.mkdir(parents=True, exist_ok=True)
