@@ -476,6 +476,19 @@ def test_a_refused_comparison_says_why_and_an_allowed_mismatch_is_named():
     assert allowed.mismatch == "threads 1 vs 2"
 
 
+def test_an_allowed_mismatch_keeps_the_held_out_advice():
+    """An at-best comparison across an allowed manifest mismatch is still judged as held out (found by mutation
+    testing: the mismatch branch judged it again without ``held_out``)."""
+    one = stats.Comparison("x", "A", "B", 2.0, NAN, NAN, NAN, 1, 3, mismatch="threads 2 vs 1")
+    assert stats.judge(one, held_out=True).words == (
+        "inconclusive: one process on a side (ratio 2.00) once half of them chose the best variant: run with "
+        "--repeats 8 [allowed mismatch: threads 2 vs 1]")
+    wide = stats.Comparison("x", "A", "B", 1.1, 0.9, 1.3, 0.3, 3, 3, p_adjusted=0.3, mismatch="threads 2 vs 1")
+    assert stats.judge(wide, held_out=True).words == (
+        "inconclusive: A/B = 1.10 (95% CI -10% to +30%); about 23 repeats per framework (12 held out a side) would "
+        "settle it [allowed mismatch: threads 2 vs 1]")
+
+
 # --- two accuracies on the same images (export --int8: an int8 artifact against its float source) --------------
 def outcomes(both: int, only_a: int, only_b: int, neither: int) -> tuple[list[bool], list[bool]]:
     """Per-item right/wrong of two classifiers on the same items, from the four cells of the paired table."""
