@@ -338,6 +338,11 @@ def test_at_best_ties_go_to_the_default_then_the_registrys_variant_order(tmp_pat
     assert (pair.a_variant, pair.a_from) == ("eager-cl", ("eager", "eager-cl", "compile-maxautotune", "aaa"))
     assert (pair.b_variant, pair.b_from) == ("default", ("default", "jit"))
     assert (pair.comparison.a, pair.comparison.b) == ("pytorch [eager-cl]", "keras-tensorflow [default]")
+    # a framework the registry does not know: its default first, then its variants by name
+    doc = repeats_doc({"fw-x [zz]": [0.005] * 4, "fw-x [default]": [0.010] * 4, "fw-x [bb]": [0.005] * 4,
+                       "caffe [default]": [0.020] * 4})
+    (pair,) = comparisons.analyse([write(tmp_path, "b.json", doc)]).best
+    assert (pair.a, pair.b, pair.b_variant, pair.b_from) == ("caffe", "fw-x", "bb", ("default", "bb", "zz"))
 
 
 def test_at_best_pairs_come_in_row_order(tmp_path):
