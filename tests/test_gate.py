@@ -601,6 +601,13 @@ def test_benchmarks_are_decided_in_the_order_of_their_names_as_text():
     assert [d.key[4] for d in decisions] == [128, 64, None]  # "128" < "64" < "None"
 
 
+def test_the_table_puts_the_slowest_head_first_whatever_the_decision_order():
+    base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.0, 0.1, 0.2]}
+    head = {key("a"): [0.05, 0.1, 0.3], key("b"): [0.3, 0.35, 0.55]}  # a: 1.051, b: 1.350
+    _, text = markdown(decide(base, head), [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3)
+    assert [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| fw ")] == [
+        "| fw lenet b batch 128 cpu", "| fw lenet a batch 128 cpu"]
+
 def test_an_untested_row_in_the_table():
     (d,) = decide({key("a"): [0.0]}, {key("a"): [0.1, 0.2]})
     _, text = markdown([d], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=1, head_runs=2, untested=["u"])
