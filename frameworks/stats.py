@@ -186,7 +186,7 @@ def judge(c: Comparison, alpha: float = 1 - CONFIDENCE, margin: float = SPEED_MA
         return replace(c, verdict="refused", words=f"not compared, unlike for like: {c.mismatch} (--allow-mismatch "
                                                    "FIELD compares them anyway, and the verdict says so)")
     if c.mismatch:
-        return replace(judge(replace(c, mismatch=""), alpha, margin), mismatch=c.mismatch).with_note(
+        return replace(judge(replace(c, mismatch=""), alpha, margin, held_out), mismatch=c.mismatch).with_note(
             f" [allowed mismatch: {c.mismatch}]")
     if not math.isfinite(c.ratio):
         return replace(c, verdict="inconclusive", words="no figures on one side")

@@ -43,6 +43,7 @@ def test_each_benchmark_is_pooled_over_its_processes(analysis):
                                                "1:pytorch/3": 14222.2222, "1:pytorch/4": 14081.4081,
                                                "1:pytorch/5": 13943.3551})
     assert eager.sources == {1} and eager.disturbed == 0 and len(eager.records) == 5
+    assert eager.repeats == {"1:pytorch/1": 1, "1:pytorch/2": 2, "1:pytorch/3": 3, "1:pytorch/4": 4, "1:pytorch/5": 5}
     assert (eager.estimate.value, eager.estimate.n) == (pytest.approx(14223.6448), 5)
 
 
@@ -326,6 +327,67 @@ def test_without_repeat_numbers_processes_alternate_by_position_and_one_run_choo
                               repeats={"1:b": None, "1:a": None, "1:c": 2})]
     assert comparisons.selection_units(cells) == {"1:b", "1:c"}  # by position where a repeat number is missing
 
+
+def test_at_best_ties_go_to_the_default_then_the_registrys_variant_order(tmp_path):
+    # pytorch: three variants equally fast (eager-cl, compile-maxautotune from the registry, "aaa" from none), the
+    # default slower; keras-tensorflow: jit exactly as fast as its default
+    doc = repeats_doc({"pytorch [compile-maxautotune]": [0.005] * 4, "pytorch [aaa]": [0.005] * 4,
+                       "pytorch [eager-cl]": [0.005] * 4, "pytorch [eager]": [0.010] * 4,
+                       "keras-tensorflow [jit]": [0.020] * 4, "keras-tensorflow [default]": [0.020] * 4})
+    (pair,) = comparisons.analyse([write(tmp_path, "a.json", doc)]).best
+    assert (pair.a_variant, pair.a_from) == ("eager-cl", ("eager", "eager-cl", "compile-maxautotune", "aaa"))
+    assert (pair.b_variant, pair.b_from) == ("default", ("default", "jit"))
+    assert (pair.comparison.a, pair.comparison.b) == ("pytorch [eager-cl]", "keras-tensorflow [default]")
+    # a framework the registry does not know: its default first, then its variants by name
+    doc = repeats_doc({"fw-x [zz]": [0.005] * 4, "fw-x [default]": [0.010] * 4, "fw-x [bb]": [0.005] * 4,
+                       "caffe [default]": [0.020] * 4})
+    (pair,) = comparisons.analyse([write(tmp_path, "b.json", doc)]).best
+    assert (pair.a, pair.b, pair.b_variant, pair.b_from) == ("caffe", "fw-x", "bb", ("default", "bb", "zz"))
+
+
+def test_at_best_pairs_come_in_row_order(tmp_path):
+    doc = run_doc(step_entries({"keras-tensorflow [default]": 1.3, "pytorch [eager]": 1.0},
+                               networks={"lenet": 0.03, "mlp_bn": 0.005}, phases={"train_step": 1.0, "forward": 0.3}))
+    a = comparisons.analyse([write(tmp_path, "a.json", doc)])
+    assert [(p.comparison.what, p.a, p.b) for p in a.best] == [
+        ("mlp_bn forward batch 128 on cpu", "pytorch", "keras-tensorflow"),
+        ("mlp_bn train_step batch 128 on cpu", "pytorch", "keras-tensorflow"),
+        ("lenet forward batch 128 on cpu", "pytorch", "keras-tensorflow"),
+        ("lenet train_step batch 128 on cpu", "pytorch", "keras-tensorflow")]
+
+
+def test_margin_and_confidence_reach_the_at_best_verdicts(tmp_path):
+    close = write(tmp_path, "a.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 1.03},
+                                                           **ONE)))
+    (default,) = comparisons.analyse([close]).best
+    assert (default.comparison.verdict, default.comparison.words) == (
+        "equivalent", "pytorch [eager] and keras-tensorflow [default] are equivalent within +-5% (95% CI +1% to +5%)")
+    (narrow,) = comparisons.analyse([close], margin=0.01).best
+    assert narrow.comparison.verdict == "inconclusive"
+    assert narrow.comparison.words.startswith("inconclusive: pytorch [eager]/keras-tensorflow [default] = 1.03 (95% "
+                                              "CI +1% to +5%); the interval excludes 1")
+    clear = write(tmp_path, "b.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 1.3},
+                                                           **ONE)))
+    lows = {}
+    for confidence in (0.9, 0.95, 0.999):
+        (pair,) = comparisons.analyse([clear], confidence=confidence).best
+        lows[confidence] = (pair.comparison.verdict, pair.comparison.low)
+    assert lows == {0.9: ("faster", pytest.approx(1.2818862, rel=1e-6)),
+                    0.95: ("faster", pytest.approx(1.2768454, rel=1e-6)),
+                    0.999: ("inconclusive", pytest.approx(1.2640496, rel=1e-6))}  # p 0.0079 is not below 0.001
+
+
+def test_at_best_with_one_side_chosen_on_half_asks_for_held_out_repeats(tmp_path):
+    # pytorch's compile is chosen on repeats 2, 4, 6 and estimated on 1, 3, 5; caffe has nothing to choose and
+    # keeps all six: the comparison is still held out, so the repeats it asks for are counted double
+    doc = repeats_doc({"pytorch [eager]": [0.010] * 6, "pytorch [compile]": [0.010, 0.005, 0.010, 0.005, 0.010, 0.005],
+                       "caffe [default]": [0.008, 0.012, 0.011, 0.009, 0.013, 0.007]})
+    (pair,) = comparisons.analyse([write(tmp_path, "a.json", doc)]).best
+    c = pair.comparison
+    assert (pair.a_best.chosen_on, pair.b_best.chosen_on, c.n_a, c.n_b) == (3, 0, 3, 6)
+    assert (c.verdict, c.words) == ("inconclusive", "inconclusive: pytorch [compile]/caffe [default] = 0.98 (95% CI "
+                                                    "-19% to +16%); about 313 repeats per framework (157 held out a "
+                                                    "side) would settle it")
 
 # --- one key, one pooling -----------------------------------------------------------------------------------------
 def test_a_process_holding_several_records_of_a_benchmark_counts_by_their_median(tmp_path):

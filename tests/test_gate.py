@@ -567,6 +567,102 @@ def test_the_not_tested_sections_in_full():
                                                        "tested (not a pass)\n\n")
 
 
+def test_welchs_test_towards_faster_is_welchs_too():
+    # unpaired (4 base runs, 3 head): Welch's one-sided p that the head is faster is 0.0177 (Student's, with equal
+    # variances, would be 0.0044), so faster at alpha 0.02 and not at 0.01
+    base, head = [0.5, 0.6, 0.4, 0.5], [0.3, 0.1, 0.0]
+    assert decided(base, head, alpha=0.01)["improved"] is False
+    assert decided(base, head, alpha=0.02)["improved"] is True
+
+
+def test_the_effect_size_and_alpha_are_strict_bounds_hit_exactly():
+    from scipy import stats as scipy_stats
+
+    base, head = [0.0, 0.1, 0.2], [0.3, 0.35, 0.55]
+    (slow,) = decide({key("a"): base}, {key("a"): head})
+    (fast,) = decide({key("a"): head}, {key("a"): base})
+    at = slow.ratio - 1  # 0.34985880757600...: 1 + at is the slower ratio and 1 / (1 + at) the faster one, exactly
+    assert 1 + at == slow.ratio and 1 / (1 + at) == fast.ratio
+    assert decided(base, head, min_effect=at)["regressed"] is False  # not MORE than min_effect slower
+    assert decided(head, base, min_effect=at)["improved"] is False
+    assert decided(base, head, min_effect=at - 1e-12)["regressed"] is True
+    assert decided(head, base, min_effect=at - 1e-12)["improved"] is True
+    # alpha equal to the adjusted p (one benchmark: the p itself) is not above it
+    assert decided(base, head, alpha=slow.p_adjusted)["regressed"] is False
+    assert decided(base, head, alpha=math.nextafter(slow.p_adjusted, 1))["regressed"] is True
+    p_fast = float(scipy_stats.ttest_1samp(np.subtract(base, head), 0.0, alternative="less").pvalue)
+    assert decided(head, base, alpha=p_fast)["improved"] is False
+    assert decided(head, base, alpha=math.nextafter(p_fast, 1))["improved"] is True
+
+
+def test_benchmarks_are_decided_in_the_order_of_their_names_as_text():
+    keys = [("fw", "lenet", "cpu", "a", batch) for batch in (None, 64, 128)]
+    decisions = decide({k: [0.0, 0.1] for k in keys}, {k: [0.0, 0.1] for k in keys})
+    assert [d.key[4] for d in decisions] == [128, 64, None]  # "128" < "64" < "None"
+
+
+def test_the_table_puts_the_slowest_head_first_whatever_the_decision_order():
+    base = {key("a"): [0.0, 0.1, 0.2], key("b"): [0.0, 0.1, 0.2]}
+    head = {key("a"): [0.05, 0.1, 0.3], key("b"): [0.3, 0.35, 0.55]}  # a: 1.051, b: 1.350
+    _, text = markdown(decide(base, head), [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=3, head_runs=3)
+    assert [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| fw ")] == [
+        "| fw lenet b batch 128 cpu", "| fw lenet a batch 128 cpu"]
+
+def test_an_untested_row_in_the_table():
+    (d,) = decide({key("a"): [0.0]}, {key("a"): [0.1, 0.2]})
+    _, text = markdown([d], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=1, head_runs=2, untested=["u"])
+    assert [line for line in text.splitlines() if line.startswith("| fw ")] == [
+        "| fw lenet a batch 128 cpu | 1000.000 ms | 1161.834 ms | 1.162 | - | 1/2 | too few runs to test | - | - |  |"]
+
+
+def test_a_benchmark_whose_base_runs_were_all_disturbed_is_not_a_pass(tmp_path):
+    base, head = sides(tmp_path, MEDIANS, MEDIANS)
+    for path in base:
+        disturb(path, "fw-a")
+    code, text = gate(base, head)
+    assert code == EXIT_UNTESTED and "NOT TESTED: 3 benchmarks" in text
+    assert "- fw-a lenet forward batch 128 cpu: every base run of it (3) was left out as disturbed by other load" \
+        in text
+
+
+def test_only_step_records_with_rounds_are_gated(tmp_path):
+    from frameworks.analysis.gate import summarize
+    from frameworks.results import load_run
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(results_doc([
+        bench_entry("fw-a", "lenet", "forward", 0.01, process="p", spread=0.0),
+        bench_entry("fw-a", "lenet", "backward", 0.02, process="p", samples=[]),  # a step without rounds
+        bench_entry("fw-a", "lenet", "epoch-staged", 1.0, process="p", kind="epoch")])))  # an epoch with rounds
+    side, dropped, disturbed = summarize([load_run(path)])
+    assert side == {("fw-a", "lenet", "cpu", "forward", 128): [pytest.approx(math.log(0.01))]}
+    assert (dropped, disturbed) == ([], {})
+
+
+def test_an_unreadable_run_unpairs_the_test(tmp_path):
+    base, head = sides(tmp_path, MEDIANS, MEDIANS)
+    rows = [line for line in gate(base, head)[1].splitlines() if line.startswith("| fw-")]
+    assert len(rows) == 6 and all(" | 3/3 | paired t | " in row for row in rows)
+    text = gate(base, head + [str(tmp_path / "absent.json")])[1]
+    rows = [line for line in text.splitlines() if line.startswith("| fw-")]
+    assert len(rows) == 6 and all(" | 3/3 | Welch t | " in row for row in rows)
+
+
+def test_what_the_head_lacks_is_listed_in_the_order_of_the_names_as_text(tmp_path):
+    def run(name, batches):
+        path = tmp_path / name
+        path.write_text(json.dumps(results_doc([bench_entry("fw-a", "lenet", "forward", 0.01, batch=b, process="p")
+                                                for b in batches])))
+        return str(path)
+
+    base = [run(f"b{i}.json", (64, 128, 256)) for i in range(2)]
+    head = [run(f"h{i}.json", (256,)) for i in range(2)]
+    code, text = gate(base, head)
+    assert code == EXIT_FAILED
+    missing = [line for line in text.splitlines() if line.endswith(": absent from the head")]
+    assert missing == ["- fw-a lenet forward batch 128 cpu: absent from the head",
+                       "- fw-a lenet forward batch 64 cpu: absent from the head"]
+
 # --- on recordings the gate never saw (scripts/gate_recording.py, scripts/gate_validation.py) ------------------------
 RECORDINGS = Path(__file__).resolve().parent.parent / "results" / "gate-experiment" / "recordings"
 

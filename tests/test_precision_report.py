@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import pytest
 
@@ -134,3 +135,54 @@ def test_each_framework_at_its_best_is_at_fp32_and_refused_across_unlike_manifes
     unlike = analyse(tmp_path, manifest(doc, keras_tensorflow={"threads": 1}))
     (refused,) = unlike.best
     assert refused.comparison.verdict == "refused" and "threads 2 vs 1" in refused.comparison.words
+
+
+def test_bf16_is_compared_with_the_fp32_of_its_own_variant(tmp_path):
+    # pytorch at eager and compile, each at fp32 and bf16 (bf16 twice as fast): compile's bf16 against compile's
+    # fp32 (2.0), not against eager's (4.0)
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0, "pytorch [compile]": 0.5, "keras-tensorflow [default]": 1.3},
+                               **ONE))
+    doc["benchmarks"] += [e for e in with_precision(doc, "bf16", {"pytorch": 0.5, "keras-tensorflow": 0.8})
+                          if e["extra_info"]["framework"] == "pytorch"]
+    a = analyse(tmp_path, manifest(doc))
+    assert [(c.a, c.b, round(c.ratio, 4)) for c in a.precision] == [
+        ("pytorch [bf16]", "pytorch", 2.0), ("pytorch [compile, bf16]", "pytorch [compile]", 2.0)]
+    assert [(c.a, c.b) for c in a.variants] == [("pytorch [compile]", "pytorch"),
+                                                ("pytorch [compile, bf16]", "pytorch [bf16]")]
+    assert a.reduced_speed == {}  # one framework at bf16: no pair
+
+
+def test_a_figure_without_a_peer_is_compared_with_nothing(tmp_path):
+    # pytorch compile at fp32 with no eager at fp32, pytorch eager at bf16 with no eager at fp32
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0, "pytorch [compile]": 0.5, "keras-tensorflow [default]": 1.3},
+                               **ONE))
+    bf16 = [e for e in with_precision(doc, "bf16", {"pytorch": 0.5, "keras-tensorflow": 0.8})
+            if e["extra_info"]["variant"] == "eager"]
+    doc["benchmarks"] = [e for e in doc["benchmarks"] if e["extra_info"]["variant"] != "eager"] + bf16
+    a = analyse(tmp_path, manifest(doc))
+    assert [c.column for c in a.cells] == ["pytorch [compile]", "keras-tensorflow", "pytorch [bf16]"]
+    assert (a.speed, a.variants, a.precision, a.reduced_speed) == ([], [], [], {})
+
+
+def test_precisions_in_the_declared_order_and_unknown_ones_last():
+    assert [comparisons.precision_order(p) for p in ("fp32", "bf16", "int8")] == [0, 1, 2]
+
+
+def test_every_differing_field_is_named_and_a_refused_comparison_has_no_p(tmp_path):
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0, "keras-tensorflow [default]": 1.3}, **ONE))
+    doc = manifest(doc, keras_tensorflow={"float32_matmul": "tf32", "threads": 1})
+    (refused,) = analyse(tmp_path, doc).speed
+    assert (refused.verdict, refused.mismatch, refused.refused) == ("refused", "float32_matmul ieee vs tf32; threads "
+                                                                               "2 vs 1", True)
+    assert math.isnan(refused.p) and math.isnan(refused.p_adjusted)
+    assert refused.words == ("not compared, unlike for like: float32_matmul ieee vs tf32; threads 2 vs 1 "
+                             "(--allow-mismatch FIELD compares them anyway, and the verdict says so)")
+    a = analyse(tmp_path, doc, allow_mismatch=["float32_matmul", "threads"])
+    (allowed,) = a.speed
+    assert allowed.p == pytest.approx(2 / 252) and not allowed.refused
+    assert allowed.words == ("pytorch is faster than keras-tensorflow by 30% (95% CI 28-32%) [allowed mismatch: "
+                             "float32_matmul ieee vs tf32; threads 2 vs 1]")
+    (best,) = a.best  # --allow-mismatch reaches the at-best comparisons too
+    assert (best.comparison.verdict, best.comparison.words) == (
+        "faster", "pytorch [eager] is faster than keras-tensorflow [default] by 30% (95% CI 28-32%) [allowed "
+                  "mismatch: float32_matmul ieee vs tf32; threads 2 vs 1]")

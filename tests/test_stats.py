@@ -423,9 +423,17 @@ def test_the_best_is_chosen_on_the_selection_units_and_estimated_on_the_others()
     assert tie.chosen == "default"  # the first of equals
 
 
+def test_the_choice_counts_the_units_it_looked_at_not_the_others():
+    # five units, the choice looks at two of them: chosen_on is 2 (the three held out are the figures)
+    candidates = {"default": {"p1": 100, "p2": 100, "p3": 100, "p4": 100, "p5": 100},
+                  "fast": {"p1": 90, "p2": 130, "p3": 95, "p4": 125, "p5": 99}}
+    best = stats.best_on_half(candidates, {"p2", "p4"}, "default")
+    assert (best.chosen, best.figures, best.chosen_on, best.candidates) == ("fast", [90, 95, 99], 2, 2)
+
+
 def test_with_nothing_to_choose_every_process_counts():
     alone = stats.best_on_half({"default": {"p1": 100, "p2": 110}}, {"p2"}, "default")
-    assert (alone.chosen, alone.figures, alone.chosen_on) == ("default", [100, 110], 0)
+    assert (alone.chosen, alone.figures, alone.chosen_on, alone.candidates) == ("default", [100, 110], 0, 1)
     # no candidate has a figure where the choice may look: the default, unchosen, with every figure
     blind = stats.best_on_half({"default": {"p1": 100, "p3": 90}, "other": {"p1": 200}}, {"p2"}, "default")
     assert (blind.chosen, blind.figures, blind.chosen_on) == ("default", [100, 90], 0)
@@ -474,6 +482,63 @@ def test_a_refused_comparison_says_why_and_an_allowed_mismatch_is_named():
     allowed = stats.judge(dataclasses.replace(base, p_adjusted=base.p, mismatch="threads 1 vs 2"))
     assert allowed.verdict == "faster" and allowed.words.endswith("[allowed mismatch: threads 1 vs 2]")
     assert allowed.mismatch == "threads 1 vs 2"
+
+
+def test_one_process_a_side_in_words_held_out_or_not():
+    # held_out defaults to False: one process per framework asks for five repeats
+    assert stats.judge(stats.Comparison("x", "A", "B", 2.0, NAN, NAN, NAN, 1, 1)).words == (
+        "inconclusive: one process per framework (ratio 2.00); process-to-process variation cannot be told from the "
+        "frameworks: run with --repeats 5")
+    for n_a, n_b in ((1, 3), (3, 1)):  # a held-out half of one process on either side asks for eight
+        c = stats.judge(stats.Comparison("x", "A", "B", 0.5, NAN, NAN, NAN, n_a, n_b, verdict="faster"), held_out=True)
+        assert (c.verdict, c.words) == ("inconclusive", "inconclusive: one process on a side (ratio 0.50) once half "
+                                                        "of them chose the best variant: run with --repeats 8")
+
+
+def test_held_out_figures_ask_for_repeats_counted_double():
+    wide = stats.Comparison("x", "A", "B", 1.1, 0.9, 1.3, 0.3, 3, 3, p_adjusted=0.3)
+    held = stats.judge(wide, held_out=True)
+    assert (held.verdict, held.repeats_needed, held.words) == (
+        "inconclusive", 12, "inconclusive: A/B = 1.10 (95% CI -10% to +30%); about 23 repeats per framework (12 held "
+                            "out a side) would settle it")
+    assert stats.judge(wide).words == ("inconclusive: A/B = 1.10 (95% CI -10% to +30%); about 12 repeats per "
+                                       "framework would settle it")
+    # an interval of no width suggests no repeats, held out or not
+    flat = stats.judge(stats.Comparison("x", "A", "B", 1.2, 1.2, 1.2, 0.5, 3, 3, p_adjusted=0.5), held_out=True)
+    assert (flat.repeats_needed, flat.words) == (None, (
+        "inconclusive: A/B = 1.20 (95% CI +20% to +20%); the interval excludes 1 but the rank test does not reject "
+        "after correction (p 0.500, adjusted 0.500; the smallest p 3 v 3 processes allow is 0.1000)"))
+
+
+def test_an_allowed_mismatch_is_judged_with_the_same_alpha_and_margin():
+    mismatch = "threads 2 vs 1"
+    close = stats.Comparison("x", "A", "B", 1.03, 0.99, 1.07, 0.5, 5, 5, p_adjusted=0.5, mismatch=mismatch)
+    wide_margin = stats.judge(close, margin=0.08)
+    assert (wide_margin.verdict, wide_margin.words, wide_margin.mismatch, wide_margin.refused) == (
+        "equivalent", "A and B are equivalent within +-8% (95% CI -1% to +7%) [allowed mismatch: threads 2 vs 1]",
+        mismatch, False)
+    assert stats.judge(close).words == ("inconclusive: A/B = 1.03 (95% CI -1% to +7%); about 9 repeats per framework "
+                                        "would settle it [allowed mismatch: threads 2 vs 1]")
+    clear = stats.Comparison("x", "A", "B", 1.3, 1.2, 1.4, 0.02, 5, 5, p_adjusted=0.02, mismatch=mismatch)
+    assert stats.judge(clear).words == "A is faster than B by 30% (95% CI 20-40%) [allowed mismatch: threads 2 vs 1]"
+    strict = stats.judge(clear, alpha=0.01)
+    assert (strict.verdict, strict.words) == ("inconclusive", (
+        "inconclusive: A/B = 1.30 (99% CI +20% to +40%); the interval excludes 1 but the rank test does not reject "
+        "after correction (p 0.020, adjusted 0.020; the smallest p 5 v 5 processes allow is 0.0079); about 6 repeats "
+        "per framework would settle it [allowed mismatch: threads 2 vs 1]"))
+
+
+def test_an_allowed_mismatch_keeps_the_held_out_advice():
+    """An at-best comparison across an allowed manifest mismatch is still judged as held out (found by mutation
+    testing: the mismatch branch judged it again without ``held_out``)."""
+    one = stats.Comparison("x", "A", "B", 2.0, NAN, NAN, NAN, 1, 3, mismatch="threads 2 vs 1")
+    assert stats.judge(one, held_out=True).words == (
+        "inconclusive: one process on a side (ratio 2.00) once half of them chose the best variant: run with "
+        "--repeats 8 [allowed mismatch: threads 2 vs 1]")
+    wide = stats.Comparison("x", "A", "B", 1.1, 0.9, 1.3, 0.3, 3, 3, p_adjusted=0.3, mismatch="threads 2 vs 1")
+    assert stats.judge(wide, held_out=True).words == (
+        "inconclusive: A/B = 1.10 (95% CI -10% to +30%); about 23 repeats per framework (12 held out a side) would "
+        "settle it [allowed mismatch: threads 2 vs 1]")
 
 
 # --- two accuracies on the same images (export --int8: an int8 artifact against its float source) --------------
@@ -559,6 +624,8 @@ def test_per_process_is_the_median_of_each_process_in_first_seen_order():
     ((0, 1, 1, 0), (0.0, -0.8109, 0.8109)),  # the same on two items, where the margins' product is 1
     ((1, 1, 1, 1), (0.0, -0.4949, 0.4949)),  # cross = 0: phi = 0
     ((1, 1, 1, 5), (0.0, -0.3847, 0.3847)),  # cross = n/2 exactly: still phi = 0
+    # 0 < cross = 4 < n/2 = 5: phi = 0 (a bound of n/3 would give (4 - 5) / 16 and the interval -0.8089 to -0.1483)
+    ((2, 0, 6, 2), (-0.6, -0.8027, -0.1618)),
     ((3, 2, 1, 4), (0.1, -0.2479, 0.4134)),  # n/2 < cross <= 2n: the continuity-corrected phi
 ])
 def test_the_paired_interval_in_each_branch_of_the_correlation(cells, expected):
