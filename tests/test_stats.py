@@ -608,6 +608,26 @@ def test_gate_power_needs_the_minimum_effect_and_falls_with_noise():
     assert detectable_slowdown(5.0, 2, min_effect=0.1, alpha=0.05) == float("inf")
 
 
+def test_gate_power_is_nan_without_spread_and_its_bisection_ends_at_a_thousandth():
+    """No spread (0, or not finite) gives no power figure and no detectable slowdown, as one pair does. The
+    bisection runs from the minimum effect to ``largest`` (10 by default) and stops once the bracket is at most
+    0.001: from 0 to 1.024 that is ten halvings, exactly 0.001 wide. At a negligible spread every slowdown above
+    0 is caught (power exactly 1), so the bracket closes on its low end; a minimum effect above 10 is never
+    caught at the default ``largest``."""
+    from frameworks.stats import detectable_slowdown, paired_slowdown_power
+
+    for sd in (0.0, math.inf, math.nan):
+        assert math.isnan(paired_slowdown_power(sd, 6, 0.2, min_effect=0.1, alpha=0.05)), sd
+        assert math.isnan(detectable_slowdown(sd, 6, min_effect=0.1, alpha=0.05)), sd
+    assert paired_slowdown_power(1e-9, 10, 0.0005, min_effect=0.0, alpha=0.05) == 1.0
+    assert detectable_slowdown(1e-9, 10, min_effect=0.0, alpha=0.05, largest=1.024) == 0.001
+    # the power asked for is reached exactly: still a finite answer (``>=``), at the largest slowdown too
+    assert detectable_slowdown(1e-9, 10, power=1.0, min_effect=0.0, alpha=0.05, largest=1.024) == 0.001
+    assert detectable_slowdown(1e-9, 10, power=1.0, min_effect=0.0, alpha=0.05, largest=0.001) == 0.001
+    assert detectable_slowdown(1e-9, 10, min_effect=10.5, alpha=0.05) == math.inf
+    assert 10.5 < detectable_slowdown(1e-9, 10, min_effect=10.5, alpha=0.05, largest=11.0) <= 10.501
+
+
 def test_per_process_is_the_median_of_each_process_in_first_seen_order():
     from frameworks.stats import per_process
 
