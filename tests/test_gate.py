@@ -608,6 +608,31 @@ def test_the_table_puts_the_slowest_head_first_whatever_the_decision_order():
     assert [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| fw ")] == [
         "| fw lenet b batch 128 cpu", "| fw lenet a batch 128 cpu"]
 
+
+def test_a_row_without_a_ratio_goes_last_and_a_slowdown_never_caught_says_never():
+    """a has no base run (no ratio: after every ratio, not sorted among them); b is noisy (sd 0.35742 over 6
+    pairs); c has two pairs 8 apart (sd 5.657): no slowdown up to 11x fails it 90% of the time, "never". Two
+    benchmarks tested: each at alpha / 2."""
+    base = {key("a"): [None, None], key("b"): [0.0, 0.3, -0.2, 0.25, 0.0, -0.3], key("c"): [0.0, 0.0]}
+    head = {key("a"): [0.1, 0.2], key("b"): [0.2, -0.1, 0.1, 0.0, -0.2, 0.2], key("c"): [5.0, -3.0]}
+    decisions = decide(base, head)
+    assert [d.key[3] for d in decisions] == ["a", "b", "c"]
+    _, text = markdown(decisions, [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=6, head_runs=6)
+    assert [line for line in text.splitlines() if line.startswith("| fw ")] == [
+        "| fw lenet c batch 128 cpu | 1000.000 ms | 2718.282 ms | 2.718 | 0.42 (0.44) | 2/2 | paired t | 3% | never |  |",
+        "| fw lenet b batch 128 cpu | 1008.368 ms | 1033.895 ms | 1.025 | 0.44 (0.44) | 6/6 | paired t | 17% | 81% |  |",
+        "| fw lenet a batch 128 cpu | nan ms | 1161.834 ms | nan | - | 0/2 | no runs | - | - |  |"]
+    assert "at the threshold of a lone regression, alpha / 2:" in text
+
+
+def test_detection_with_one_or_no_benchmark_tested_is_at_alpha_itself():
+    """The threshold is alpha / tested, and alpha itself when one benchmark (or none) was tested; two halve it."""
+    noisy = decide({key("a"): [0.0, 0.3, -0.2, 0.25, 0.0, -0.3]}, {key("a"): [0.2, -0.1, 0.1, 0.0, -0.2, 0.2]})[0]
+    assert detection(noisy, 1, min_effect=0.1, alpha=0.05) == (0.2849, 0.64744873046875)
+    assert detection(noisy, 0, min_effect=0.1, alpha=0.05) == (0.2849, 0.64744873046875)
+    assert detection(noisy, 2, min_effect=0.1, alpha=0.05) == (0.172, 0.814825439453125)
+    assert detection(noisy, 1, min_effect=0.1, alpha=0.025) == detection(noisy, 2, min_effect=0.1, alpha=0.05)
+
 def test_an_untested_row_in_the_table():
     (d,) = decide({key("a"): [0.0]}, {key("a"): [0.1, 0.2]})
     _, text = markdown([d], [], [], [], [], min_effect=0.1, alpha=0.05, base_runs=1, head_runs=2, untested=["u"])
@@ -636,6 +661,21 @@ def test_only_step_records_with_rounds_are_gated(tmp_path):
         bench_entry("fw-a", "lenet", "epoch-staged", 1.0, process="p", kind="epoch")])))  # an epoch with rounds
     side, dropped, disturbed = summarize([load_run(path)])
     assert side == {("fw-a", "lenet", "cpu", "forward", 128): [pytest.approx(math.log(0.01))]}
+    assert (dropped, disturbed) == ([], {})
+
+
+def test_a_run_of_several_processes_counts_by_the_median_of_its_processes(tmp_path):
+    """p1 holds three records of the benchmark (medians 10, 20, 30 ms: its figure 20 ms), p2 one (100 ms): the run's
+    figure is the median of 20 and 100, 60 ms, not the median of the four records (25 ms)."""
+    from frameworks.analysis.gate import summarize
+    from frameworks.results import load_run
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(results_doc([
+        bench_entry("fw-a", "lenet", "forward", median, process=process)
+        for process, median in (("p1", 0.01), ("p1", 0.02), ("p2", 0.10), ("p1", 0.03))])))
+    side, dropped, disturbed = summarize([load_run(path)])
+    assert side == {("fw-a", "lenet", "cpu", "forward", 128): [pytest.approx(math.log(0.06))]}
     assert (dropped, disturbed) == ([], {})
 
 
