@@ -102,6 +102,20 @@ def test_runs_that_are_not_like_for_like_are_refused_or_kept_apart(tmp_path):
         comparisons.analyse([])
 
 
+def test_one_file_with_mixed_is_not_labelled_apart_and_its_cells_keep_the_thread_count(tmp_path):
+    """--mixed keeps files apart only where there are several: one file's columns carry no "(1)". A cell keeps its
+    records' thread count, in its key as in theirs."""
+    from frameworks.results import BenchmarkKey
+
+    doc = run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE))
+    for entry in doc["benchmarks"]:
+        entry["extra_info"]["threads"] = 2
+    (cell,) = comparisons.analyse([write(tmp_path, "a.json", doc)], mixed=True).cells
+    assert (cell.column, cell.sources, cell.threads) == ("pytorch", {1}, 2)
+    assert cell.key == BenchmarkKey("pytorch", "eager", "fp32", "step", "lenet", "cpu", "forward", 128, 128, 2)
+    assert {r.key for r in cell.records} == {cell.key}
+
+
 def test_like_runs_pool_and_say_what_only_some_have(tmp_path):
     a = write(tmp_path, "a.json", run_doc(step_entries({"pytorch [eager]": 1.0}, **ONE)))
     b = write(tmp_path, "b.json", run_doc(step_entries({"pytorch [eager]": 1.0, "keras-jax [default]": 1.0}, **ONE),
