@@ -682,6 +682,16 @@ def test_a_settings_file_keeps_each_value_it_holds(tmp_path):
     assert str(info.value) == f"--settings-file {tmp_path / 'zero.json'}: threads: must be at least 1, got 0"
 
 
+def test_a_settings_file_keeps_a_fractional_number_of_seconds(tmp_path):
+    """round_seconds is a float: a file's 0.25 is kept (an int is read as its float), where an int setting refuses
+    a float."""
+    assert Settings.from_json({"round_seconds": 0.25}).round_seconds == 0.25
+    assert Settings.read(Settings(round_seconds=0.3).write(tmp_path / "s.json")).round_seconds == 0.3
+    with pytest.raises(UsageError) as info:
+        Settings.from_json({"min_rounds": 2.5})
+    assert str(info.value) == "settings: min_rounds: must be a number, got 2.5"
+
+
 def test_explicit_options_are_found_with_or_without_an_equals_sign():
     argv = ["--quick", "--epoch-images=256", "--benchmark-max-time", "1", "--benchmark-min-rounds=2", "x=--threads"]
     assert options.explicit_dests(argv) == {"quick", "epoch_images", "round_seconds", "min_rounds"}
