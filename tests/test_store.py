@@ -279,6 +279,31 @@ def test_a_benchmark_entry_is_read_field_for_field():
     assert dataclasses.replace(bf16, default_variant=True).column == "pytorch [bf16]"
 
 
+def test_a_benchmark_entry_is_named_by_its_fullname_then_its_name_then_nothing():
+    """pytest-benchmark's fullname (the test's node id) names a record before its short name; an entry with
+    neither is named "" (no source given: the refusals start ": ")."""
+    entry = bench_entry("pytorch", "lenet", "forward", 0.01)
+    entry["fullname"] = "tests/test_x.py::" + entry["name"]
+    assert BenchRecord.from_benchmark(entry).name == "tests/test_x.py::" + entry["name"]
+    del entry["fullname"]
+    assert BenchRecord.from_benchmark(entry).name == entry["name"]
+    del entry["name"]
+    assert BenchRecord.from_benchmark(entry).name == ""
+    with pytest.raises(ResultsError) as info:
+        BenchRecord.from_benchmark({"name": "t"})
+    assert str(info.value) == ": a benchmark without extra_info"
+
+
+def test_a_benchmark_is_described_with_its_threads_only_when_asked():
+    entry = bench_entry("pytorch", "lenet", "forward", 0.01)
+    entry["extra_info"]["threads"] = 2
+    key = BenchRecord.from_benchmark(entry).key
+    assert key.describe("pytorch") == "pytorch lenet forward cpu batch 128"
+    assert key.describe("pytorch", threads=True) == "pytorch lenet forward cpu batch 128, 2 threads"
+    assert dataclasses.replace(key, threads=None).describe("pytorch", threads=True) == (
+        "pytorch lenet forward cpu batch 128")
+
+
 @pytest.mark.parametrize("payload, said", [
     ([], "src: a process record that is not an object"),
     ({"label": "x"}, "src: a process record lacks frameworks, environment, exit_code, status, outcome, benchmarks, "
