@@ -421,7 +421,7 @@ def setting_values(name: str):
         good = st.lists(st.sampled_from(NAMES[name]), min_size=1, max_size=3)
     elif name in ("batch_sizes", "latency_batches"):
         good = st.lists(EDGE_INTS, min_size=1, max_size=3)
-    elif name in ("time_to_accuracy", "idiomatic"):
+    elif str(FIELDS_OF_SETTINGS[name].type) == "bool":  # every on/off setting, new ones included
         good = st.booleans()
     elif name == "mnist_dir":
         good = st.just("/data/mnist")
@@ -457,7 +457,9 @@ def assert_valid(read: Settings) -> None:
     assert positive(read.epoch_rounds) and positive(read.latency_requests)
     assert read.epoch_images is None or (positive(read.epoch_images) and read.epoch_images <= 60_000)
     assert read.round_seconds is None or (type(read.round_seconds) is float and 0 < read.round_seconds < math.inf)
-    assert type(read.time_to_accuracy) is bool and type(read.idiomatic) is bool
+    flags = [name for name, f in FIELDS_OF_SETTINGS.items() if str(f.type) == "bool"]
+    assert {"time_to_accuracy", "idiomatic", "no_fidelity"} <= set(flags)
+    assert all(type(getattr(read, name)) is bool for name in flags), [(n, getattr(read, n)) for n in flags]
     assert read.mnist_dir is None or type(read.mnist_dir) is str
 
 
