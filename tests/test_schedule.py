@@ -159,3 +159,9 @@ def test_a_run_stops_between_rounds_when_the_next_would_pass_its_budget(tmp_path
     assert ("--budget 12 min: stopped after 2 of 5 repeats (a round took about 5.0 min, so another would have "
             "ended at about 15.0 min); the report counts the repeats that ran") in out
     assert code == EXIT_OK
+
+
+def test_a_kept_option_is_named_as_it_is_typed():
+    _, notes = preset_values("--preset", "verdict", "--epoch-images", "8192", "--no-fidelity")
+    assert "--preset verdict: keeping your --epoch-images" in notes
+    assert "--preset verdict: keeping your --no-fidelity" in notes
