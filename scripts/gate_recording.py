@@ -3,7 +3,7 @@ copy with a real slowdown, interleaved on one machine.
 
     python scripts/gate_recording.py OUTPUT_DIR [--cycles 6] [--slowdown 0.2]
 
-Makes two fresh clones of this checkout's HEAD in a temporary directory: ``unchanged``, and ``slowed``, whose
+Makes three fresh clones of this checkout's HEAD in a temporary directory: ``unchanged``; ``slowed``, whose
 source gets a real code change (appended to two adapters, never committed): every PyTorch step spins for
 ``--slowdown`` of the time the step took (a whole framework slower), and Keras on TensorFlow's lenet steps do the
 same (one network slower, its other networks untouched). A third clone, ``threads``, gets a thread-count change:
