@@ -509,13 +509,13 @@ def apply_preset(values: dict[str, Any], explicit: set[str]) -> list[str]:
         return []
     notes = []
     for dest, value in PRESETS[name].values.items():
-        shown = f"--{dest.replace('_', '-')}" + ("" if value is True else
-                                                 f" {','.join(map(str, value)) if isinstance(value, list) else value}")
-        if (BY_DEST[dest].setting or dest) in explicit:
-            notes.append(f"--preset {name}: keeping your --{dest.replace('_', '-')}")
+        option = BY_DEST[dest]
+        if (option.setting or dest) in explicit:
+            notes.append(f"--preset {name}: keeping your {option.flag}")
         else:
             values[dest] = value
-            notes.append(f"--preset {name}: {shown}")
+            shown = "" if value is True else f" {','.join(map(str, value)) if isinstance(value, list) else value}"
+            notes.append(f"--preset {name}: {option.flag}{shown}")
     return notes
 
 

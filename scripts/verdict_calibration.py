@@ -44,15 +44,13 @@ from frameworks.analysis import gate  # noqa: E402
 from frameworks.fileio import write_json, write_text  # noqa: E402
 from frameworks.results import load_run  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from gate_validation import SLOWED, slowed  # noqa: E402  (what gate_recording.py slows, named once)
+
 PROCESSES = (3, 4, 5, 6)
 TRIALS = 100  # random trials per setting and recording
 SEED = 20261206
-SLOWED = ("pytorch", ("keras-tensorflow", "lenet"))  # what gate_recording.py slows
 SHIFT = math.log1p(0.2)
-
-
-def slowed(key: tuple) -> bool:
-    return key[0] == SLOWED[0] or (key[0], key[1]) == SLOWED[1]
 
 
 def load(directory: Path) -> tuple[dict, dict[str, list[dict]]]:

@@ -433,11 +433,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, rest: list[str], argv: Sequence[str]) -> int:
     """Benchmark every framework in processes of its own, merge the results, write the report."""
-    for note in opts.apply_preset(vars(args), opts.explicit_dests(argv)):
+    explicit = opts.explicit_dests(argv)
+    for note in opts.apply_preset(vars(args), explicit):
         print(note)
     settings = opts.Settings.from_values(vars(args))
     if args.quick:
-        settings, notes = settings.with_quick(opts.explicit_dests(argv))
+        settings, notes = settings.with_quick(explicit)
         print("\n".join(notes))
     checked = plan_bench(settings, repeats=args.repeats, output_dir=args.output_dir, pytest_args=rest, store=args.store,
                          budget_minutes=args.budget)
