@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,6 +41,23 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """``--budget``: a run of rounds (``round_size`` units, one of each kind) starts no round that would end past
+    ``seconds``, the next round expected to take the mean of the rounds run; judged only between rounds (so every
+    kind runs as often as every other), and the first round always runs. The command stops by this rule and the
+    estimate of the time left foresees it, so the two cannot disagree."""
+
+    seconds: float
+    round_size: int
+
+    def allows(self, finished: int, elapsed: float) -> bool:
+        """Whether the unit after ``finished`` units (run in ``elapsed`` seconds) may start."""
+        if finished == 0 or finished % self.round_size:
+            return True
+        return elapsed + elapsed / (finished // self.round_size) <= self.seconds
+
+
 class Estimate:
     """The time a planned sequence of units has left, from the durations of the units finished in this run.
 
@@ -48,10 +66,12 @@ class Estimate:
     its kind, else of every finished unit, else (nothing finished yet) what the running unit projects from its
     own pace. The running unit's rest is the mean of its kind less the time it has run; when none of its kind
     has finished, or it has already run longer, its own pace (time per finished item times the items left);
-    before its first item finishes, the mean of every finished unit less the time it has run (0 if overdue)."""
+    before its first item finishes, the mean of every finished unit less the time it has run (0 if overdue).
+    With a ``budget`` the units its rule will not start take no time: the rule is applied to the projected times."""
 
-    def __init__(self, keys: Sequence[str]) -> None:
+    def __init__(self, keys: Sequence[str], budget: Budget | None = None) -> None:
         self.keys = list(keys)
+        self.budget = budget
         self.durations: dict[int, float] = {}
         self.skipped: set[int] = set()
 
@@ -84,9 +104,10 @@ class Estimate:
         return None if expected is None else max(expected - elapsed, 0.0)
 
     def left(self, current: int | None = None, elapsed: float = 0.0, done: int = 0,
-             total: int | None = None) -> float | None:
+             total: int | None = None, run_elapsed: float = 0.0) -> float | None:
         """Seconds left for the whole plan: the running unit's rest (``current``, after ``elapsed`` seconds and
-        ``done`` of ``total`` items) plus every unit not yet run (None: not known yet)."""
+        ``done`` of ``total`` items) plus every unit not yet run that the budget lets start, the run having taken
+        ``run_elapsed`` seconds so far (None: not known yet)."""
         rest = 0.0
         projected = None  # the running unit's whole duration at its pace: the guess when nothing has finished
         if current is not None:
@@ -99,6 +120,8 @@ class Estimate:
         for i in range(len(self.keys)):
             if i == current or i in self.durations or i in self.skipped:
                 continue
+            if self.budget is not None and not self.budget.allows(i, run_elapsed + rest):
+                break  # the rule stops the run before unit i: nothing after it runs
             expected = self.expected(i)
             if expected is None:
                 expected = projected
@@ -164,9 +187,9 @@ class Tracker:
     a following thread while the command's loop waits on a child. This base class shows nothing."""
 
     def __init__(self, units: Sequence[str], *, keys: Sequence[str] | None = None, noun: str = "processes",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, budget: Budget | None = None) -> None:
         self.units = list(units)
-        self.estimate = Estimate(list(keys) if keys is not None else self.units)
+        self.estimate = Estimate(list(keys) if keys is not None else self.units, budget)
         self.noun = noun  # what the units are, in the plural
         self.clock = clock
         self.started = clock()
@@ -246,10 +269,10 @@ class Tracker:
         """(the running unit's time left, the whole run's), None where not known yet."""
         with self._lock:
             if self.current is None:
-                return None, self.estimate.left()
+                return None, self.estimate.left(run_elapsed=self.elapsed())
             elapsed = self.unit_elapsed()
             return (self.estimate.unit_left(self.current, elapsed, self.done, self.total),
-                    self.estimate.left(self.current, elapsed, self.done, self.total))
+                    self.estimate.left(self.current, elapsed, self.done, self.total, self.elapsed()))
 
     def fraction(self) -> float:
         """The share of the plan done: finished units, and the running one's share of its items."""
@@ -369,11 +392,11 @@ def stdout_is_terminal() -> bool:
 
 
 def tracker(units: Sequence[str], *, keys: Sequence[str] | None = None, noun: str = "processes",
-            console: Any = None) -> Tracker:
+            console: Any = None, budget: Budget | None = None) -> Tracker:
     """A live display on a terminal (or on ``console``, a ``rich.console.Console``), else plain lines; nothing
-    for an empty plan."""
+    for an empty plan. ``budget``: the rule that may stop the run early, which the time left takes into account."""
     if not units:
-        return Tracker(units, keys=keys, noun=noun)
+        return Tracker(units, keys=keys, noun=noun, budget=budget)
     if console is not None or stdout_is_terminal():
-        return LiveTracker(units, keys=keys, noun=noun, console=console)
-    return PlainTracker(units, keys=keys, noun=noun)
+        return LiveTracker(units, keys=keys, noun=noun, console=console, budget=budget)
+    return PlainTracker(units, keys=keys, noun=noun, budget=budget)

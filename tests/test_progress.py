@@ -25,6 +25,7 @@ from frameworks.commands import export as deployment
 from frameworks.errors import EXIT_INTERRUPTED, EXIT_OK
 from frameworks.processes import Interrupted
 from frameworks.progress import (
+    Budget,
     Estimate,
     JournalFollower,
     LiveTracker,
@@ -99,6 +100,39 @@ def test_a_unit_running_longer_than_its_kind_goes_by_its_pace_and_skipped_units_
     assert estimate.left(1, elapsed=15.0, done=3, total=4) == pytest.approx(5.0)
     assert estimate.expected(1) == 10.0, "a skipped unit says nothing about the others"
 
+
+
+def test_with_a_budget_the_time_left_counts_only_the_rounds_its_rule_will_start():
+    """Rounds of two 100 s processes under a 450 s budget: round 2 starts (200 + 200 <= 450), round 3 would not
+    (400 + 200 > 450); without a budget all five rounds are ahead."""
+    keys = ["a", "b"] * 5
+    budgeted, unbounded = Estimate(keys, Budget(450.0, 2)), Estimate(keys)
+    for estimate in (budgeted, unbounded):
+        estimate.finished(0, 100.0)
+        estimate.finished(1, 100.0)
+    assert unbounded.left(run_elapsed=200.0) == pytest.approx(800.0)
+    assert budgeted.left(run_elapsed=200.0) == pytest.approx(200.0), "round 2 only"
+    # 50 s into round 2: its rest (50 + 100), and nothing after it
+    assert budgeted.left(2, elapsed=50.0, done=1, total=2, run_elapsed=250.0) == pytest.approx(150.0)
+    # a slow first round (300 s) under the same budget: nothing after it
+    slow = Estimate(keys, Budget(450.0, 2))
+    slow.finished(0, 150.0)
+    slow.finished(1, 150.0)
+    assert slow.left(run_elapsed=300.0) == 0.0
+    # nothing finished yet: the first process's pace (50 s for 1 of 2 items) projects rounds of 200 s; a 1000 s
+    # budget lets all five end (at 1000), 999 s stops before the fifth
+    for seconds, left in ((1000.0, 950.0), (999.0, 750.0)):
+        early = Estimate(keys, Budget(seconds, 2))
+        assert early.left(0, elapsed=50.0, done=1, total=2, run_elapsed=50.0) == pytest.approx(left)
+
+
+def test_the_budget_rule_judges_only_between_rounds_and_always_runs_the_first():
+    budget = Budget(600.0, 3)
+    assert budget.allows(0, 1e9), "the first round always runs"
+    assert budget.allows(4, 1e9), "mid-round: never stopped there"
+    assert budget.allows(3, 300.0), "one round of 300 s: the next ends at 600, within"
+    assert not budget.allows(3, 301.0)
+    assert budget.allows(6, 400.0) and not budget.allows(6, 400.1), "two rounds of 200: the third ends at 600"
 
 def test_the_share_done_counts_the_running_units_items():
     clock = Clock()

@@ -3,6 +3,7 @@ and the fidelity benchmarks left out of a timed run by --no-fidelity."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from frameworks import options as opts
+from frameworks.analysis.comparisons import analyse
+from frameworks.analysis.report import markdown
 from frameworks.bench.selection import unsupported_variants
 from frameworks.cli import build_parser
 from frameworks.commands import bench
@@ -17,7 +20,7 @@ from frameworks.errors import EXIT_OK
 from frameworks.options import Settings
 from frameworks.processes import ProcessGroup
 from frameworks.registry import FRAMEWORKS, FrameworkInfo
-from frameworks.results import ProcessRecord
+from frameworks.results import ProcessRecord, document, load_run
 
 from .helpers import bench_entry
 
@@ -152,13 +155,26 @@ def test_a_run_stops_between_rounds_when_the_next_would_pass_its_budget(tmp_path
     monkeypatch.setattr(bench.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(processes, "handle_sigterm", lambda: None)
     monkeypatch.setattr("frameworks.analysis.report.write_report", lambda paths, out: [])
-    code, _ = bench.run_bench(plan(repeats=5, budget_minutes=12.0, tmp=tmp_path), argv=["bench"])
+    code, merged = bench.run_bench(plan(repeats=5, budget_minutes=12.0, tmp=tmp_path), argv=["bench"])
     names = list(FRAMEWORKS)[:2]
     assert started == [(names[0], 1), (names[1], 1), (names[1], 2), (names[0], 2)]  # two whole rounds
     out = capsys.readouterr().out
-    assert ("--budget 12 min: stopped after 2 of 5 repeats (a round took about 5.0 min, so another would have "
-            "ended at about 15.0 min); the report counts the repeats that ran") in out
+    why = ("--budget 12 min: stopped after 2 of 5 repeats (a round took about 5.0 min, so another would have "
+           "ended at about 15.0 min); the report counts the repeats that ran")
+    assert why in out
     assert code == EXIT_OK
+    run = load_run(merged)  # the results say it too, and so does their report
+    assert run.stopped == why and not run.interrupted
+    assert f"**The run stopped before its plan:** {why}." in markdown(analyse([merged]))
+
+
+def test_a_run_that_ran_its_plan_says_nothing_of_stopping(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(document(command=["bench"], settings={}, processes=[], benchmarks=[
+        bench_entry("pytorch", "lenet", "train_step", 0.01)], machine_info={}, commit_info={}, not_converged=[],
+        datetime="2026-12-06T00:00:00", suite_version="0")))
+    assert load_run(path).stopped == ""
+    assert "stopped before its plan" not in markdown(analyse([path]))
 
 
 def test_a_kept_option_is_named_as_it_is_typed():

@@ -570,6 +570,10 @@ def markdown(a: Analysis, charts: Sequence[Path] = (), claim: str | None = None,
                                     for i, s in enumerate(a.sources, 1)), ""]
     if any(run.interrupted for run in [*a.runs, *a.accuracy]):
         out += ["**The run was interrupted: only what finished is reported.**", ""]
+    for run in a.runs:
+        if run.stopped:
+            source = f" ({run.path})" if len(a.sources) > 1 else ""
+            out += [f"**The run stopped before its plan{source}:** {run.stopped}.", ""]
     if a.only_in_some:
         out += ["## Benchmarks in some inputs only", "", "Not compared across inputs:", ""]
         out += [f"- {line}" for line in a.only_in_some] + [""]

@@ -42,7 +42,7 @@ from ..errors import (
 from ..fileio import check_output, check_writable, write_json
 from ..options import Settings
 from ..processes import Interrupted, ProcessGroup, interrupts_held, one_each, relayed_output, run_pytest
-from ..progress import tracker
+from ..progress import Budget, tracker
 from ..registry import FRAMEWORKS, Status, availability, gpu_present, installed_here
 from ..results import ProcessRecord, compact, document
 
@@ -73,6 +73,11 @@ class Plan:
     asked_by_name: bool = False  # the user named the frameworks (then one left out is a failure)
     store: Path | None = None  # a results store the merged run is copied into
     budget_s: float | None = None  # no round of processes starts that would end after this (--budget)
+
+    @property
+    def budget(self) -> Budget | None:
+        """``--budget``'s rule for this plan: a round is one process of every group."""
+        return None if self.budget_s is None else Budget(self.budget_s, len(self.groups))
 
 
 def check_pytest_args(args: Sequence[str]) -> list[str]:
@@ -253,9 +258,10 @@ def run_process(group: ProcessGroup, repeat: int, position: int, repeats: int, r
 
 
 def merge(outcomes: list[dict[str, Any]], settings: Settings, argv: Sequence[str],
-          interrupted: bool = False) -> dict[str, Any]:
-    """One run document from the processes' results, with each process's record. The commit is the package's
-    own checkout's (the processes ran in the run directory, where git may see another repository or none)."""
+          interrupted: bool = False, stopped: str = "") -> dict[str, Any]:
+    """One run document from the processes' results, with each process's record and why the run stopped early
+    (``stopped``: --budget's words, empty if it ran its plan). The commit is the package's own checkout's (the
+    processes ran in the run directory, where git may see another repository or none)."""
     from ..environment import runtime_details, source_commit
 
     machine_info: dict[str, Any] = {}
@@ -273,7 +279,7 @@ def merge(outcomes: list[dict[str, Any]], settings: Settings, argv: Sequence[str
                     benchmarks=[b for o in outcomes for b in o["benchmarks"]], machine_info=machine_info,
                     commit_info=commit_info, not_converged=not_converged,
                     datetime=dt.datetime.now(dt.timezone.utc).isoformat(), suite_version=__version__,
-                    interrupted=interrupted)
+                    interrupted=interrupted, stopped=stopped)
 
 
 PYTEST_USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR: its command line was refused
@@ -320,17 +326,14 @@ def summary(plan: Plan, outcomes: list[dict[str, Any]], interrupted: bool) -> tu
 
 
 def over_budget(plan: Plan, finished: int, elapsed_s: float) -> str | None:
-    """Before process ``finished + 1`` starts: why no further round fits ``--budget`` (None: go on). A round is one
-    process of every group; the next one is expected to take the mean of the rounds run so far. Checked only
-    between rounds, so that every framework has run as many times as every other."""
-    groups = len(plan.groups)
-    if plan.budget_s is None or finished == 0 or finished % groups:
+    """Before process ``finished + 1`` starts: why ``--budget``'s rule (``progress.Budget``) stops the run there
+    (None: go on)."""
+    budget = plan.budget
+    if budget is None or budget.allows(finished, elapsed_s):
         return None
-    rounds = finished // groups
+    rounds = finished // budget.round_size
     per_round = elapsed_s / rounds
-    if elapsed_s + per_round <= plan.budget_s:
-        return None
-    return (f"--budget {plan.budget_s / 60:g} min: stopped after {rounds} of {plan.repeats} repeats (a round took "
+    return (f"--budget {budget.seconds / 60:g} min: stopped after {rounds} of {plan.repeats} repeats (a round took "
             f"about {per_round / 60:.1f} min, so another would have ended at about {(elapsed_s + per_round) / 60:.1f} "
             "min); the report counts the repeats that ran")
 
@@ -349,8 +352,8 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
     schedule = interleaved(plan.groups, plan.repeats)
     names = [process_names(group, repeat, plan.repeats) for repeat, _, group in schedule]
     # progress: followed from each process's journal; the processes' own output is relayed above the display
-    with tracker([label for label, _ in names], keys=[group.label for _, _, group in schedule]) as shown, \
-            relayed_output():
+    with tracker([label for label, _ in names], keys=[group.label for _, _, group in schedule],
+                 budget=plan.budget) as shown, relayed_output():
         for i, (repeat, position, group) in enumerate(schedule, 1):
             if stopped := over_budget(plan, i - 1, time.monotonic() - began):
                 for rest in range(i - 1, len(schedule)):
@@ -375,7 +378,7 @@ def run_bench(plan: Plan, argv: Sequence[str] = ()) -> tuple[int, Path]:
             if outcome["record"].exit_code == PYTEST_USAGE_ERROR:  # the same arguments fail every process
                 break
     with interrupts_held() as held:  # everything finished is written, whenever Ctrl-C comes now
-        merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted)
+        merged = merge(outcomes, plan.settings, argv or sys.argv, interrupted, stopped or "")
         merged_path = write_json(run_dir / "results.json", merged)
         code, lines = summary(plan, outcomes, interrupted)
         if stopped:

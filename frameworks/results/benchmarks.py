@@ -247,6 +247,7 @@ class Run:
     not_converged: list[dict[str, Any]]
     command: list[str] = field(default_factory=list)
     interrupted: bool = False
+    stopped: str = ""  # why the run ended before its plan (--budget's words); empty if it ran its plan
 
     @property
     def versions(self) -> dict[str, str]:
@@ -259,11 +260,11 @@ class Run:
 def document(*, command: list[str], settings: dict[str, Any], processes: list[ProcessRecord],
              benchmarks: list[dict[str, Any]], machine_info: dict[str, Any], commit_info: dict[str, Any],
              not_converged: list[dict[str, Any]], datetime: str, suite_version: str,
-             interrupted: bool = False) -> dict[str, Any]:
-    """A merged run document (what ``bench`` writes as results.json)."""
+             interrupted: bool = False, stopped: str = "") -> dict[str, Any]:
+    """A merged run document (what ``bench`` writes as results.json); ``stopped``: why it ended before its plan."""
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "document": BENCHMARKS,
             "suite_version": suite_version, "datetime": datetime, "command": command, "settings": settings,
-            "interrupted": interrupted, "processes": [dataclasses.asdict(p) for p in processes],
+            "interrupted": interrupted, "stopped": stopped, "processes": [dataclasses.asdict(p) for p in processes],
             "benchmarks": benchmarks, "not_converged": not_converged, "machine_info": machine_info,
             "commit_info": commit_info}
 
@@ -324,4 +325,5 @@ def load_run(path: str | os.PathLike, doc: dict[str, Any] | None = None) -> Run:
                commit=doc.get("commit_info") if isinstance(doc.get("commit_info"), dict) else {},
                datetime=str(doc.get("datetime", "")),
                not_converged=[n for n in doc.get("not_converged", []) if isinstance(n, dict)],
-               command=[str(c) for c in doc.get("command", [])], interrupted=bool(doc.get("interrupted")))
+               command=[str(c) for c in doc.get("command", [])], interrupted=bool(doc.get("interrupted")),
+               stopped=str(doc.get("stopped") or ""))
