@@ -19,10 +19,12 @@ def timed_call(fn: Callable[[], Any]) -> float:
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
-    """Collect garbage once, then keep the collector off while timing (as ``timeit`` does)."""
+def gc_paused(collect: bool = True) -> Iterator[None]:
+    """Keep the garbage collector off while timing (as ``timeit`` does), after one collection unless ``collect``
+    is False (``timeit`` itself does not collect)."""
     was_enabled = gc.isenabled()
-    gc.collect()
+    if collect:
+        gc.collect()
     gc.disable()
     try:
         yield

@@ -294,8 +294,9 @@ class Adapter(abc.ABC):
         epochs of ``images`` images from the verified data."""
         return []
 
-    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0) -> OwnTiming:
-        """Time ``phase`` on ``batch`` with the framework's own timing tool (for the fidelity check)."""
+    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0, min_runs: int = 5) -> OwnTiming:
+        """Time ``phase`` on ``batch`` with the framework's own timing tool (for the fidelity check): for at least
+        ``min_seconds`` and ``min_runs`` timed runs where the tool takes such settings."""
         raise FrameworkUnavailable(f"{self.framework} has no timing tool of its own in the suite")
 
     def runtime_details(self) -> dict[str, Any]:

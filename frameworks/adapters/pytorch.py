@@ -356,8 +356,10 @@ class PyTorchAdapter(Adapter):
         if self.device == "cuda":
             _torch().cuda.synchronize()
 
-    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0) -> OwnTiming:
-        """``torch.utils.benchmark.Timer.blocked_autorange``: PyTorch's own benchmarking tool."""
+    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0, min_runs: int = 5) -> OwnTiming:
+        """``torch.utils.benchmark.Timer.blocked_autorange``: PyTorch's own benchmarking tool. It chooses its
+        blocks and their count itself (one untimed call to size them, then blocks until ``min_seconds``), so
+        ``min_runs`` is not its setting: with ``min_seconds`` 0 it times one block."""
         from torch.utils import benchmark as torch_benchmark
 
         timer = torch_benchmark.Timer(stmt="step()", globals={"step": self.step(phase, batch)},

@@ -597,7 +597,9 @@ def markdown(a: Analysis, charts: Sequence[Path] = (), claim: str | None = None,
         out += ["## First call (compilation, tracing, first allocation; median over processes)", ""] + table + [""]
     if table := fidelity_table(a):
         out += ["## Fidelity: the suite's timing beside each framework's own tool (same model, same process)", "",
-                "A ratio near 1 means the suite adds no overhead and the two agree.", ""] + table + [""]
+                "The two alternate within the test (one block of the own tool before each of the suite's rounds), so "
+                "a change of the machine's speed reaches both alike; the drift column is the own tool's second half "
+                "over its first. A ratio near 1 means the suite adds no overhead and the two agree.", ""] + table + [""]
     if table := idiomatic_table(a):
         out += ["## Fidelity to idiomatic code: the suite's epoch beside a tutorial-style training script", "",
                 "Each script is written the way its framework's own tutorial writes it, with no suite code; a "

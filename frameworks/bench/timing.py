@@ -35,13 +35,15 @@ def publish(benchmark: Any, record: BenchRecord) -> None:
 
 def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: BenchRecord, *, group: str,
             warmup_calls: int = 3, min_rounds: int = 5, target_seconds: float = 1.0,
-            rounds: int | None = None) -> BenchRecord:
+            rounds: int | None = None, between: Callable[[], None] | None = None) -> BenchRecord:
     """Time ``run`` (one synchronised call processing ``record.images`` images) with pytest-benchmark.
 
     The first call is timed on its own into ``record.first_call_s`` unless the caller measured it;
     ``warmup_calls`` more calls follow untimed; then ``rounds`` timed rounds of one call each (by default
     enough to fill ``target_seconds``), with garbage collection off. The record gets every round's time and
-    the peak memory of the timed rounds. With benchmarks disabled (a test run) ``run`` is called once.
+    the peak memory of the timed rounds. ``between`` runs, untimed, before each timed round (pytest-benchmark's
+    ``setup``): the fidelity check interleaves the framework's own tool with the suite's rounds through it. With
+    benchmarks disabled (a test run) ``run`` is called once, after ``between``.
     """
     benchmark.group = group
     record.manifest["warmup_calls"] = warmup_calls
@@ -49,14 +51,14 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
         record.first_call_s = timed_call(run)
     publish(benchmark, record)
     if not benchmark.enabled:  # --benchmark-disable: run once as a test, record nothing
-        benchmark.pedantic(run, rounds=1, iterations=1)
+        benchmark.pedantic(run, setup=between, rounds=1, iterations=1)
         return record
     warm = [timed_call(run) for _ in range(warmup_calls)]
     per_call = statistics.median(warm) if warm else record.first_call_s
     n = rounds if rounds is not None else rounds_for(per_call, target_seconds, min_rounds)
     adapter.reset_peak_memory()
     with gc_paused():
-        benchmark.pedantic(run, rounds=n, iterations=1, warmup_rounds=0)
+        benchmark.pedantic(run, setup=between, rounds=n, iterations=1, warmup_rounds=0)
     peak = adapter.peak_memory()
     if peak is not None:
         record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind

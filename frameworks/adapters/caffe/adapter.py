@@ -214,13 +214,13 @@ class CaffeAdapter(Adapter):
         # Each spec layer's top blob carries its name; fused ReLUs and BatchNorm's Scale work in place.
         return {layer.name: self.deploy.blobs[layer.name].data.copy() for layer in self.spec.layers}
 
-    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0) -> OwnTiming:
+    def own_timing(self, phase: str, batch: Staged, min_seconds: float = 1.0, min_runs: int = 5) -> OwnTiming:
         """``caffe time``'s loop, through pycaffe (the tool is not built): one warm-up forward, then per
         iteration every layer's Forward (the deploy net, ``phase="forward"``) or Forward then Backward (the
         training net, ``phase="backward"``; parameter diffs accumulate, as in the tool). Returns the median
-        iteration (the tool prints the mean). The tool's default is 50 iterations; the fidelity check runs it
-        before and after the suite's rounds, so ``min_seconds`` of 1 gives 25 each (at least 5, at most 25)."""
-        iterations = max(5, min(25, round(50 * min_seconds)))
+        iteration (the tool prints the mean). The tool's default is 50 iterations: ``min_seconds`` of 1 gives 25
+        (at least ``min_runs``, at most 25)."""
+        iterations = max(min_runs, min(25, round(50 * min_seconds)))
         if phase not in ("forward", "backward"):
             raise FrameworkUnavailable("caffe time measures forward and backward passes only, not solver updates")
         which, net = ("deploy", self.deploy) if phase == "forward" else ("train", self.train_net)
