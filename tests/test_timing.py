@@ -55,3 +55,38 @@ def test_between_runs_before_each_timed_round_and_never_inside_one(tmp_path, mod
     result = json.loads((tmp_path / "events.json").read_text())
     assert result["events"] == expected
     assert result["samples"] == samples
+
+
+def depth() -> int:
+    """Python frames below the caller's, on its thread."""
+    frame, n = sys._getframe(1), 0
+    while frame is not None:
+        frame, n = frame.f_back, n + 1
+    return n
+
+
+def test_timed_code_runs_at_a_scripts_depth_whatever_the_depth_of_its_caller():
+    from frameworks.clock import on_fresh_thread
+
+    def deep(n: int) -> tuple[int, int]:
+        return deep(n - 1) if n else (depth(), on_fresh_thread(depth))
+
+    caller, timed = deep(120)
+    assert caller > 120 and timed < 10
+
+
+def test_what_the_fresh_thread_returns_or_raises_reaches_the_caller():
+    import threading
+
+    from frameworks.clock import on_fresh_thread
+
+    assert on_fresh_thread(lambda: threading.current_thread()) is not threading.current_thread()
+    assert on_fresh_thread(lambda: 42) == 42
+
+    def fails():
+        raise ValueError("from the thread")
+
+    with pytest.raises(ValueError, match="from the thread"):
+        on_fresh_thread(fails)
+    with pytest.raises(pytest.skip.Exception, match="no GPU"):  # a skip is a BaseException: it reaches pytest too
+        on_fresh_thread(lambda: pytest.skip("no GPU"))

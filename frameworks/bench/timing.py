@@ -1,7 +1,8 @@
 """How the suite times a benchmark: the first call (compilation, tracing, allocation) timed apart, untimed
 warm-up calls, then timed rounds with garbage collection off and the device synchronised after each, peak
 memory over the timed rounds, and every round kept in the result. Latency benchmarks time requests: each
-round is one request on its own batch of images, from numpy in to numpy out."""
+round is one request on its own batch of images, from numpy in to numpy out. The warm-up calls and the rounds
+run on a fresh thread (``clock.on_fresh_thread``), at the call depth of a training script, not deep in pytest."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..adapters.base import Adapter
-from ..clock import gc_paused, rounds_for, timed_call
+from ..clock import gc_paused, on_fresh_thread, rounds_for, timed_call
 from ..registry import FRAMEWORKS
 from ..results import BenchRecord
 from ..stats import latency_percentiles
@@ -43,7 +44,8 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
     enough to fill ``target_seconds``), with garbage collection off. The record gets every round's time and
     the peak memory of the timed rounds. ``between`` runs, untimed, before each timed round (pytest-benchmark's
     ``setup``): the fidelity check interleaves the framework's own tool with the suite's rounds through it. With
-    benchmarks disabled (a test run) ``run`` is called once, after ``between``.
+    benchmarks disabled (a test run) ``run`` is called once, after ``between``. Everything after the first call runs
+    on a fresh thread (``on_fresh_thread``), a test run's call too, so that tests exercise the path timed.
     """
     benchmark.group = group
     record.manifest["warmup_calls"] = warmup_calls
@@ -51,14 +53,18 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
         record.first_call_s = timed_call(run)
     publish(benchmark, record)
     if not benchmark.enabled:  # --benchmark-disable: run once as a test, record nothing
-        benchmark.pedantic(run, setup=between, rounds=1, iterations=1)
+        on_fresh_thread(lambda: benchmark.pedantic(run, setup=between, rounds=1, iterations=1))
         return record
-    warm = [timed_call(run) for _ in range(warmup_calls)]
-    per_call = statistics.median(warm) if warm else record.first_call_s
-    n = rounds if rounds is not None else rounds_for(per_call, target_seconds, min_rounds)
-    adapter.reset_peak_memory()
-    with gc_paused():
-        benchmark.pedantic(run, setup=between, rounds=n, iterations=1, warmup_rounds=0)
+
+    def timed() -> None:
+        warm = [timed_call(run) for _ in range(warmup_calls)]
+        per_call = statistics.median(warm) if warm else record.first_call_s
+        n = rounds if rounds is not None else rounds_for(per_call, target_seconds, min_rounds)
+        adapter.reset_peak_memory()
+        with gc_paused():
+            benchmark.pedantic(run, setup=between, rounds=n, iterations=1, warmup_rounds=0)
+
+    on_fresh_thread(timed)
     peak = adapter.peak_memory()
     if peak is not None:
         record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
@@ -91,15 +97,19 @@ def measure_requests(benchmark: Any, adapter: Adapter, serve: Callable[[Any], An
     record.first_call_s = one()
     publish(benchmark, record)
     if not benchmark.enabled:
-        benchmark.pedantic(serve, setup=next_request, rounds=1, iterations=1)
+        on_fresh_thread(lambda: benchmark.pedantic(serve, setup=next_request, rounds=1, iterations=1))
         return record
     record.manifest["warmup_calls"] = warmup_calls
-    warm = [one() for _ in range(warmup_calls)]
-    per_call = statistics.median(warm) if warm else record.first_call_s
-    n = max(min_requests, rounds_for(per_call, target_seconds, min_requests, max_requests))
-    adapter.reset_peak_memory()
-    with gc_paused():
-        benchmark.pedantic(serve, setup=next_request, rounds=n, iterations=1, warmup_rounds=0)
+
+    def timed() -> None:
+        warm = [one() for _ in range(warmup_calls)]
+        per_call = statistics.median(warm) if warm else record.first_call_s
+        n = max(min_requests, rounds_for(per_call, target_seconds, min_requests, max_requests))
+        adapter.reset_peak_memory()
+        with gc_paused():
+            benchmark.pedantic(serve, setup=next_request, rounds=n, iterations=1, warmup_rounds=0)
+
+    on_fresh_thread(timed)  # at a script's call depth, as in measure
     peak = adapter.peak_memory()
     if peak is not None:
         record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
