@@ -1,11 +1,10 @@
 """Timing primitives shared by the benchmarks and the adapters' own timing tools: one timed call, garbage
-collection kept out of timed regions, and timed code run at the shallow call depth of a training script."""
+collection kept out of timed regions, and timed loops run on a fresh frame stack, as a training script's are."""
 
 from __future__ import annotations
 
 import gc
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,30 +35,37 @@ def gc_paused(collect: bool = True) -> Iterator[None]:
             gc.enable()
 
 
-def on_fresh_thread(call: Callable[[], T]) -> T:
-    """``call()`` run on a new thread (its result returned, its exception raised here), so that its Python frames
-    start at the bottom of a fresh frame stack, as a training script's do, and not some 50 frames down pytest's.
+# 8-byte slots in one frame of ``_fresh_stack``: 17 KiB, more than the 16 KiB frame-stack chunks of CPython 3.11 and
+# 3.12, so the frame never fits in the chunk in use and opens one of its own (32 KiB), leaving about 15 KiB above it.
+FRESH_STACK_SLOTS = 2200
+
+
+def _fresh_stack_trampoline(slots: int) -> Callable[[Callable[[], Any]], Any]:
+    """A function ``f(call) -> call()`` whose frame holds ``slots`` locals (never assigned: they only take room)."""
+    names = ", ".join(f"_{i}" for i in range(slots))
+    source = f"def fresh_stack(call):\n    if False:\n        {names} = (None,) * {slots}\n    return call()\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<frameworks.clock>", "exec"), namespace)  # noqa: S102 - code generated here, no input
+    return namespace["fresh_stack"]
+
+
+_fresh_stack = _fresh_stack_trampoline(FRESH_STACK_SLOTS)
+
+
+def on_fresh_stack(call: Callable[[], T]) -> T:
+    """``call()`` with its frames at the bottom of a fresh frame-stack chunk, as a training script's are, and not
+    wherever some 50 frames of pytest leave them.
 
     Why: CPython keeps its frames in 16 KiB chunks, and before gh-142183's fix (3.13 and later, 2026) a loop whose
-    calls cross a chunk boundary maps and unmaps a chunk on every crossing. Where the boundary falls depends on the
-    depth the benchmark is called from: measured on Python 3.11 here, a Keras-on-torch forward pass took 2.9 ms at
-    its own depth and 13 ms 80 frames deeper (55,528 mmap/munmap calls in 200 steps), and 5 frames deeper inside
-    pytest made it 7-10% slower: a cost of the harness, not of the framework."""
-    result: list[T] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(call())
-        except BaseException as exc:  # a skip or a failure is the caller's, raised where it would have been
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="timed", daemon=True)  # daemon: Ctrl-C never waits on it
-    thread.start()
-    thread.join()
-    if error:
-        raise error[0]
-    return result[0]
+    calls cross a chunk boundary maps and unmaps a chunk at every crossing. Where the boundary falls depends on the
+    depth the benchmark is called from: measured here on Python 3.11 (``scripts/call_depth.py``), a Keras-on-torch
+    forward pass took 2.7 ms from most depths and 5.1 to 14.7 ms from 70 or 80 frames deeper (77 to 481 page faults
+    a call, against 9), a cost of the harness, not of the framework. Called through a frame too large for the
+    chunk in use, the loop starts a chunk of its own, with room for any framework's calls: 2.7 ms from every depth.
+    (A fresh thread would do it too, but there PyTorch's small steps were slower: mlp_bn's forward pass 1.62 ms on a
+    second thread against 0.84 ms on the main one, and 1.6 ms on both with ``OMP_WAIT_POLICY=PASSIVE``, which points
+    at OpenMP's spin-waiting, cut back when two thread teams share 2 cores.)"""
+    return _fresh_stack(call)
 
 
 def rounds_for(seconds_per_call: float, target_seconds: float, min_rounds: int, max_rounds: int = 1000) -> int:

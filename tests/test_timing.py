@@ -57,36 +57,59 @@ def test_between_runs_before_each_timed_round_and_never_inside_one(tmp_path, mod
     assert result["samples"] == samples
 
 
-def depth() -> int:
-    """Python frames below the caller's, on its thread."""
-    frame, n = sys._getframe(1), 0
-    while frame is not None:
-        frame, n = frame.f_back, n + 1
-    return n
+def minor_faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def test_timed_code_runs_at_a_scripts_depth_whatever_the_depth_of_its_caller():
-    from frameworks.clock import on_fresh_thread
-
-    def deep(n: int) -> tuple[int, int]:
-        return deep(n - 1) if n else (depth(), on_fresh_thread(depth))
-
-    caller, timed = deep(120)
-    assert caller > 120 and timed < 10
+def chain(n: int) -> None:
+    """A chain of ``n`` nested calls."""
+    if n:
+        chain(n - 1)
 
 
-def test_what_the_fresh_thread_returns_or_raises_reaches_the_caller():
-    import threading
+def faults_per_loop(depth: int, through=None) -> float:
+    """Page faults per repetition of a 40-call chain, run from ``depth`` frames further down (``through``: a
+    wrapper the loop is called through)."""
 
-    from frameworks.clock import on_fresh_thread
+    def loop() -> float:
+        before = minor_faults()
+        for _ in range(100):
+            chain(40)
+        return (minor_faults() - before) / 100
 
-    assert on_fresh_thread(lambda: threading.current_thread()) is not threading.current_thread()
-    assert on_fresh_thread(lambda: 42) == 42
+    def down(n: int) -> float:
+        if n:
+            return down(n - 1)
+        return through(loop) if through else loop()
+
+    return down(depth)
+
+
+def test_a_loop_called_on_a_fresh_stack_does_not_thrash_at_a_chunk_boundary():
+    """Where this Python allocates and frees a frame-stack chunk each time a loop's calls cross a boundary (CPython
+    before gh-142183's fix), find a depth where the plain loop does, and check that through ``on_fresh_stack`` it
+    does not."""
+    from frameworks.clock import on_fresh_stack
+
+    thrashing = next((d for d in range(0, 400, 3) if faults_per_loop(d) >= 1), None)
+    if thrashing is None:
+        pytest.skip(f"Python {sys.version.split()[0]} does not thrash at its frame-stack chunk boundaries")
+    assert faults_per_loop(thrashing, on_fresh_stack) < 0.2, f"still thrashing from {thrashing} frames down"
+    assert all(faults_per_loop(d, on_fresh_stack) < 0.2 for d in range(0, 400, 25))
+
+
+def test_what_the_call_returns_or_raises_reaches_the_caller():
+    from frameworks.clock import FRESH_STACK_SLOTS, on_fresh_stack
+
+    assert on_fresh_stack(lambda: 42) == 42
 
     def fails():
-        raise ValueError("from the thread")
+        raise ValueError("from the benchmark")
 
-    with pytest.raises(ValueError, match="from the thread"):
-        on_fresh_thread(fails)
-    with pytest.raises(pytest.skip.Exception, match="no GPU"):  # a skip is a BaseException: it reaches pytest too
-        on_fresh_thread(lambda: pytest.skip("no GPU"))
+    with pytest.raises(ValueError, match="from the benchmark"):
+        on_fresh_stack(fails)
+    with pytest.raises(pytest.skip.Exception, match="no GPU"):
+        on_fresh_stack(lambda: pytest.skip("no GPU"))
+    assert FRESH_STACK_SLOTS * 8 > 16 * 1024, "the frame must not fit in a 16 KiB chunk"

@@ -2,7 +2,7 @@
 warm-up calls, then timed rounds with garbage collection off and the device synchronised after each, peak
 memory over the timed rounds, and every round kept in the result. Latency benchmarks time requests: each
 round is one request on its own batch of images, from numpy in to numpy out. The warm-up calls and the rounds
-run on a fresh thread (``clock.on_fresh_thread``), at the call depth of a training script, not deep in pytest."""
+run on a fresh frame stack (``clock.on_fresh_stack``), as a training script's do, not deep in pytest's."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..adapters.base import Adapter
-from ..clock import gc_paused, on_fresh_thread, rounds_for, timed_call
+from ..clock import gc_paused, on_fresh_stack, rounds_for, timed_call
 from ..registry import FRAMEWORKS
 from ..results import BenchRecord
 from ..stats import latency_percentiles
@@ -45,7 +45,7 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
     the peak memory of the timed rounds. ``between`` runs, untimed, before each timed round (pytest-benchmark's
     ``setup``): the fidelity check interleaves the framework's own tool with the suite's rounds through it. With
     benchmarks disabled (a test run) ``run`` is called once, after ``between``. Everything after the first call runs
-    on a fresh thread (``on_fresh_thread``), a test run's call too, so that tests exercise the path timed.
+    on a fresh frame stack (``on_fresh_stack``), a test run's call too, so that tests exercise the path timed.
     """
     benchmark.group = group
     record.manifest["warmup_calls"] = warmup_calls
@@ -53,7 +53,7 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
         record.first_call_s = timed_call(run)
     publish(benchmark, record)
     if not benchmark.enabled:  # --benchmark-disable: run once as a test, record nothing
-        on_fresh_thread(lambda: benchmark.pedantic(run, setup=between, rounds=1, iterations=1))
+        on_fresh_stack(lambda: benchmark.pedantic(run, setup=between, rounds=1, iterations=1))
         return record
 
     def timed() -> None:
@@ -64,7 +64,7 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
         with gc_paused():
             benchmark.pedantic(run, setup=between, rounds=n, iterations=1, warmup_rounds=0)
 
-    on_fresh_thread(timed)
+    on_fresh_stack(timed)
     peak = adapter.peak_memory()
     if peak is not None:
         record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
@@ -97,7 +97,7 @@ def measure_requests(benchmark: Any, adapter: Adapter, serve: Callable[[Any], An
     record.first_call_s = one()
     publish(benchmark, record)
     if not benchmark.enabled:
-        on_fresh_thread(lambda: benchmark.pedantic(serve, setup=next_request, rounds=1, iterations=1))
+        on_fresh_stack(lambda: benchmark.pedantic(serve, setup=next_request, rounds=1, iterations=1))
         return record
     record.manifest["warmup_calls"] = warmup_calls
 
@@ -109,7 +109,7 @@ def measure_requests(benchmark: Any, adapter: Adapter, serve: Callable[[Any], An
         with gc_paused():
             benchmark.pedantic(serve, setup=next_request, rounds=n, iterations=1, warmup_rounds=0)
 
-    on_fresh_thread(timed)  # at a script's call depth, as in measure
+    on_fresh_stack(timed)  # as in measure
     peak = adapter.peak_memory()
     if peak is not None:
         record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
