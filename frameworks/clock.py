@@ -59,9 +59,10 @@ def on_fresh_stack(call: Callable[[], T]) -> T:
     Why: CPython keeps its frames in 16 KiB chunks, and before gh-142183's fix (3.13 and later, 2026) a loop whose
     calls cross a chunk boundary maps and unmaps a chunk at every crossing. Where the boundary falls depends on the
     depth the benchmark is called from: measured here on Python 3.11 (``scripts/call_depth.py``), a Keras-on-torch
-    forward pass took 2.7 ms from most depths and 5.1 to 14.7 ms from 70 or 80 frames deeper (77 to 481 page faults
-    a call, against 9), a cost of the harness, not of the framework. Called through a frame too large for the
-    chunk in use, the loop starts a chunk of its own, with room for any framework's calls: 2.7 ms from every depth.
+    forward pass took 2.7 ms when called from 0 to 40 frames further down and 3.0 to 12.2 ms from 50 to 80 (up to
+    374 page faults a call, against 9), a cost of the harness, not of the framework. Called through a frame too
+    large for the chunk in use, the loop starts a chunk of its own, with about 15 KiB above that frame (a script's
+    first chunk has 16): 2.7 ms from every depth.
     (A fresh thread would do it too, but there PyTorch's small steps were slower: mlp_bn's forward pass 1.62 ms on a
     second thread against 0.84 ms on the main one, and 1.6 ms on both with ``OMP_WAIT_POLICY=PASSIVE``, which points
     at OpenMP's spin-waiting, cut back when two thread teams share 2 cores.)"""
