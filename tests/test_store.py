@@ -390,10 +390,11 @@ def test_the_run_document_bench_writes_has_every_part_under_its_name():
                             outcome="ok", benchmarks=1, json="p.json")
     doc = benchmarks_document(command=["bench"], settings={"threads": 2}, processes=[process], benchmarks=[],
                               machine_info={"m": 1}, commit_info={"id": "c"}, not_converged=[{"n": 1}],
-                              datetime="2026-12-06T00:00:00", suite_version="9.9")
+                              datetime="2026-12-06T00:00:00", suite_version="9.9", stopped="--budget 1 min: ...")
     assert doc == {"schema": "mnist-framework-bench", "schema_version": 3, "document": "benchmarks",
                    "suite_version": "9.9", "datetime": "2026-12-06T00:00:00", "command": ["bench"],
-                   "settings": {"threads": 2}, "interrupted": False, "processes": [dataclasses.asdict(process)],
+                   "settings": {"threads": 2}, "interrupted": False, "stopped": "--budget 1 min: ...",
+                   "processes": [dataclasses.asdict(process)],
                    "benchmarks": [], "not_converged": [{"n": 1}], "machine_info": {"m": 1},
                    "commit_info": {"id": "c"}}
     with pytest.raises(ResultsError, match="^: a process record that is not an object$"):
