@@ -34,6 +34,29 @@ def publish(benchmark: Any, record: BenchRecord) -> None:
     benchmark.extra_info.update(record.extra_info())
 
 
+def timed_rounds(benchmark: Any, adapter: Adapter, record: BenchRecord, target: Callable[..., Any],
+                 setup: Callable[[], Any] | None, *, warm_up: Callable[[], float], warmup_calls: int,
+                 count: Callable[[float], int]) -> None:
+    """The timed part of ``measure`` and ``measure_requests``, on a fresh frame stack (``on_fresh_stack``):
+    ``warmup_calls`` calls of ``warm_up`` (each returns its seconds), then ``count(seconds per call)`` rounds of
+    ``target`` through pytest-benchmark, ``setup`` untimed before each, garbage collection off; every round's time
+    and the rounds' peak memory go to ``record``."""
+
+    def timed() -> None:
+        warm = [warm_up() for _ in range(warmup_calls)]
+        per_call = statistics.median(warm) if warm else record.first_call_s
+        n = count(per_call)
+        adapter.reset_peak_memory()
+        with gc_paused():
+            benchmark.pedantic(target, setup=setup, rounds=n, iterations=1, warmup_rounds=0)
+
+    on_fresh_stack(timed)
+    peak = adapter.peak_memory()
+    if peak is not None:
+        record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
+    record.samples_s = [float(t) for t in benchmark.stats.stats.data]
+
+
 def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: BenchRecord, *, group: str,
             warmup_calls: int = 3, min_rounds: int = 5, target_seconds: float = 1.0,
             rounds: int | None = None, between: Callable[[], None] | None = None) -> BenchRecord:
@@ -56,19 +79,9 @@ def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: Be
         on_fresh_stack(lambda: benchmark.pedantic(run, setup=between, rounds=1, iterations=1))
         return record
 
-    def timed() -> None:
-        warm = [timed_call(run) for _ in range(warmup_calls)]
-        per_call = statistics.median(warm) if warm else record.first_call_s
-        n = rounds if rounds is not None else rounds_for(per_call, target_seconds, min_rounds)
-        adapter.reset_peak_memory()
-        with gc_paused():
-            benchmark.pedantic(run, setup=between, rounds=n, iterations=1, warmup_rounds=0)
-
-    on_fresh_stack(timed)
-    peak = adapter.peak_memory()
-    if peak is not None:
-        record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
-    record.samples_s = [float(t) for t in benchmark.stats.stats.data]
+    timed_rounds(benchmark, adapter, record, run, between, warm_up=lambda: timed_call(run), warmup_calls=warmup_calls,
+                 count=lambda per_call: rounds if rounds is not None else rounds_for(per_call, target_seconds,
+                                                                                    min_rounds))
     publish(benchmark, record)
     return record
 
@@ -101,19 +114,9 @@ def measure_requests(benchmark: Any, adapter: Adapter, serve: Callable[[Any], An
         return record
     record.manifest["warmup_calls"] = warmup_calls
 
-    def timed() -> None:
-        warm = [one() for _ in range(warmup_calls)]
-        per_call = statistics.median(warm) if warm else record.first_call_s
-        n = max(min_requests, rounds_for(per_call, target_seconds, min_requests, max_requests))
-        adapter.reset_peak_memory()
-        with gc_paused():
-            benchmark.pedantic(serve, setup=next_request, rounds=n, iterations=1, warmup_rounds=0)
-
-    on_fresh_stack(timed)  # as in measure
-    peak = adapter.peak_memory()
-    if peak is not None:
-        record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
-    record.samples_s = [float(t) for t in benchmark.stats.stats.data]
+    timed_rounds(benchmark, adapter, record, serve, next_request, warm_up=one, warmup_calls=warmup_calls,
+                 count=lambda per_call: max(min_requests, rounds_for(per_call, target_seconds, min_requests,
+                                                                     max_requests)))
     record.details.update(latency_percentiles(record.samples_s))
     publish(benchmark, record)
     return record
