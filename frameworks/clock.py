@@ -13,6 +13,18 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def minor_page_faults() -> int | None:
+    """Minor page faults of this process so far (pages the kernel mapped in on first touch: memory the C allocator
+    took fresh from the system), or None where the platform does not count them. Why: a step's time can follow how
+    often the allocator hands memory back and faults it in again, which depends on the process's history
+    (``results/harness-fidelity-cpu-2core-xeon-20261206/allocator/``)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not a Unix
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def timed_call(fn: Callable[[], Any]) -> float:
     """Seconds one call takes."""
     start = time.perf_counter()

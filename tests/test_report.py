@@ -135,3 +135,26 @@ def test_the_claim_is_checked_at_the_defaults_and_at_each_frameworks_best(tmp_pa
                                                      networks={"lenet": 0.03}, phases={"forward": 0.3}))))
     md = report.markdown(report.analyse([plain]), claim="pytorch")
     assert "no framework has another variant in these results" in md and "### Each framework at its best" not in md
+
+
+def test_the_idiomatic_table_shows_each_sides_page_faults_per_epoch(tmp_path):
+    """The suite's epoch and the tutorial script each with the median over processes of their page faults per epoch,
+    so that a ratio carrying the C allocator's state shows it; "?" where a side did not count them."""
+    entries = []
+    for repeat, (suite_faults, script_faults) in enumerate([(1_400_000, 1_100_000), (1_900_000, 280_000),
+                                                             (1_500_000, 1_200_000)], start=1):
+        entries += [bench_entry("keras-torch", "keras_cnn", "epoch-framework", 7.8, kind="epoch", batch=8192,
+                                variant="default", process=f"keras-torch#{repeat}", repeat=repeat,
+                                page_faults_per_round=suite_faults),
+                    bench_entry("keras-torch", "keras_cnn", "idiomatic-0", 7.2, kind="idiomatic", batch=8192,
+                                variant="default", process=f"keras-torch#{repeat}", repeat=repeat,
+                                page_faults_per_round=script_faults, script="Keras' mnist_cnn example")]
+    entries += [bench_entry("pytorch", "keras_cnn", "epoch-framework", 5.0, kind="epoch", batch=8192,
+                            variant="eager", process="pytorch#1", repeat=1),
+                bench_entry("pytorch", "keras_cnn", "idiomatic-0", 5.0, kind="idiomatic", batch=8192,
+                            variant="eager", process="pytorch#1", repeat=1, script="PyTorch's example")]
+    md = report.markdown(report.analyse([write(tmp_path, "r.json", entries)]))
+    row = next(line for line in md.splitlines() if line.startswith("| keras-torch") and "mnist_cnn example" in line)
+    assert "| 1,500,000 / 1,100,000 |" in row, row  # medians over the three processes: suite / script
+    row = next(line for line in md.splitlines() if line.startswith("| pytorch") and "PyTorch's example" in line)
+    assert "| ? / ? |" in row, row

@@ -32,11 +32,45 @@ def test_measure(benchmark):
         events.append("suite")
         time.sleep(0.002)
 
-    record = SimpleNamespace(manifest={}, first_call_s=None, samples_s=[], extra_info=lambda: {})
+    record = SimpleNamespace(manifest={}, first_call_s=None, samples_s=[], details={}, extra_info=lambda: {})
     measure(benchmark, Adapter(), run, record, group="g", warmup_calls=2, min_rounds=7, target_seconds=0.0,
             between=lambda: events.append("own"))
     with open("events.json", "w") as f:
-        json.dump({"events": events, "samples": len(record.samples_s)}, f)
+        json.dump({"events": events, "samples": len(record.samples_s), "details": record.details}, f)
+'''
+
+FAULTS_CHILD = '''
+import json, mmap
+from types import SimpleNamespace
+from frameworks.bench.timing import measure
+
+PAGES = 2048  # 8 MiB of fresh anonymous memory: one minor fault a page on first touch
+
+class Adapter:
+    def reset_peak_memory(self):
+        pass
+
+    def peak_memory(self):
+        return None
+
+def touch(pages):
+    block = mmap.mmap(-1, pages * mmap.PAGESIZE)
+    for page in range(pages):
+        block[page * mmap.PAGESIZE] = 1
+    block.close()
+
+def timed(benchmark, name, between):
+    record = SimpleNamespace(manifest={}, first_call_s=None, samples_s=[], details={}, extra_info=lambda: {})
+    measure(benchmark, Adapter(), lambda: touch(PAGES), record, group="g", warmup_calls=3, min_rounds=5,
+            target_seconds=0.0, rounds=5, between=between)
+    with open(name + ".json", "w") as f:
+        json.dump(record.details, f)
+
+def test_alone(benchmark):
+    timed(benchmark, "alone", None)
+
+def test_with_setup(benchmark):
+    timed(benchmark, "with_setup", lambda: touch(4 * PAGES))
 '''
 
 
@@ -55,6 +89,20 @@ def test_between_runs_before_each_timed_round_and_never_inside_one(tmp_path, mod
     result = json.loads((tmp_path / "events.json").read_text())
     assert result["events"] == expected
     assert result["samples"] == samples
+    assert "page_faults_per_round" not in result["details"], "a setup's faults would count as the rounds'"
+
+
+def test_the_page_faults_recorded_are_the_timed_rounds_alone(tmp_path):
+    """Each round maps 2,048 fresh pages; the warm-up calls (3 more) and a setup's pages (4 times as many) must
+    not count, and with a setup, whose faults pytest-benchmark runs inside the measured loop, none are recorded."""
+    (tmp_path / "test_child.py").write_text(FAULTS_CHILD)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:frameworks",
+                           "--benchmark-only", "test_child.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("alone", "with_setup")}
+    assert 2048 <= found["alone"]["page_faults_per_round"] < 2048 * 1.2, found
+    assert "page_faults_per_round" not in found["with_setup"], found
 
 
 def minor_faults() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from .. import stats
 from ..fileio import atomic_path, check_output, write_text
 from ..process_settings import oversubscribed
 from ..registry import FRAMEWORKS
-from ..results import EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, ResultsError, Run
+from ..results import EPOCH, FIDELITY, IDIOMATIC, STEP, TIME_TO_ACCURACY, BenchRecord, ResultsError, Run
 from ..specs import NETWORKS
 from .comparisons import (
     HEADLINE_KINDS,
@@ -471,13 +472,21 @@ def idiomatic_table(a: Analysis) -> list[str]:
                                                              list(c.per_process.values()), a.confidence)))
     judged = stats.correct([p[2] for p in pairs], 1 - a.confidence, a.margin)
     lines = ["| framework | network | tutorial-style script, images/s | the suite's epoch, images/s | suite / script "
-             "[95% CI] | verdict | what the script does |", "|---|---|---|---|---|---|---|"]
+             "[95% CI] | verdict | page faults per epoch, suite / script | what the script does |",
+             "|---|---|---|---|---|---|---|---|"]
     for (c, suite, _), comparison in zip(pairs, judged, strict=True):
         interval = (f"{comparison.ratio:.3f} [{comparison.low:.3f}-{comparison.high:.3f}]"
                     if math.isfinite(comparison.low) else f"{comparison.ratio:.3f}")
         lines.append(f"| {c.column} | {c.network} | {fmt_estimate(c.estimate)} | {fmt_estimate(suite.estimate)} | "
-                     f"{interval} | {comparison.words} | {c.records[0].details.get('script', '')} |")
+                     f"{interval} | {comparison.words} | {page_faults(suite.records)} / {page_faults(c.records)} | "
+                     f"{c.records[0].details.get('script', '')} |")
     return lines
+
+
+def page_faults(records: list[BenchRecord]) -> str:
+    """The median over processes of the minor page faults per round (an epoch here), or "?" where not counted."""
+    counts = [r.details["page_faults_per_round"] for r in records if "page_faults_per_round" in r.details]
+    return f"{statistics.median(counts):,.0f}" if counts else "?"
 
 
 def time_to_accuracy_table(a: Analysis) -> list[str]:
@@ -603,7 +612,10 @@ def markdown(a: Analysis, charts: Sequence[Path] = (), claim: str | None = None,
     if table := idiomatic_table(a):
         out += ["## Fidelity to idiomatic code: the suite's epoch beside a tutorial-style training script", "",
                 "Each script is written the way its framework's own tutorial writes it, with no suite code; a "
-                "ratio near 1 means the suite's harness does not handicap the framework.", ""] + table + [""]
+                "ratio near 1 means the suite's harness does not handicap the framework. Page faults are pages the "
+                "C allocator took fresh from the system during the epoch (median over processes): where the two "
+                "sides differ much, the ratio carries the allocator's state, not the harness (docs/benchmarks.md, "
+                "\"The harness against each framework's own code\").", ""] + table + [""]
     if table := time_to_accuracy_table(a):
         out += ["## Time to accuracy (data loading, model building, training and per-epoch evaluation)", ""]
         out += table + [""]

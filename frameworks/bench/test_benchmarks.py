@@ -225,7 +225,8 @@ def test_fidelity(benchmark, request, settings, built, mnist, framework, network
 def test_idiomatic(benchmark, settings, make_model, mnist, framework, network, device, script):
     """A training script written as the framework's own tutorial writes it (no suite code), run in a fresh
     process on the same data and network as the suite's epoch benchmark; its second epoch (the first includes
-    start-up work) against the suite's epoch is the report's fidelity-to-idiomatic-code ratio."""
+    start-up work) against the suite's epoch is the report's fidelity-to-idiomatic-code ratio, with the page faults of
+    each side beside it (the C allocator's state moves both, by process)."""
     model = make_model(framework, network, device)
     images = settings.epoch_images or (FULL_EPOCH if benchmark.enabled else TEST_EPOCH)
     epochs = 2
@@ -250,6 +251,7 @@ def test_idiomatic(benchmark, settings, make_model, mnist, framework, network, d
                         batch=model.batch_size, first_call_s=epochs_out[0]["seconds"], script=chosen.label,
                         epochs=epochs, command=" ".join(chosen.argv[1:]))
     record.samples_s = [e["seconds"] for e in epochs_out[1:]]  # steady state: after the first epoch
+    record.details["page_faults_per_round"] = statistics.median(e["page_faults"] for e in epochs_out[1:])
     publish(benchmark, record)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..adapters.base import Adapter
-from ..clock import gc_paused, on_fresh_stack, rounds_for, timed_call
+from ..clock import gc_paused, minor_page_faults, on_fresh_stack, rounds_for, timed_call
 from ..registry import FRAMEWORKS
 from ..results import BenchRecord
 from ..stats import latency_percentiles
@@ -40,7 +40,9 @@ def timed_rounds(benchmark: Any, adapter: Adapter, record: BenchRecord, target: 
     """The timed part of ``measure`` and ``measure_requests``, on a fresh frame stack (``on_fresh_stack``):
     ``warmup_calls`` calls of ``warm_up`` (each returns its seconds), then ``count(seconds per call)`` rounds of
     ``target`` through pytest-benchmark, ``setup`` untimed before each, garbage collection off; every round's time
-    and the rounds' peak memory go to ``record``."""
+    and the rounds' peak memory go to ``record``, and without ``setup`` (whose own faults would count) the minor page
+    faults per round (``page_faults_per_round``), which show when a time follows the C allocator's state."""
+    faults: list[int | None] = []
 
     def timed() -> None:
         warm = [warm_up() for _ in range(warmup_calls)]
@@ -48,9 +50,15 @@ def timed_rounds(benchmark: Any, adapter: Adapter, record: BenchRecord, target: 
         n = count(per_call)
         adapter.reset_peak_memory()
         with gc_paused():
+            faults.append(minor_page_faults())
             benchmark.pedantic(target, setup=setup, rounds=n, iterations=1, warmup_rounds=0)
+            faults.append(minor_page_faults())
+        faults.append(n)
 
     on_fresh_stack(timed)
+    before, after, rounds = faults
+    if setup is None and before is not None and after is not None and rounds:
+        record.details["page_faults_per_round"] = (after - before) / rounds
     peak = adapter.peak_memory()
     if peak is not None:
         record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind

@@ -6,6 +6,7 @@ Data layers read the MNIST LMDBs of convert_mnist_data. Imports nothing from the
 import argparse
 import json
 import math
+import resource
 import time
 
 import caffe
@@ -22,10 +23,11 @@ def main():
     solver = caffe.get_solver(args.solver)
     iterations = math.ceil(args.images / args.batch_size)
     for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
+        faults, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
         solver.step(iterations)
-        print(json.dumps({"epoch": epoch, "seconds": time.perf_counter() - start,
-                          "images": iterations * args.batch_size}), flush=True)
+        seconds = time.perf_counter() - start
+        print(json.dumps({"epoch": epoch, "seconds": seconds, "images": iterations * args.batch_size,
+                          "page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults}), flush=True)
 
 
 if __name__ == "__main__":
