@@ -614,8 +614,8 @@ def markdown(a: Analysis, charts: Sequence[Path] = (), claim: str | None = None,
                 "Each script is written the way its framework's own tutorial writes it, with no suite code; a "
                 "ratio near 1 means the suite's harness does not handicap the framework. Page faults are pages the "
                 "C allocator took fresh from the system during the epoch (median over processes): where the two "
-                "sides differ much, the ratio carries the allocator's state, not the harness (docs/benchmarks.md, "
-                "\"The harness against each framework's own code\").", ""] + table + [""]
+                "sides differ much, the ratio carries the allocator's state as well as the harness "
+                "(docs/benchmarks.md, \"The harness against each framework's own code\").", ""] + table + [""]
     if table := time_to_accuracy_table(a):
         out += ["## Time to accuracy (data loading, model building, training and per-epoch evaluation)", ""]
         out += table + [""]
