@@ -42,7 +42,7 @@ def timed_rounds(benchmark: Any, adapter: Adapter, record: BenchRecord, target: 
     ``target`` through pytest-benchmark, ``setup`` untimed before each, garbage collection off; every round's time
     and the rounds' peak memory go to ``record``, and without ``setup`` (whose own faults would count) the minor page
     faults per round (``page_faults_per_round``), which show when a time follows the C allocator's state."""
-    faults: list[int | None] = []
+    faults: list[int | None] = []  # before and after the timed rounds
 
     def timed() -> None:
         warm = [warm_up() for _ in range(warmup_calls)]
@@ -53,16 +53,15 @@ def timed_rounds(benchmark: Any, adapter: Adapter, record: BenchRecord, target: 
             faults.append(minor_page_faults())
             benchmark.pedantic(target, setup=setup, rounds=n, iterations=1, warmup_rounds=0)
             faults.append(minor_page_faults())
-        faults.append(n)
 
     on_fresh_stack(timed)
-    before, after, rounds = faults
-    if setup is None and before is not None and after is not None and rounds:
-        record.details["page_faults_per_round"] = (after - before) / rounds
     peak = adapter.peak_memory()
     if peak is not None:
         record.peak_memory_mib, record.peak_memory_kind = peak.mib, peak.kind
     record.samples_s = [float(t) for t in benchmark.stats.stats.data]
+    before, after = faults
+    if setup is None and before is not None and after is not None and record.samples_s:
+        record.details["page_faults_per_round"] = (after - before) / len(record.samples_s)
 
 
 def measure(benchmark: Any, adapter: Adapter, run: Callable[[], Any], record: BenchRecord, *, group: str,
